@@ -1,0 +1,364 @@
+"""The operator CLI: ``python -m recommender COMMAND --help``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from dotenv import load_dotenv
+from tqdm import tqdm
+
+from .config import ConfigError, Settings
+from .errors import EarshotError
+
+log = logging.getLogger("recommender")
+
+
+class Bars:
+    """One tqdm bar per stage name; the engine reports (stage, done, total)."""
+
+    def __init__(self) -> None:
+        self.bars: dict[str, tqdm] = {}
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        bar = self.bars.get(stage)
+        if bar is None:
+            bar = self.bars[stage] = tqdm(
+                total=total or None,
+                desc=stage,
+                unit="",
+                dynamic_ncols=True,
+                disable=None,
+                leave=True,
+            )
+        if total and bar.total != total:
+            bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+@contextmanager
+def bars() -> Iterator[Bars]:
+    b = Bars()
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+async def _engine(settings: Settings):
+    from .engine import Engine
+
+    return await Engine.open(settings)
+
+
+async def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from . import download
+
+    if args.download:
+        dest = args.audioset or settings.data_dir / "audioset"
+        with bars() as progress:
+            await asyncio.to_thread(
+                download.download_release,
+                dest,
+                features_url=os.environ.get("AUDIOSET_FEATURES_URL") or download.FEATURES_URL,
+                features_sha256=os.environ.get(
+                    "AUDIOSET_FEATURES_SHA256", download.FEATURES_SHA256
+                ),
+                class_labels_url=os.environ.get("AUDIOSET_CLASS_LABELS_URL")
+                or download.CLASS_LABELS_URL,
+                ontology_url=os.environ.get("AUDIOSET_ONTOLOGY_URL") or download.ONTOLOGY_URL,
+                splits=tuple(args.splits),
+                progress=progress,
+            )
+        source = dest
+    elif args.audioset:
+        source = args.audioset
+    else:
+        print("ingest needs --audioset DIR or --download", file=sys.stderr)
+        return 2
+    engine = await _engine(settings)
+    try:
+        with bars() as progress:
+            report = await engine.ingest(source, args.meta, progress)
+        total = await engine.store.count_tracks()
+    finally:
+        await engine.close()
+    print(
+        f"ingested {report.files - report.files_skipped} files "
+        f"({report.files_skipped} already in): {report.clips_added} music clips added, "
+        f"{report.non_music} non-music clips left out; catalog now {total} clips"
+    )
+    for name, problems in report.problems.items():
+        for problem in problems:
+            print(f"problem: {name}: {problem}", file=sys.stderr)
+    if report.problems:
+        print(
+            f"{len(report.problems)} files had unreadable records (skipped, listed above)",
+            file=sys.stderr,
+        )
+    print("next: python -m recommender reindex")
+    return 0
+
+
+async def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    engine = await _engine(settings)
+    try:
+        with bars() as progress:
+            meta = await engine.reindex(progress)
+    finally:
+        await engine.close()
+    print(
+        f"index built: {meta['count']} items, {meta['trees']} trees, "
+        f"{meta['total_s']}s, vector version {meta['vector_version']}"
+    )
+    return 0
+
+
+async def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
+    engine = await _engine(settings)
+    try:
+        result = await engine.recommend(args.video, args.count)
+    finally:
+        await engine.close()
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "query": vars(result.query),
+                    "items": [vars(item) for item in result.items],
+                },
+                indent=2,
+            )
+        )
+        return 0
+    q = result.query
+    print(f"{q.title or q.video_id} ({q.source}) {q.url}")
+    if q.labels:
+        print(f"  labels: {', '.join(q.labels)}")
+    if q.tags:
+        print(f"  sounds like: {', '.join(q.tags)}")
+    for n, item in enumerate(result.items, 1):
+        print(f"{n:>2}. {item.url}  score {item.score:.3f}  sound {item.sound_similarity:+.2f}")
+        if item.labels:
+            print(f"    {', '.join(item.labels)}")
+    return 0
+
+
+async def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    engine = await _engine(settings)
+    try:
+        stats = await engine.stats()
+    finally:
+        await engine.close()
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    print(f"tracks:            {stats['tracks']} ({stats['member_tracks']} asked about by members)")
+    print(f"indexed items:     {stats['indexed']}")
+    print(f"cached embeddings: {stats['cached_embeddings']}")
+    print(f"ratings:           {stats['ratings']}")
+    index = stats["index"]
+    if index:
+        import time
+
+        age_h = (time.time() - index["built_at"]) / 3600
+        print(
+            f"index:             {index['count']} items, {index['trees']} trees, "
+            f"built {age_h:.1f} h ago, vector version {index['vector_version']}"
+        )
+    else:
+        print("index:             none (run: python -m recommender reindex)")
+    return 0
+
+
+async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from .audioset import Ontology, find_metadata_dir
+    from .evaluate import evaluate, load_split
+
+    meta = args.meta or find_metadata_dir(args.train)
+    if meta is None:
+        print(
+            "evaluate needs --meta DIR (class_labels_indices.csv, ontology.json)", file=sys.stderr
+        )
+        return 2
+    ontology = Ontology.load(meta)
+    split = load_split(args.train, args.test, ontology, args.holdout)
+    report = await asyncio.to_thread(
+        evaluate,
+        split,
+        ontology,
+        trees=args.trees,
+        overfetch=args.overfetch,
+        progress=lambda msg: log.info("%s", msg),
+    )
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(
+        f"catalog {report['catalog']} music clips, {report['queries']} queries, "
+        f"train {report['train']} music clips"
+    )
+    for name in ("seed", "earshot"):
+        m = report["methods"][name]
+        print(
+            f"{name:8} P@10 {m['p_at_10']:.3f}  genre {m['genre_p_at_10']:.3f}  "
+            f"instrument {m['instrument_p_at_10']:.3f}"
+        )
+    print(
+        f"earshot / seed: {report['ratio_vs_seed']:.2f}x; "
+        f"Annoy recall@10 {report['annoy_recall_at_10']:.3f}"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m recommender",
+        description="earshot's operator commands. Settings come from the environment "
+        "(and .env); see .env.example.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "ingest",
+        help="store AudioSet's music clips in the catalog",
+        description="Store the music clips of AudioSet .tfrecord files in the "
+        "catalog. Safe to rerun or resume: files already in are skipped.",
+    )
+    p.add_argument(
+        "--audioset",
+        type=Path,
+        metavar="DIR",
+        help="an AudioSet folder (release folder, audioset_v1_embeddings, or a split)",
+    )
+    p.add_argument(
+        "--meta",
+        type=Path,
+        metavar="DIR",
+        help="folder with class_labels_indices.csv and ontology.json "
+        "(default: found at or above --audioset)",
+    )
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="fetch the official release first (about 2.4 GB; resumable) into "
+        "--audioset or DATA_DIR/audioset",
+    )
+    p.add_argument(
+        "--splits",
+        nargs="+",
+        default=["bal_train", "eval", "unbal_train"],
+        choices=["bal_train", "eval", "unbal_train"],
+        help="with --download: which splits to extract",
+    )
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser(
+        "reindex",
+        help="rebuild the search index and swap it in",
+        description="Train the tagger on the catalog, build a new Annoy index "
+        "beside the live one, and swap it in atomically.",
+    )
+    p.set_defaults(func=cmd_reindex)
+
+    p = sub.add_parser(
+        "recommend",
+        help="print the clips that sound most like a video",
+        description="Print the clips most similar to a YouTube video "
+        "(a link or an 11-character id).",
+    )
+    p.add_argument("video", help="YouTube link or video id")
+    p.add_argument(
+        "--count",
+        type=int,
+        default=5,
+        choices=range(1, 51),
+        metavar="N",
+        help="how many suggestions (1-50, default 5)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_recommend)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="measure recommendation quality on AudioSet labels",
+        description="P@10 on AudioSet's specific music labels, earshot against "
+        "the original method, and Annoy's recall against exact search.",
+    )
+    p.add_argument(
+        "--train",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="folder of .tfrecord files to fit on",
+    )
+    p.add_argument(
+        "--test",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="folder of .tfrecord files for catalog and queries",
+    )
+    p.add_argument(
+        "--meta",
+        type=Path,
+        metavar="DIR",
+        help="folder with class_labels_indices.csv and ontology.json",
+    )
+    p.add_argument(
+        "--holdout",
+        type=float,
+        metavar="FRACTION",
+        help="split by video id: this fraction of --test is test, the rest of "
+        "--train is train (use with --train and --test the same folder)",
+    )
+    p.add_argument("--trees", type=int, default=50, help="Annoy trees (default 50)")
+    p.add_argument(
+        "--overfetch",
+        type=int,
+        default=20,
+        help="candidates per result re-ranked exactly (default 20)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("stats", help="counts and index metadata")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_stats)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    load_dotenv()
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        settings = Settings.from_env()
+        return asyncio.run(args.func(args, settings))
+    except (EarshotError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; rerun the command to continue where it stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

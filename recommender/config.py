@@ -1,0 +1,111 @@
+"""The engine's settings, read from environment variables (see .env.example)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_VGGISH_MODEL = "https://tfhub.dev/google/vggish/1"
+DEFAULT_PCA_PARAMS_URL = "https://storage.googleapis.com/audioset/vggish_pca_params.npz"
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value that cannot be used."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    index_trees: int = 50
+    index_search_k: int = 0  # 0: Annoy's default (trees * count)
+    index_overfetch: int = 20
+    vggish_model: str = DEFAULT_VGGISH_MODEL
+    pca_params: Path | None = None  # default: DATA_DIR/vggish_pca_params.npz
+    pca_params_url: str = DEFAULT_PCA_PARAMS_URL
+    ffmpeg_binary: str | None = None
+    max_video_seconds: int = 3 * 3600
+    section_seconds: int = 30
+    section_count: int = 2
+    download_max_bytes: int = 50_000_000
+    request_timeout_s: float = 120.0
+    max_concurrent_requests: int = 2
+    ytdlp_cookies: Path | None = None
+    ytdlp_proxy: str | None = None
+    allow_test_hosts: bool = False  # test-only: lets yt-dlp fetch from 127.0.0.1
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "earshot.sqlite3"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def pca_params_path(self) -> Path:
+        return self.pca_params or self.data_dir / "vggish_pca_params.npz"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+
+        def path(name: str) -> Path | None:
+            raw = env.get(name, "").strip()
+            return Path(raw).expanduser() if raw else None
+
+        return cls(
+            data_dir=path("DATA_DIR") or Path("data"),
+            index_trees=_int(env, "INDEX_TREES", 50, 1, 2000),
+            index_search_k=_int(env, "INDEX_SEARCH_K", 0, 0, 10_000_000),
+            index_overfetch=_int(env, "INDEX_OVERFETCH", 20, 1, 200),
+            vggish_model=env.get("VGGISH_MODEL", "").strip() or DEFAULT_VGGISH_MODEL,
+            pca_params=path("VGGISH_PCA_PARAMS"),
+            pca_params_url=env.get("VGGISH_PCA_PARAMS_URL", "").strip() or DEFAULT_PCA_PARAMS_URL,
+            ffmpeg_binary=env.get("FFMPEG_BINARY", "").strip() or None,
+            max_video_seconds=_int(env, "MAX_VIDEO_SECONDS", 3 * 3600, 10, 48 * 3600),
+            section_seconds=_int(env, "SECTION_SECONDS", 30, 2, 600),
+            section_count=_int(env, "SECTION_COUNT", 2, 1, 10),
+            download_max_bytes=_int(env, "DOWNLOAD_MAX_BYTES", 50_000_000, 100_000, 2_000_000_000),
+            request_timeout_s=_float(env, "REQUEST_TIMEOUT_SECONDS", 120.0, 1.0, 3600.0),
+            max_concurrent_requests=_int(env, "MAX_CONCURRENT_REQUESTS", 2, 1, 64),
+            ytdlp_cookies=path("YTDLP_COOKIES_FILE"),
+            ytdlp_proxy=env.get("YTDLP_PROXY", "").strip() or None,
+            allow_test_hosts=_bool(env, "EARSHOT_TEST_ALLOW_LOOPBACK"),
+        )

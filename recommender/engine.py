@@ -1,0 +1,343 @@
+"""The facade that the cogs and the CLI call: ingest, reindex, recommend, stats.
+
+It owns the store, the open index and the executor for blocking work; it knows nothing
+about Discord. Every method is a coroutine; CPU-bound and blocking steps run in threads
+so the caller's event loop keeps turning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .audioset import Ontology, find_metadata_dir, find_tfrecords
+from .config import Settings
+from .errors import (
+    CatalogEmptyError,
+    EarshotError,
+    IndexMissingError,
+    ReindexRunningError,
+    UnknownVideoError,
+)
+from .index import Hit, IndexWriter, VectorIndex
+from .links import parse_video_id, watch_url
+from .store import Store, Track
+from .tagger import train_tagger
+from .tfrecord import read_clips_reporting
+from .vectors import VectorSpace
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+TAGGER_TRAIN_MAX_CLIPS = 100_000
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    files: int
+    files_skipped: int
+    clips_added: int
+    non_music: int
+    problems: dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    track_id: int
+    video_id: str
+    start_s: float
+    url: str
+    labels: list[str]
+    score: float
+    sound_similarity: float
+
+
+@dataclass(frozen=True)
+class Query:
+    video_id: str
+    url: str
+    source: str  # "catalog", "cache" or "download"
+    labels: list[str] = field(default_factory=list)  # known labels, if a catalog clip
+    tags: list[str] = field(default_factory=list)  # what the tagger hears
+    title: str = ""
+    channel: str = ""
+
+
+@dataclass(frozen=True)
+class RecommendResult:
+    query: Query
+    items: list[Recommendation]
+
+
+class Engine:
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.index: VectorIndex | None = None
+        self._names: dict[int, str] = {}
+        self._reindex_lock = asyncio.Lock()
+        self.reindex_progress: tuple[str, int, int] | None = None
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Engine:
+        store = await Store.open(settings.database_path)
+        engine = cls(settings, store)
+        engine.index = await asyncio.to_thread(VectorIndex.open_current, settings.index_dir)
+        engine._names = await store.class_names()
+        return engine
+
+    async def close(self) -> None:
+        if self.index is not None:
+            self.index.close()
+        await self.store.close()
+
+    # --- ingest --------------------------------------------------------------------
+
+    async def ingest(
+        self, audioset_dir: Path, meta_dir: Path | None = None, progress: Progress = _no_progress
+    ) -> IngestReport:
+        """Store the music clips of every .tfrecord under ``audioset_dir``.
+
+        Each file goes in with one transaction and is then marked done, so a rerun or a
+        resumed run skips what is in and never duplicates a clip.
+        """
+        meta_dir = meta_dir or find_metadata_dir(audioset_dir)
+        if meta_dir is None:
+            raise EarshotError(
+                f"No class_labels_indices.csv and ontology.json at or above {audioset_dir}; "
+                "pass --meta DIR"
+            )
+        ontology = await asyncio.to_thread(Ontology.load, meta_dir)
+        files = await asyncio.to_thread(find_tfrecords, audioset_dir)
+        if not files:
+            raise EarshotError(f"No .tfrecord files under {audioset_dir}")
+        await self.store.save_classes(ontology)
+        self._names = await self.store.class_names()
+        base = audioset_dir
+        added = skipped_files = non_music = 0
+        problems: dict[str, list[str]] = {}
+        for done, path in enumerate(files, 1):
+            name = path.relative_to(base).as_posix() if path != base else path.name
+            if len(path.relative_to(base).parts) == 1:
+                name = f"{base.name}/{name}"
+            size = path.stat().st_size
+            if await self.store.ingested_size(name) == size:
+                skipped_files += 1
+                progress("ingest", done, len(files))
+                continue
+            clips, file_problems = await asyncio.to_thread(read_clips_reporting, path)
+            music = [c for c in clips if ontology.is_music(c.labels)]
+            if file_problems:
+                problems[name] = file_problems
+                for problem in file_problems:
+                    log.warning("%s: %s", name, problem)
+            added += await self.store.add_file(
+                name, size, music, name.split("/")[-2], len(clips) - len(music), file_problems
+            )
+            non_music += len(clips) - len(music)
+            progress("ingest", done, len(files))
+        return IngestReport(len(files), skipped_files, added, non_music, problems)
+
+    # --- index ---------------------------------------------------------------------
+
+    async def reindex(self, progress: Progress = _no_progress) -> dict:
+        """Train the tagger, build a new index beside the live one and swap it in."""
+        if self._reindex_lock.locked():
+            stage, done, total = self.reindex_progress or ("starting", 0, 0)
+            raise ReindexRunningError(f"A reindex is already running ({stage}: {done}/{total}).")
+        async with self._reindex_lock:
+            try:
+                return await self._reindex(progress)
+            finally:
+                self.reindex_progress = None
+
+    async def _reindex(self, progress: Progress) -> dict:
+        def report(stage: str, done: int, total: int) -> None:
+            self.reindex_progress = (stage, done, total)
+            progress(stage, done, total)
+
+        started = time.perf_counter()
+        total = await self.store.count_tracks()
+        if total == 0:
+            raise CatalogEmptyError()
+        specific = await self._specific_labels()
+        if not specific:
+            raise EarshotError("The catalog has no class list; run ingest again.")
+
+        # A deterministic sample of labelled AudioSet clips trains the tagger.
+        sample_frames: list[np.ndarray] = []
+        sample_labels: list[tuple[int, ...]] = []
+        rng = random.Random(0)
+        seen = 0
+        async for chunk in self.store.iter_tracks():
+            for track in chunk:
+                if not track.labels:
+                    continue
+                seen += 1
+                if len(sample_frames) < TAGGER_TRAIN_MAX_CLIPS:
+                    sample_frames.append(track.frames)  # type: ignore[arg-type]
+                    sample_labels.append(track.labels)
+                else:
+                    j = rng.randrange(seen)
+                    if j < TAGGER_TRAIN_MAX_CLIPS:
+                        sample_frames[j], sample_labels[j] = track.frames, track.labels  # type: ignore[assignment]
+            report("reading", min(seen, total), total)
+        if not sample_frames:
+            raise EarshotError("No labelled clips in the catalog to learn tags from.")
+        tagger_started = time.perf_counter()
+        tagger = await asyncio.to_thread(
+            train_tagger,
+            sample_frames,
+            sample_labels,
+            specific,
+            progress=lambda d, t: report("training tagger", d, t),
+        )
+        tagger_s = time.perf_counter() - tagger_started
+        del sample_frames, sample_labels
+        space = VectorSpace(tagger)
+
+        writer = await asyncio.to_thread(
+            IndexWriter, self.settings.index_dir, total, space.dim, self.settings.index_trees
+        )
+        try:
+            done = 0
+            async for chunk in self.store.iter_tracks():
+                ids = np.array([t.id for t in chunk], dtype=np.int64)
+                vectors = await asyncio.to_thread(
+                    space.item_vectors, [t.frames for t in chunk], [t.labels for t in chunk]
+                )
+                await asyncio.to_thread(writer.add, ids, vectors)
+                done += len(chunk)
+                report("vectors", done, total)
+            report("building trees", 0, 1)
+            build_s = await asyncio.to_thread(writer.build)
+            report("building trees", 1, 1)
+            extra = {
+                "tagger_s": round(tagger_s, 2),
+                "build_s": round(build_s, 2),
+                "total_s": round(time.perf_counter() - started, 2),
+                "tagger_clips": min(seen, TAGGER_TRAIN_MAX_CLIPS),
+            }
+            path = await asyncio.to_thread(writer.commit, tagger, space, extra)
+        except BaseException:
+            await asyncio.to_thread(writer.abort)
+            raise
+        await self._swap_index(path)
+        log.info("index rebuilt: %s items in %.1fs", total, time.perf_counter() - started)
+        assert self.index is not None
+        return dict(self.index.meta)
+
+    async def _swap_index(self, path: Path) -> None:
+        new = await asyncio.to_thread(VectorIndex, path)
+        old, self.index = self.index, new
+        if old is not None:
+            old.close()
+
+    async def _specific_labels(self) -> list[int]:
+        kinds = await self.store.class_kinds()
+        return sorted(i for i, kind in kinds.items() if kind in ("genre", "instrument", "mood"))
+
+    # --- recommend -----------------------------------------------------------------
+
+    def _require_index(self) -> VectorIndex:
+        if self.index is None:
+            raise IndexMissingError()
+        return self.index
+
+    async def recommend(self, text: str, count: int = 5) -> RecommendResult:
+        """Suggestions for a YouTube link or id that the catalog or the cache knows."""
+        video_id = parse_video_id(text)
+        index = self._require_index()
+        tracks = await self.store.tracks_by_video(video_id)
+        if not tracks:
+            if await self.store.count_tracks() == 0:
+                raise CatalogEmptyError()
+            raise UnknownVideoError(video_id)
+        frames = np.concatenate([t.frames for t in tracks])  # type: ignore[misc]
+        labels = sorted({label for t in tracks for label in t.labels})
+        query = Query(
+            video_id,
+            watch_url(video_id, tracks[0].start_s),
+            "catalog",
+            labels=self._label_names(labels),
+            tags=self._label_names(index.space.top_tags(frames)),
+        )
+        items = await self._neighbours(index, frames, labels, video_id, count)
+        return RecommendResult(query, items)
+
+    async def _neighbours(
+        self,
+        index: VectorIndex,
+        frames: np.ndarray,
+        known_labels: list[int],
+        video_id: str,
+        count: int,
+    ) -> list[Recommendation]:
+        vector = await asyncio.to_thread(index.space.query_vector, frames, known_labels)
+        want = count * 3 + 10
+        while True:
+            hits = await asyncio.to_thread(
+                index.search,
+                vector,
+                want,
+                overfetch=self.settings.index_overfetch,
+                search_k=self.settings.index_search_k or -1,
+            )
+            tracks = await self.store.tracks_by_ids([h.track_id for h in hits])
+            chosen: list[Recommendation] = []
+            videos = {video_id}
+            for hit in hits:
+                track = tracks.get(hit.track_id)
+                if track is None or track.video_id in videos:
+                    continue
+                videos.add(track.video_id)
+                chosen.append(self._recommendation(index, vector, hit, track))
+                if len(chosen) == count:
+                    return chosen
+            if len(hits) < want or want >= len(index):
+                return chosen
+            want *= 4
+
+    def _recommendation(
+        self, index: VectorIndex, query: np.ndarray, hit: Hit, track: Track
+    ) -> Recommendation:
+        weight_sq = index.space.audio_weight**2 or 1.0
+        sound = float(index.vectors[hit.position, :128] @ query[:128]) / weight_sq
+        return Recommendation(
+            track.id,
+            track.video_id,
+            track.start_s,
+            watch_url(track.video_id, track.start_s),
+            self._label_names(track.labels),
+            round(hit.score, 4),
+            round(sound, 4),
+        )
+
+    def _label_names(self, labels: list[int] | tuple[int, ...]) -> list[str]:
+        return [self._names[i] for i in labels if i in self._names]
+
+    # --- stats ---------------------------------------------------------------------
+
+    async def stats(self) -> dict:
+        index = self.index
+        return {
+            "tracks": await self.store.count_tracks(),
+            "member_tracks": await self.store.count_tracks("member"),
+            "indexed": len(index) if index else 0,
+            "cached_embeddings": await self.store.count_embeddings(),
+            "ratings": 0,
+            "ingest": await self.store.ingest_summary(),
+            "index": dict(index.meta) if index else None,
+            "schema_version": await self.store.schema_version(),
+        }

@@ -1,0 +1,329 @@
+"""SQLite storage: the catalog, the embedding cache and ratings, with forward migrations.
+
+WAL mode so readers never block the writer; every multi-row change in one transaction;
+the schema version lives in ``PRAGMA user_version`` and is migrated forward on open.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiosqlite
+import numpy as np
+
+from .audioset import Ontology
+from .tfrecord import EMBEDDING_SIZE, ClipRecord
+
+# Each entry moves the schema from version i to i + 1. Never edit a released entry: append.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE tracks (
+        id        INTEGER PRIMARY KEY,
+        video_id  TEXT NOT NULL,
+        start_s   REAL NOT NULL,
+        end_s     REAL NOT NULL,
+        labels    TEXT NOT NULL DEFAULT '',   -- AudioSet class indices, space-separated
+        frames    BLOB NOT NULL,              -- n x 128 uint8 PCA'd, quantized VGGish frames
+        source    TEXT NOT NULL,              -- AudioSet split, or 'member' for asked-about songs
+        UNIQUE (video_id, start_s)
+    );
+    CREATE TABLE ingested_files (
+        name      TEXT PRIMARY KEY,           -- split/file.tfrecord
+        size      INTEGER NOT NULL,
+        clips     INTEGER NOT NULL,           -- music clips stored from it
+        skipped   INTEGER NOT NULL,           -- non-music clips
+        problems  TEXT NOT NULL DEFAULT '',
+        at        REAL NOT NULL
+    );
+    CREATE TABLE classes (
+        idx       INTEGER PRIMARY KEY,
+        mid       TEXT NOT NULL,
+        name      TEXT NOT NULL,
+        kind      TEXT NOT NULL
+    );
+    CREATE TABLE embeddings (
+        video_id   TEXT NOT NULL,
+        model      TEXT NOT NULL,             -- model + postprocessing version
+        frames     BLOB NOT NULL,
+        title      TEXT NOT NULL DEFAULT '',
+        channel    TEXT NOT NULL DEFAULT '',
+        duration_s REAL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (video_id, model)
+    );
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used as it is."""
+
+
+@dataclass(frozen=True, slots=True)
+class Track:
+    id: int
+    video_id: str
+    start_s: float
+    end_s: float
+    labels: tuple[int, ...]
+    source: str
+    frames: np.ndarray | None = None
+
+
+def _labels_text(labels: Iterable[int]) -> str:
+    return " ".join(str(x) for x in labels)
+
+
+def _labels_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split())
+
+
+def frames_from_blob(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype=np.uint8).reshape(-1, EMBEDDING_SIZE)
+
+
+def _track(row: Sequence, with_frames: bool) -> Track:
+    frames = frames_from_blob(row[6]) if with_frames else None
+    return Track(row[0], row[1], row[2], row[3], _labels_tuple(row[4]), row[5], frames)
+
+
+class Store:
+    """One connection to the earshot database. Use ``await Store.open(path)``."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self.db = db
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: Path, busy_timeout_s: float = 5.0) -> Store:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path, timeout=busy_timeout_s, isolation_level=None)
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            store = cls(db, path)
+            await store._migrate()
+        except BaseException:
+            await db.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def _migrate(self) -> None:
+        (version,) = await self._one("PRAGMA user_version")
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {version}, newer than this earshot "
+                f"understands ({SCHEMA_VERSION}); upgrade earshot"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in MIGRATIONS[target - 1].split(";"):
+                    if statement.strip():
+                        await self.db.execute(statement)
+                await self.db.execute(f"PRAGMA user_version={target}")
+                await self.db.execute("COMMIT")
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+
+    async def _one(self, sql: str, params: Sequence = ()) -> tuple:
+        async with self.db.execute(sql, params) as cursor:
+            row = await cursor.fetchone()
+        return tuple(row) if row is not None else ()
+
+    async def _all(self, sql: str, params: Sequence = ()) -> list[tuple]:
+        async with self.db.execute(sql, params) as cursor:
+            return [tuple(r) for r in await cursor.fetchall()]
+
+    async def schema_version(self) -> int:
+        return (await self._one("PRAGMA user_version"))[0]
+
+    # --- classes -------------------------------------------------------------------
+
+    async def save_classes(self, ontology: Ontology) -> None:
+        await self.db.execute("BEGIN IMMEDIATE")
+        try:
+            await self.db.executemany(
+                "INSERT OR REPLACE INTO classes (idx, mid, name, kind) VALUES (?, ?, ?, ?)",
+                [(c.index, c.mid, c.name, str(c.kind)) for c in ontology.classes],
+            )
+            await self.db.execute("COMMIT")
+        except BaseException:
+            await self.db.execute("ROLLBACK")
+            raise
+
+    async def class_names(self) -> dict[int, str]:
+        return {idx: name for idx, name in await self._all("SELECT idx, name FROM classes")}
+
+    async def class_kinds(self) -> dict[int, str]:
+        return {idx: kind for idx, kind in await self._all("SELECT idx, kind FROM classes")}
+
+    # --- catalog ingest ------------------------------------------------------------
+
+    async def ingested_size(self, name: str) -> int | None:
+        row = await self._one("SELECT size FROM ingested_files WHERE name = ?", (name,))
+        return row[0] if row else None
+
+    async def add_file(
+        self,
+        name: str,
+        size: int,
+        clips: Sequence[ClipRecord],
+        source: str,
+        skipped: int,
+        problems: Sequence[str] = (),
+    ) -> int:
+        """Store one file's music clips and mark the file done, in one transaction.
+
+        A clip already present (same video and start) is left as it is, so re-running an
+        ingest, or resuming one that was killed, never duplicates a clip.
+        """
+        await self.db.execute("BEGIN IMMEDIATE")
+        try:
+            before = self.db.total_changes
+            await self.db.executemany(
+                "INSERT OR IGNORE INTO tracks (video_id, start_s, end_s, labels, frames, source)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        c.video_id,
+                        c.start_s,
+                        c.end_s,
+                        _labels_text(c.labels),
+                        np.ascontiguousarray(c.frames, dtype=np.uint8).tobytes(),
+                        source,
+                    )
+                    for c in clips
+                ],
+            )
+            added = self.db.total_changes - before
+            await self.db.execute(
+                "INSERT OR REPLACE INTO ingested_files (name, size, clips, skipped, problems, at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (name, size, len(clips), skipped, "\n".join(problems), time.time()),
+            )
+            await self.db.execute("COMMIT")
+        except BaseException:
+            await self.db.execute("ROLLBACK")
+            raise
+        return added
+
+    async def add_member_track(
+        self, video_id: str, frames: np.ndarray, duration_s: float | None
+    ) -> None:
+        """A song a member asked about joins the catalog (indexed at the next reindex)."""
+        await self.db.execute(
+            "INSERT OR IGNORE INTO tracks (video_id, start_s, end_s, labels, frames, source)"
+            " VALUES (?, 0, ?, '', ?, 'member')",
+            (
+                video_id,
+                float(duration_s or len(frames)),
+                np.ascontiguousarray(frames, dtype=np.uint8).tobytes(),
+            ),
+        )
+
+    # --- catalog reads -------------------------------------------------------------
+
+    async def count_tracks(self, source: str | None = None) -> int:
+        if source is None:
+            return (await self._one("SELECT COUNT(*) FROM tracks"))[0]
+        return (await self._one("SELECT COUNT(*) FROM tracks WHERE source = ?", (source,)))[0]
+
+    async def tracks_by_video(self, video_id: str) -> list[Track]:
+        rows = await self._all(
+            "SELECT id, video_id, start_s, end_s, labels, source, frames FROM tracks"
+            " WHERE video_id = ? ORDER BY start_s",
+            (video_id,),
+        )
+        return [_track(r, with_frames=True) for r in rows]
+
+    async def tracks_by_ids(self, ids: Sequence[int]) -> dict[int, Track]:
+        found: dict[int, Track] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = await self._all(
+                f"SELECT id, video_id, start_s, end_s, labels, source FROM tracks"
+                f" WHERE id IN ({marks})",
+                chunk,
+            )
+            found.update({r[0]: _track(r, with_frames=False) for r in rows})
+        return found
+
+    async def iter_tracks(self, chunk: int = 5000) -> AsyncIterator[list[Track]]:
+        """Every track with its frames, in id order, a chunk at a time (bounded memory)."""
+        last = -1
+        while True:
+            rows = await self._all(
+                "SELECT id, video_id, start_s, end_s, labels, source, frames FROM tracks"
+                " WHERE id > ? ORDER BY id LIMIT ?",
+                (last, chunk),
+            )
+            if not rows:
+                return
+            yield [_track(r, with_frames=True) for r in rows]
+            last = rows[-1][0]
+
+    # --- embedding cache -----------------------------------------------------------
+
+    async def cached_embedding(self, video_id: str, model: str) -> tuple[np.ndarray, dict] | None:
+        row = await self._one(
+            "SELECT frames, title, channel, duration_s FROM embeddings"
+            " WHERE video_id = ? AND model = ?",
+            (video_id, model),
+        )
+        if not row:
+            return None
+        meta = {"title": row[1], "channel": row[2], "duration_s": row[3]}
+        return frames_from_blob(row[0]), meta
+
+    async def cache_embedding(
+        self,
+        video_id: str,
+        model: str,
+        frames: np.ndarray,
+        title: str,
+        channel: str,
+        duration_s: float | None,
+    ) -> None:
+        await self.db.execute("BEGIN IMMEDIATE")
+        try:
+            await self.db.execute(
+                "INSERT OR REPLACE INTO embeddings"
+                " (video_id, model, frames, title, channel, duration_s, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    video_id,
+                    model,
+                    np.ascontiguousarray(frames, dtype=np.uint8).tobytes(),
+                    title,
+                    channel,
+                    duration_s,
+                    time.time(),
+                ),
+            )
+            await self.add_member_track(video_id, frames, duration_s)
+            await self.db.execute("COMMIT")
+        except BaseException:
+            await self.db.execute("ROLLBACK")
+            raise
+
+    async def count_embeddings(self) -> int:
+        return (await self._one("SELECT COUNT(*) FROM embeddings"))[0]
+
+    async def ingest_summary(self) -> dict[str, int]:
+        row = await self._one(
+            "SELECT COUNT(*), COALESCE(SUM(skipped), 0),"
+            " COALESCE(SUM(problems != ''), 0) FROM ingested_files"
+        )
+        return {"files": row[0], "non_music_skipped": row[1], "files_with_problems": row[2]}

@@ -280,7 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the clips most similar to a YouTube video "
         "(a link or an 11-character id).",
     )
-    p.add_argument("video", help="YouTube link or video id")
+    p.add_argument(
+        "video", help="YouTube link or video id (put -- before an id that starts with -)"
+    )
     p.add_argument(
         "--count",
         type=int,

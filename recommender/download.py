@@ -8,6 +8,7 @@ once its size and checksum are right.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import os
 import re
@@ -82,18 +83,26 @@ def fetch(
             if mode == "wb" and have:
                 log.info("%s ignored the range request; starting over", url)
                 have = 0
+            done = have
             with open(part, mode) as out:
-                done = have
-                while block := response.read(CHUNK):
-                    out.write(block)
-                    done += len(block)
-                    if progress:
-                        progress(done, total)
-                out.flush()
-                os.fsync(out.fileno())
+                try:
+                    while block := response.read(CHUNK):
+                        out.write(block)
+                        done += len(block)
+                        if progress:
+                            progress(done, total)
+                except (http.client.HTTPException, OSError) as exc:
+                    raise DownloadError(
+                        f"{url} was interrupted after {done} bytes ({exc.__class__.__name__}); "
+                        "run the command again to resume"
+                    ) from None
+                finally:
+                    out.flush()
+                    os.fsync(out.fileno())
             if total is not None and done != total:
                 raise DownloadError(
-                    f"{url} ended after {done} of {total} bytes; run the command again to resume"
+                    f"{url} was interrupted after {done} of {total} bytes; "
+                    "run the command again to resume"
                 )
     if sha256:
         actual = _sha256(part)

@@ -124,13 +124,10 @@ class Engine:
             raise EarshotError(f"No .tfrecord files under {audioset_dir}")
         await self.store.save_classes(ontology)
         self._names = await self.store.class_names()
-        base = audioset_dir
         added = skipped_files = non_music = 0
         problems: dict[str, list[str]] = {}
         for done, path in enumerate(files, 1):
-            name = path.relative_to(base).as_posix() if path != base else path.name
-            if len(path.relative_to(base).parts) == 1:
-                name = f"{base.name}/{name}"
+            name = f"{path.parent.name}/{path.name}"  # split/file, whatever folder was given
             size = path.stat().st_size
             if await self.store.ingested_size(name) == size:
                 skipped_files += 1
@@ -143,7 +140,7 @@ class Engine:
                 for problem in file_problems:
                     log.warning("%s: %s", name, problem)
             added += await self.store.add_file(
-                name, size, music, name.split("/")[-2], len(clips) - len(music), file_problems
+                name, size, music, path.parent.name, len(clips) - len(music), file_problems
             )
             non_music += len(clips) - len(music)
             progress("ingest", done, len(files))

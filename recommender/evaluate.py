@@ -59,10 +59,7 @@ def load_split(train: Path, test: Path, ontology: Ontology, holdout: float | Non
     train_clips = load_clips(train, ontology)
     if holdout is None:
         return Split(train_clips, load_clips(test, ontology))
-    if train.resolve() != test.resolve():
-        test_clips = load_clips(test, ontology)
-    else:
-        test_clips = train_clips
+    test_clips = load_clips(test, ontology) if train.resolve() != test.resolve() else train_clips
     return Split(
         [c for c in train_clips if holdout_fraction(c.video_id) >= holdout],
         [c for c in test_clips if holdout_fraction(c.video_id) < holdout],

@@ -67,9 +67,16 @@ class IndexWriter:
         builds = root / BUILDS
         builds.mkdir(parents=True, exist_ok=True)
         _remove_partials(builds)
-        self.name = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + f"-{os.getpid()}"
-        self.path = builds / (self.name + PARTIAL)
-        self.path.mkdir()
+        while True:  # names sort by time: pruning keeps the newest
+            now = time.time_ns()
+            stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now / 1e9))
+            self.name = f"{stamp}.{now % 10**9:09d}-{os.getpid()}"
+            self.path = builds / (self.name + PARTIAL)
+            try:
+                self.path.mkdir()
+                break
+            except FileExistsError:
+                continue
         self.ids = np.lib.format.open_memmap(
             self.path / "ids.npy", mode="w+", dtype=np.int64, shape=(count,)
         )

@@ -1,0 +1,36 @@
+"""Run the operator CLI as a user would: a subprocess with its own environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATA_DIR", "INDEX_"))}
+    env.update({"DATA_DIR": str(data_dir), "TAGGER_STEPS": "300", **extra})
+    return env
+
+
+def run_cli(data_dir: Path, *args: str, check: bool = True, **extra: str):
+    result = subprocess.run(
+        [sys.executable, "-m", "recommender", *args],
+        cwd=ROOT,
+        env=cli_env(data_dir, **extra),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def run_json(data_dir: Path, *args: str, **extra: str) -> dict:
+    return json.loads(run_cli(data_dir, *args, "--json", **extra).stdout)

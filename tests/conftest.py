@@ -1,0 +1,48 @@
+"""Shared fixtures: the real AudioSet sample in ../shared, and small slices of it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from recommender.audioset import CLASS_LABELS_FILE, ONTOLOGY_FILE
+
+ROOT = Path(__file__).resolve().parents[1]
+AUDIOSET = Path(
+    os.environ.get("EARSHOT_AUDIOSET_SAMPLE", ROOT.parent / "shared" / "data" / "audioset")
+)
+BAL_TRAIN = AUDIOSET / "audioset_v1_embeddings" / "bal_train"
+
+
+def require_audioset() -> Path:
+    if not BAL_TRAIN.is_dir():
+        pytest.skip(
+            f"the shared AudioSet sample is not at {AUDIOSET} (set EARSHOT_AUDIOSET_SAMPLE)"
+        )
+    return AUDIOSET
+
+
+@pytest.fixture(scope="session")
+def audioset() -> Path:
+    return require_audioset()
+
+
+def make_slice(dest: Path, files: int, step: int = 1) -> Path:
+    """An AudioSet-shaped folder with some of the sample's files (in a temp dir only)."""
+    source = require_audioset()
+    split = dest / "audioset_v1_embeddings" / "bal_train"
+    split.mkdir(parents=True)
+    for path in sorted(BAL_TRAIN.glob("*.tfrecord"))[: files * step : step]:
+        shutil.copyfile(path, split / path.name)
+    for name in (CLASS_LABELS_FILE, ONTOLOGY_FILE):
+        shutil.copyfile(source / name, dest / name)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def audioset_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """About 2,000 clips (some 800 music clips): 400 files spread over the sample."""
+    return make_slice(tmp_path_factory.mktemp("audioset-slice"), files=400, step=10)

@@ -1,0 +1,108 @@
+"""A real HTTP server on 127.0.0.1 that serves files with byte-range support.
+
+Used by the download tests (resumable fetch of a tarball) and the audio tests (yt-dlp's
+generic extractor reading audio files). ``cut_after[name] = n`` makes the next full-file
+response for that file stop after n bytes, to test resuming.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+_TYPES = {
+    ".wav": "audio/wav",
+    ".mp3": "audio/mpeg",
+    ".ogg": "audio/ogg",
+    ".opus": "audio/ogg",
+    ".m4a": "audio/mp4",
+    ".flac": "audio/flac",
+    ".webm": "audio/webm",
+    ".gz": "application/gzip",
+    ".csv": "text/csv",
+    ".json": "application/json",
+    ".npz": "application/octet-stream",
+}
+
+
+class RangeServer:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.cut_after: dict[str, int] = {}
+        self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
+        self.ignore_range = False
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_HEAD(self) -> None:
+                self._serve(body=False)
+
+            def do_GET(self) -> None:
+                self._serve(body=True)
+
+            def _serve(self, body: bool) -> None:
+                header = self.headers.get("Range")
+                server.requests.append((self.path, header))
+                path = (server.root / self.path.split("?")[0].lstrip("/")).resolve()
+                if server.root.resolve() not in path.parents or not path.is_file():
+                    self.send_error(404)
+                    return
+                data = path.read_bytes()
+                size = len(data)
+                start, end = 0, size - 1
+                status = 200
+                match = re.fullmatch(r"bytes=(\d*)-(\d*)", header or "")
+                if match and not server.ignore_range:
+                    if match.group(1):
+                        start = int(match.group(1))
+                        end = int(match.group(2)) if match.group(2) else size - 1
+                    else:
+                        start = max(size - int(match.group(2)), 0)
+                    end = min(end, size - 1)
+                    if start >= size:
+                        self.send_response(416)
+                        self.send_header("Content-Range", f"bytes */{size}")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    status = 206
+                chunk = data[start : end + 1]
+                self.send_response(status)
+                self.send_header(
+                    "Content-Type", _TYPES.get(path.suffix, "application/octet-stream")
+                )
+                self.send_header("Accept-Ranges", "bytes")
+                self.send_header("Content-Length", str(len(chunk)))
+                if status == 206:
+                    self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+                self.end_headers()
+                if not body:
+                    return
+                cut = server.cut_after.pop(path.name, None) if status == 200 else None
+                if cut is not None:
+                    self.wfile.write(chunk[:cut])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(chunk)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{name}"
+
+    def __enter__(self) -> RangeServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

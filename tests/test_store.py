@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recommender.store import SCHEMA_VERSION, Store, StoreError
+from recommender.tfrecord import ClipRecord
+
+
+def _clips(n: int, prefix: str = "v") -> list[ClipRecord]:
+    rng = np.random.default_rng(0)
+    return [
+        ClipRecord(
+            f"{prefix}{i:010d}"[-11:],
+            30.0,
+            40.0,
+            (137, 140),
+            rng.integers(0, 256, (10, 128), dtype=np.uint8),
+        )
+        for i in range(n)
+    ]
+
+
+async def test_new_database_is_migrated_and_in_wal_mode(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "db.sqlite3")
+    try:
+        assert await store.schema_version() == SCHEMA_VERSION
+        (mode,) = await store._one("PRAGMA journal_mode")
+        assert mode == "wal"
+    finally:
+        await store.close()
+
+
+async def test_newer_schema_is_refused_clearly(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 5}")
+    with pytest.raises(StoreError, match="newer than this earshot understands"):
+        await Store.open(path)
+
+
+async def test_add_file_is_idempotent_and_atomic(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "db.sqlite3")
+    try:
+        clips = _clips(20)
+        assert await store.add_file("bal_train/a.tfrecord", 123, clips, "bal_train", 3) == 20
+        assert await store.add_file("bal_train/a.tfrecord", 123, clips, "bal_train", 3) == 0
+        assert await store.count_tracks() == 20
+        assert await store.ingested_size("bal_train/a.tfrecord") == 123
+        # A failing batch leaves neither its clips nor its file marker behind.
+        bad = [*_clips(5, "w"), ClipRecord("x" * 11, 0.0, 1.0, (), None)]  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            await store.add_file("bal_train/b.tfrecord", 9, bad, "bal_train", 0)
+        assert await store.count_tracks() == 20
+        assert await store.ingested_size("bal_train/b.tfrecord") is None
+        tracks = await store.tracks_by_video(clips[3].video_id)
+        assert len(tracks) == 1 and np.array_equal(tracks[0].frames, clips[3].frames)
+        assert tracks[0].labels == (137, 140)
+        chunks = [chunk async for chunk in store.iter_tracks(chunk=7)]
+        assert [len(c) for c in chunks] == [7, 7, 6]
+    finally:
+        await store.close()
+
+
+async def test_embedding_cache_is_keyed_by_model(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "db.sqlite3")
+    try:
+        frames = np.ones((31, 128), dtype=np.uint8)
+        await store.cache_embedding("abcdefghijk", "m1", frames, "Song", "Band", 30.5)
+        assert await store.cached_embedding("abcdefghijk", "m2") is None
+        cached = await store.cached_embedding("abcdefghijk", "m1")
+        assert cached is not None
+        assert np.array_equal(cached[0], frames) and cached[1]["title"] == "Song"
+        assert await store.count_tracks("member") == 1
+    finally:
+        await store.close()

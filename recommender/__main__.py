@@ -127,9 +127,15 @@ async def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
+    if (args.video is None) == (args.file is None):
+        print("recommend needs a VIDEO (link or id) or --file PATH, not both", file=sys.stderr)
+        return 2
     engine = await _engine(settings)
     try:
-        result = await engine.recommend(args.video, args.count)
+        if args.file is not None:
+            result = await engine.recommend_file(args.file, args.count)
+        else:
+            result = await engine.recommend(args.video, args.count)
     finally:
         await engine.close()
     if args.json:
@@ -153,6 +159,23 @@ async def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{n:>2}. {item.url}  score {item.score:.3f}  sound {item.sound_similarity:+.2f}")
         if item.labels:
             print(f"    {', '.join(item.labels)}")
+    return 0
+
+
+async def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
+    from .embedder import configure_hub_cache, fetch_model
+
+    engine = await _engine(settings)
+    try:
+        pca = await engine.ensure_pca_params()
+        print(f"PCA parameters: {pca.resolve()}")
+        configure_hub_cache(settings.data_dir)
+        model_dir = await asyncio.to_thread(fetch_model, settings.vggish_model)
+        print(f"VGGish model:   {settings.vggish_model} -> {model_dir}")
+        version = await engine.warm_up()
+        print(f"model loads and runs in a worker: version {version}")
+    finally:
+        await engine.close()
     return 0
 
 
@@ -277,11 +300,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "recommend",
         help="print the clips that sound most like a video",
-        description="Print the clips most similar to a YouTube video "
-        "(a link or an 11-character id).",
+        description="Print the clips most similar to a YouTube video (a link or an "
+        "11-character id) or a local audio file. A video that is not in the catalog is "
+        "fetched, listened to and cached.",
     )
     p.add_argument(
-        "video", help="YouTube link or video id (put -- before an id that starts with -)"
+        "video",
+        nargs="?",
+        help="YouTube link or video id (put -- before an id that starts with -)",
+    )
+    p.add_argument(
+        "--file",
+        type=Path,
+        metavar="PATH",
+        help="a local audio file instead of a video (any format ffmpeg reads)",
     )
     p.add_argument(
         "--count",
@@ -336,6 +368,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "setup",
+        help="fetch the VGGish model and PCA parameters ahead of time",
+        description="Fetch the VGGish model (VGGISH_MODEL) and its PCA "
+        "parameters (VGGISH_PCA_PARAMS) so the first request is not slow, "
+        "and check that the model loads and embeds a second of silence.",
+    )
+    p.set_defaults(func=cmd_setup)
 
     p = sub.add_parser("stats", help="counts and index metadata")
     p.add_argument("--json", action="store_true", help="print JSON")

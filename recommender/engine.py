@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import time
 from collections.abc import Callable
@@ -17,9 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .audio import ffmpeg_folder, ffmpeg_path
 from .audioset import Ontology, find_metadata_dir, find_tfrecords
 from .config import Settings
+from .download import fetch
+from .embedder import PCA_PARAMS_SHA256, PcaParams, model_id
 from .errors import (
+    BusyError,
     CatalogEmptyError,
     EarshotError,
     IndexMissingError,
@@ -32,6 +37,8 @@ from .store import Store, Track
 from .tagger import train_tagger
 from .tfrecord import read_clips_reporting
 from .vectors import VectorSpace
+from .worker import Listened, WorkerConfig, WorkerPool, listen_file, listen_video, warm_up
+from .youtube import FetchOptions
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +74,7 @@ class Recommendation:
 class Query:
     video_id: str
     url: str
-    source: str  # "catalog", "cache" or "download"
+    source: str  # "catalog", "cache", "download" or "file"
     labels: list[str] = field(default_factory=list)  # known labels, if a catalog clip
     tags: list[str] = field(default_factory=list)  # what the tagger hears
     title: str = ""
@@ -88,6 +95,11 @@ class Engine:
         self._names: dict[int, str] = {}
         self._reindex_lock = asyncio.Lock()
         self.reindex_progress: tuple[str, int, int] | None = None
+        self._pool: WorkerPool | None = None
+        self._model_version: str | None = None
+        self._inflight: dict[str, asyncio.Future[Listened]] = {}
+        self._slots = asyncio.Semaphore(settings.max_concurrent_requests)
+        self._waiting = 0
 
     @classmethod
     async def open(cls, settings: Settings) -> Engine:
@@ -98,6 +110,8 @@ class Engine:
         return engine
 
     async def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
         if self.index is not None:
             self.index.close()
         await self.store.close()
@@ -252,26 +266,160 @@ class Engine:
             raise IndexMissingError()
         return self.index
 
-    async def recommend(self, text: str, count: int = 5) -> RecommendResult:
-        """Suggestions for a YouTube link or id that the catalog or the cache knows."""
+    async def recommend(self, text: str, count: int = 5, *, listen: bool = True) -> RecommendResult:
+        """Suggestions for a YouTube link or id.
+
+        A catalog clip is used as it is; any other video comes from the embedding cache
+        or, with ``listen``, is fetched and embedded (one computation per video at a time).
+        """
         video_id = parse_video_id(text)
         index = self._require_index()
-        tracks = await self.store.tracks_by_video(video_id)
-        if not tracks:
-            if await self.store.count_tracks() == 0:
+        tracks = [t for t in await self.store.tracks_by_video(video_id) if t.source != "member"]
+        if tracks:
+            frames = np.concatenate([t.frames for t in tracks])  # type: ignore[misc]
+            labels = sorted({label for t in tracks for label in t.labels})
+            query = Query(
+                video_id,
+                watch_url(video_id, tracks[0].start_s),
+                "catalog",
+                labels=self._label_names(labels),
+                tags=self._label_names(index.space.top_tags(frames)),
+            )
+        else:
+            if len(index) == 0:
                 raise CatalogEmptyError()
-            raise UnknownVideoError(video_id)
-        frames = np.concatenate([t.frames for t in tracks])  # type: ignore[misc]
-        labels = sorted({label for t in tracks for label in t.labels})
-        query = Query(
-            video_id,
-            watch_url(video_id, tracks[0].start_s),
-            "catalog",
-            labels=self._label_names(labels),
-            tags=self._label_names(index.space.top_tags(frames)),
-        )
+            listened, source = await self.listen(video_id, fetch_new=listen)
+            frames, labels = listened.frames, []
+            query = Query(
+                video_id,
+                watch_url(video_id),
+                source,
+                tags=self._label_names(index.space.top_tags(frames)),
+                title=listened.title,
+                channel=listened.channel,
+            )
         items = await self._neighbours(index, frames, labels, video_id, count)
         return RecommendResult(query, items)
+
+    async def recommend_file(self, path: Path, count: int = 5) -> RecommendResult:
+        """Suggestions for a local audio file (operators trying earshot out)."""
+        index = self._require_index()
+        if not path.is_file():
+            raise EarshotError(f"{path} is not a file")
+        listened = await self._run_listening(listen_file, path.resolve())
+        query = Query(
+            path.name,
+            path.resolve().as_uri(),
+            "file",
+            title=listened.title,
+            tags=self._label_names(index.space.top_tags(listened.frames)),
+        )
+        items = await self._neighbours(index, listened.frames, [], "", count)
+        return RecommendResult(query, items)
+
+    # --- listening -----------------------------------------------------------------
+
+    async def model_version(self) -> str:
+        """The model + postprocessing version that keys the embedding cache."""
+        if self._model_version is None:
+            pca = await self.ensure_pca_params()
+            params = await asyncio.to_thread(PcaParams, pca)
+            self._model_version = f"{model_id(self.settings.vggish_model)}|pca:{params.digest}"
+        return self._model_version
+
+    async def ensure_pca_params(self) -> Path:
+        path = self.settings.pca_params_path
+        if not path.exists():
+            log.info("fetching the VGGish PCA parameters from %s", self.settings.pca_params_url)
+            await asyncio.to_thread(
+                fetch, self.settings.pca_params_url, path, sha256=PCA_PARAMS_SHA256
+            )
+        return path
+
+    def _worker_config(self, pca: Path) -> WorkerConfig:
+        s = self.settings
+        media_base = os.environ.get("EARSHOT_TEST_MEDIA_BASE") if s.allow_test_hosts else None
+        ffmpeg = ffmpeg_path(s.ffmpeg_binary)
+        return WorkerConfig(
+            model=s.vggish_model,
+            pca_params=pca.resolve(),
+            data_dir=s.data_dir.resolve(),
+            fetch=FetchOptions(
+                ffmpeg=ffmpeg,
+                ffmpeg_location=str(ffmpeg_folder(ffmpeg, s.data_dir.resolve() / "bin")),
+                max_video_seconds=s.max_video_seconds,
+                section_seconds=s.section_seconds,
+                section_count=s.section_count,
+                max_bytes=s.download_max_bytes,
+                cookies_file=str(s.ytdlp_cookies) if s.ytdlp_cookies else None,
+                proxy=s.ytdlp_proxy,
+                test_media_base=media_base,
+            ),
+        )
+
+    async def _workers(self) -> WorkerPool:
+        if self._pool is None:
+            pca = await self.ensure_pca_params()
+            config = self._worker_config(pca)
+            self._pool = WorkerPool(config, self.settings.max_concurrent_requests)
+        return self._pool
+
+    async def warm_up(self) -> str:
+        """Load the model in a worker ahead of the first request; returns its version."""
+        pool = await self._workers()
+        return await pool.run(warm_up, timeout_s=max(self.settings.request_timeout_s, 300))
+
+    async def listen(self, video_id: str, *, fetch_new: bool = True) -> tuple[Listened, str]:
+        """The frames of a video: from the cache, or fetched once however many ask."""
+        version = await self.model_version()
+        cached = await self.store.cached_embedding(video_id, version)
+        if cached is not None:
+            frames, meta = cached
+            listened = Listened(frames, meta["title"], meta["channel"], meta["duration_s"], version)
+            return listened, "cache"
+        if not fetch_new:
+            raise UnknownVideoError(video_id)
+        pending = self._inflight.get(video_id)
+        if pending is None:
+            pending = asyncio.ensure_future(self._listen_new(video_id, version))
+            self._inflight[video_id] = pending
+            pending.add_done_callback(lambda _: self._inflight.pop(video_id, None))
+        return await asyncio.shield(pending), "download"
+
+    async def _listen_new(self, video_id: str, version: str) -> Listened:
+        listened = await self._run_listening(listen_video, video_id)
+        if listened.model_version != version:
+            raise EarshotError(
+                f"the worker runs model {listened.model_version}, expected {version}"
+            )
+        await self.store.cache_embedding(
+            video_id,
+            version,
+            listened.frames,
+            listened.title,
+            listened.channel,
+            listened.duration_s,
+        )
+        return listened
+
+    async def _run_listening(self, function: Callable[..., Listened], *args: object) -> Listened:
+        """One job in a worker, under the concurrency limit and the time limit."""
+        limit = self.settings.max_concurrent_requests
+        if self._slots.locked() and self._waiting >= limit * 4:
+            raise BusyError(
+                f"earshot is listening to {limit} songs with {self._waiting} more waiting; "
+                "try again in a minute."
+            )
+        pool = await self._workers()
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            return await pool.run(function, *args, timeout_s=self.settings.request_timeout_s)
+        finally:
+            self._slots.release()
 
     async def _neighbours(
         self,

@@ -33,3 +33,7 @@ class UnknownVideoError(EarshotError):
 
 class ReindexRunningError(EarshotError):
     """A rebuild is already under way."""
+
+
+class BusyError(EarshotError):
+    """Too much work queued; the message says when to come back."""

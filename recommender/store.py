@@ -221,10 +221,16 @@ class Store:
     async def add_member_track(
         self, video_id: str, frames: np.ndarray, duration_s: float | None
     ) -> None:
-        """A song a member asked about joins the catalog (indexed at the next reindex)."""
+        """A song a member asked about joins the catalog (indexed at the next reindex).
+
+        Its frames follow the embedding cache: a newer model's frames replace older ones.
+        """
         await self.db.execute(
-            "INSERT OR IGNORE INTO tracks (video_id, start_s, end_s, labels, frames, source)"
-            " VALUES (?, 0, ?, '', ?, 'member')",
+            "INSERT INTO tracks (video_id, start_s, end_s, labels, frames, source)"
+            " VALUES (?, 0, ?, '', ?, 'member')"
+            " ON CONFLICT (video_id, start_s) DO UPDATE"
+            " SET frames = excluded.frames, end_s = excluded.end_s"
+            " WHERE tracks.source = 'member'",
             (
                 video_id,
                 float(duration_s or len(frames)),

@@ -49,6 +49,8 @@ class RangeServer:
                 header = self.headers.get("Range")
                 server.requests.append((self.path, header))
                 path = (server.root / self.path.split("?")[0].lstrip("/")).resolve()
+                if not path.exists():  # /<video id> -> the file named <video id>.<ext>
+                    path = next(iter(sorted(path.parent.glob(path.name + ".*"))), path)
                 if server.root.resolve() not in path.parents or not path.is_file():
                     self.send_error(404)
                     return

@@ -1,0 +1,134 @@
+"""VGGish through ``tensorflow_hub``, and the official AudioSet PCA postprocessing.
+
+VGGish takes a 1-D float32 waveform at 16 kHz in [-1, 1] and returns one raw 128-d
+embedding per 0.96 s. AudioSet's released frames went through PCA with whitening,
+clipping to [-2, 2] and 8-bit quantization; queries go through exactly the same steps so
+that they land in the catalog's space. TensorFlow is imported here only, and this module
+is loaded only in worker processes and the setup command.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import EarshotError
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+STFT_WINDOW = 400  # 25 ms
+STFT_HOP = 160  # 10 ms
+EXAMPLE_FRAMES = 96  # 0.96 s of 10 ms frames, no overlap between examples
+MIN_SAMPLES = STFT_WINDOW + (EXAMPLE_FRAMES - 1) * STFT_HOP  # 15,600 = 0.975 s
+QUANTIZE_MIN, QUANTIZE_MAX = -2.0, 2.0
+# sha256 of Google's vggish_pca_params.npz (the file released with AudioSet's features).
+PCA_PARAMS_SHA256 = "4d878af3e306defbfb37095365aa7e5a6cecb86bad13e859e626151c4e6a8b9d"
+
+
+class AudioTooShortError(EarshotError):
+    pass
+
+
+class ModelError(EarshotError):
+    pass
+
+
+def expected_frames(num_samples: int) -> int:
+    """How many embeddings VGGish returns for a waveform of ``num_samples`` samples."""
+    if num_samples < STFT_WINDOW:
+        return 0
+    stft_frames = 1 + (num_samples - STFT_WINDOW) // STFT_HOP
+    if stft_frames < EXAMPLE_FRAMES:
+        return 0
+    return 1 + (stft_frames - EXAMPLE_FRAMES) // EXAMPLE_FRAMES
+
+
+class PcaParams:
+    def __init__(self, path: Path) -> None:
+        try:
+            with np.load(path) as data:
+                self.eigen_vectors = np.asarray(data["pca_eigen_vectors"], dtype=np.float64)
+                self.means = np.asarray(data["pca_means"], dtype=np.float64).reshape(-1)
+        except (OSError, KeyError, ValueError) as exc:
+            raise ModelError(f"cannot read the VGGish PCA parameters at {path}: {exc}") from None
+        if self.eigen_vectors.shape != (128, 128) or self.means.shape != (128,):
+            raise ModelError(f"{path} does not hold 128x128 PCA parameters")
+        self.digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+    def postprocess(self, raw: np.ndarray) -> np.ndarray:
+        """Raw [N, 128] VGGish embeddings -> [N, 128] uint8, as AudioSet's release.
+
+        Mirrors the official vggish_postprocess.Postprocessor: PCA with whitening, clip,
+        scale to [0, 255] and cast (which truncates, as the official code does).
+        """
+        pca = (raw.astype(np.float64) - self.means) @ self.eigen_vectors.T
+        clipped = np.clip(pca, QUANTIZE_MIN, QUANTIZE_MAX)
+        scaled = (clipped - QUANTIZE_MIN) * (255.0 / (QUANTIZE_MAX - QUANTIZE_MIN))
+        return scaled.astype(np.uint8)
+
+
+def model_id(handle: str) -> str:
+    """A stable name for the model: the handle, plus a content hash for a local folder."""
+    path = Path(handle)
+    if path.is_dir():
+        saved = path / "saved_model.pb"
+        digest = hashlib.sha256(saved.read_bytes()).hexdigest()[:12] if saved.exists() else "?"
+        return f"local:{path.name}:{digest}"
+    return handle
+
+
+def configure_hub_cache(data_dir: Path) -> None:
+    """TF-Hub's downloads go under DATA_DIR unless the operator chose a cache."""
+    os.environ.setdefault("TFHUB_CACHE_DIR", str((data_dir / "tfhub").resolve()))
+
+
+def fetch_model(handle: str) -> Path:
+    """Download (or find) the model ahead of time; returns its local folder."""
+    import tensorflow_hub as hub
+
+    try:
+        return Path(hub.resolve(handle))
+    except Exception as exc:  # hub raises many kinds; the operator needs the message
+        raise ModelError(f"cannot fetch the VGGish model {handle}: {exc}") from None
+
+
+class Embedder:
+    """A loaded VGGish and its postprocessing. Build one per process and keep it."""
+
+    def __init__(self, handle: str, pca_path: Path) -> None:
+        self.pca = PcaParams(pca_path)
+        self.handle = handle
+        self.version = f"{model_id(handle)}|pca:{self.pca.digest}"
+        import tensorflow as tf  # noqa: F401  (heavy: imported only where a model runs)
+        import tensorflow_hub as hub
+
+        try:
+            self.model = hub.load(handle)
+        except Exception as exc:
+            raise ModelError(f"cannot load the VGGish model {handle}: {exc}") from None
+        log.info("VGGish loaded from %s", handle)
+
+    def raw(self, waveform: np.ndarray) -> np.ndarray:
+        import tensorflow as tf
+
+        output = self.model(tf.constant(waveform, dtype=tf.float32))
+        return np.asarray(output, dtype=np.float32).reshape(-1, 128)
+
+    def frames(self, waveform: np.ndarray) -> np.ndarray:
+        """Postprocessed uint8 frames, one per 0.96 s of ``waveform`` (16 kHz mono)."""
+        if waveform.ndim != 1:
+            raise ValueError("the waveform must be 1-D (mono)")
+        if len(waveform) < MIN_SAMPLES:
+            raise AudioTooShortError(
+                f"the audio is {len(waveform) / SAMPLE_RATE:.2f} s long; earshot needs at "
+                f"least {MIN_SAMPLES / SAMPLE_RATE:.3f} s"
+            )
+        raw = self.raw(np.clip(waveform, -1.0, 1.0).astype(np.float32))
+        if len(raw) == 0:
+            raise AudioTooShortError("the audio is too short for one VGGish frame")
+        return self.pca.postprocess(raw)

@@ -1,0 +1,188 @@
+"""Listening in worker processes: download, decode and VGGish, off the caller's process.
+
+TensorFlow is imported only in the workers, once per process, and the model is kept
+loaded. A job that runs past its time limit gets its process killed and the pool replaced,
+so a stuck download or inference cannot hold a slot forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import multiprocessing
+import os
+import shutil
+import tempfile
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .audio import decode
+from .embedder import Embedder, configure_hub_cache
+from .errors import EarshotError
+from .youtube import FetchOptions, check_playable, download_sections, probe
+
+log = logging.getLogger(__name__)
+
+
+class ListenTimeoutError(EarshotError):
+    pass
+
+
+class WorkerCrashedError(EarshotError):
+    pass
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    model: str
+    pca_params: Path
+    data_dir: Path
+    fetch: FetchOptions
+
+    @property
+    def temp_root(self) -> Path:
+        return self.data_dir / "tmp"
+
+
+@dataclass(frozen=True)
+class Listened:
+    frames: np.ndarray  # (n, 128) uint8, postprocessed like AudioSet's release
+    title: str
+    channel: str
+    duration_s: float | None
+    model_version: str
+
+
+# --- inside a worker process ------------------------------------------------------------
+
+_embedder: Embedder | None = None
+
+
+def _worker_init(data_dir: Path) -> None:
+    configure_hub_cache(data_dir)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.WARNING)
+
+
+def _get_embedder(config: WorkerConfig) -> Embedder:
+    global _embedder
+    if _embedder is None or _embedder.handle != config.model:
+        _embedder = Embedder(config.model, config.pca_params)
+    return _embedder
+
+
+def warm_up(config: WorkerConfig) -> str:
+    """Load the model and run it once on a second of silence."""
+    embedder = _get_embedder(config)
+    embedder.frames(np.zeros(16_000, dtype=np.float32))
+    return embedder.version
+
+
+def _embed_waves(embedder: Embedder, waves: list[np.ndarray]) -> np.ndarray:
+    usable = [w for w in waves if len(w) >= 15_600]
+    if not usable:
+        longest = max((len(w) for w in waves), default=0) / 16_000
+        raise EarshotError(
+            f"the audio is only {longest:.2f} s long; earshot needs at least one second"
+        )
+    return np.concatenate([embedder.frames(w) for w in usable])
+
+
+def _job_dir(config: WorkerConfig) -> tempfile.TemporaryDirectory:
+    config.temp_root.mkdir(parents=True, exist_ok=True)
+    return tempfile.TemporaryDirectory(prefix=f"job-{os.getpid()}-", dir=config.temp_root)
+
+
+def listen_video(config: WorkerConfig, video_id: str) -> Listened:
+    """Metadata, then bounded sections, then frames. Temporary files go on every path."""
+    embedder = _get_embedder(config)
+    info = probe(video_id, config.fetch)
+    check_playable(info, config.fetch.max_video_seconds)
+    with _job_dir(config) as folder:
+        files = download_sections(info, config.fetch, Path(folder))
+        seconds = config.fetch.section_seconds * (
+            config.fetch.section_count if info.duration_s is None else 1
+        )
+        waves = [decode(f, config.fetch.ffmpeg, max_seconds=seconds + 1) for f in files]
+    frames = _embed_waves(embedder, waves)
+    return Listened(frames, info.title, info.channel, info.duration_s, embedder.version)
+
+
+def listen_file(config: WorkerConfig, path: Path) -> Listened:
+    """A local audio file, decoded whole (up to the video length limit)."""
+    embedder = _get_embedder(config)
+    wave = decode(path, config.fetch.ffmpeg, max_seconds=config.fetch.max_video_seconds)
+    frames = _embed_waves(embedder, [wave])
+    return Listened(frames, path.stem, "", len(wave) / 16_000, embedder.version)
+
+
+# --- in the caller's process ------------------------------------------------------------
+
+
+class WorkerPool:
+    """A process pool for listening jobs, with a time limit that kills what overruns."""
+
+    def __init__(self, config: WorkerConfig, workers: int) -> None:
+        self.config = config
+        self.workers = workers
+        shutil.rmtree(config.temp_root, ignore_errors=True)
+        self._pool = self._new_pool()
+        self.replaced = 0
+
+    def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        return concurrent.futures.ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_init,
+            initargs=(self.config.data_dir,),
+        )
+
+    async def run(self, function: Any, *args: Any, timeout_s: float) -> Any:
+        loop = asyncio.get_running_loop()
+        pool = self._pool
+        future = loop.run_in_executor(pool, function, self.config, *args)
+        try:
+            return await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            log.warning(
+                "listening job %s%r ran over %.0f s; replacing the worker",
+                getattr(function, "__name__", function),
+                args,
+                timeout_s,
+            )
+            self._replace(pool)
+            raise ListenTimeoutError(
+                f"Listening took longer than {timeout_s:.0f} seconds and was stopped. "
+                "Try again later, or another song."
+            ) from None
+        except BrokenProcessPool:
+            self._replace(pool)
+            raise WorkerCrashedError(
+                "The listening worker stopped unexpectedly; it has been restarted. Try again."
+            ) from None
+
+    def _replace(self, broken: concurrent.futures.ProcessPoolExecutor) -> None:
+        if broken is not self._pool:
+            return  # another job already replaced it
+        self._pool = self._new_pool()
+        self.replaced += 1
+        processes = dict(getattr(broken, "_processes", None) or {})
+        for process in processes.values():
+            process.kill()
+        broken.shutdown(wait=False, cancel_futures=True)
+        for pid in processes:
+            for leftover in self.config.temp_root.glob(f"job-{pid}-*"):
+                shutil.rmtree(leftover, ignore_errors=True)
+
+    def shutdown(self) -> None:
+        processes = dict(getattr(self._pool, "_processes", None) or {})
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes.values():
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()

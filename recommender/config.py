@@ -70,6 +70,7 @@ class Settings:
     ytdlp_cookies: Path | None = None
     ytdlp_proxy: str | None = None
     allow_test_hosts: bool = False  # test-only: lets yt-dlp fetch from 127.0.0.1
+    test_media_base: str | None = None  # test-only: where video ids are served from
 
     @property
     def database_path(self) -> Path:
@@ -110,4 +111,5 @@ class Settings:
             ytdlp_cookies=path("YTDLP_COOKIES_FILE"),
             ytdlp_proxy=env.get("YTDLP_PROXY", "").strip() or None,
             allow_test_hosts=_bool(env, "EARSHOT_TEST_ALLOW_LOOPBACK"),
+            test_media_base=env.get("EARSHOT_TEST_MEDIA_BASE", "").strip() or None,
         )

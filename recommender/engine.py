@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
 import time
 from collections.abc import Callable
@@ -338,7 +337,7 @@ class Engine:
 
     def _worker_config(self, pca: Path) -> WorkerConfig:
         s = self.settings
-        media_base = os.environ.get("EARSHOT_TEST_MEDIA_BASE") if s.allow_test_hosts else None
+        media_base = s.test_media_base if s.allow_test_hosts else None
         ffmpeg = ffmpeg_path(s.ffmpeg_binary)
         return WorkerConfig(
             model=s.vggish_model,

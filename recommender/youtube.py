@@ -84,6 +84,14 @@ _UNAVAILABLE = [
 ]
 
 
+_AVAILABILITY = {
+    "private": "That video is private.",
+    "premium_only": "That video is for YouTube Premium members only.",
+    "subscriber_only": "That video is for channel members only.",
+    "needs_auth": "That video needs a signed-in account (it may be age-restricted).",
+}
+
+
 def explain_failure(message: str) -> str:
     """A member-facing sentence for a yt-dlp error message."""
     lowered = message.lower()
@@ -100,9 +108,9 @@ def check_playable(info: VideoInfo, max_video_seconds: int) -> None:
         raise LiveStreamError("That is a live stream; earshot listens to finished videos only.")
     if status == "is_upcoming":
         raise VideoUnavailableError("That video has not premiered yet.")
-    availability = info.info.get("availability")
-    if availability in ("private", "premium_only", "subscriber_only", "needs_auth"):
-        raise VideoUnavailableError(explain_failure(availability.replace("_", " ")))
+    refusal = _AVAILABILITY.get(str(info.info.get("availability")))
+    if refusal:
+        raise VideoUnavailableError(refusal)
     if info.duration_s is not None and info.duration_s > max_video_seconds:
         raise VideoTooLongError(
             f"That video is {_clock(info.duration_s)} long; earshot listens to videos of up "

@@ -46,3 +46,15 @@ def make_slice(dest: Path, files: int, step: int = 1) -> Path:
 def audioset_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """About 2,000 clips (some 800 music clips): 400 files spread over the sample."""
     return make_slice(tmp_path_factory.mktemp("audioset-slice"), files=400, step=10)
+
+
+@pytest.fixture(scope="session")
+def fake_vggish(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.fake_vggish import build_fake_vggish
+
+    return build_fake_vggish(tmp_path_factory.mktemp("models") / "vggish")
+
+
+@pytest.fixture(scope="session")
+def pca_params() -> Path:
+    return require_audioset() / "vggish_pca_params.npz"

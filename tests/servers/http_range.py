@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -33,6 +34,7 @@ class RangeServer:
         self.cut_after: dict[str, int] = {}
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
         self.ignore_range = False
+        self.stall_s = 0.0  # wait this long before answering (a hanging server)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -48,6 +50,8 @@ class RangeServer:
             def _serve(self, body: bool) -> None:
                 header = self.headers.get("Range")
                 server.requests.append((self.path, header))
+                if server.stall_s:
+                    time.sleep(server.stall_s)
                 path = (server.root / self.path.split("?")[0].lstrip("/")).resolve()
                 if not path.exists():  # /<video id> -> the file named <video id>.<ext>
                     path = next(iter(sorted(path.parent.glob(path.name + ".*"))), path)

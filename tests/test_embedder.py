@@ -1,0 +1,74 @@
+"""VGGish's interface through hub.load, its framing, and the official postprocessing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recommender.embedder import (
+    MIN_SAMPLES,
+    AudioTooShortError,
+    Embedder,
+    ModelError,
+    PcaParams,
+    expected_frames,
+)
+from recommender.tagger import dequantize
+
+
+@pytest.fixture(scope="module")
+def embedder(fake_vggish: Path, pca_params: Path) -> Embedder:
+    return Embedder(str(fake_vggish), pca_params)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "frames"), [(0.5, 0), (0.975, 1), (1.0, 1), (1.95, 2), (10, 10), (30, 31)]
+)
+def test_framing_arithmetic(seconds: float, frames: int) -> None:
+    assert expected_frames(round(seconds * 16_000)) == frames
+
+
+def test_model_output_follows_vggish_framing(embedder: Embedder) -> None:
+    rng = np.random.default_rng(0)
+    for seconds in (1.0, 10.0, 30.0):
+        wave = rng.uniform(-0.5, 0.5, int(seconds * 16_000)).astype(np.float32)
+        frames = embedder.frames(wave)
+        assert frames.dtype == np.uint8
+        assert frames.shape == (expected_frames(len(wave)), 128)
+    assert embedder.frames(np.zeros(16_000 * 30, np.float32)).shape == (31, 128)
+
+
+def test_different_audio_gives_different_frames(embedder: Embedder) -> None:
+    t = np.arange(16_000 * 3) / 16_000
+    low = embedder.frames((0.5 * np.sin(2 * np.pi * 220 * t)).astype(np.float32))
+    high = embedder.frames((0.5 * np.sin(2 * np.pi * 3000 * t)).astype(np.float32))
+    again = embedder.frames((0.5 * np.sin(2 * np.pi * 220 * t)).astype(np.float32))
+    assert np.array_equal(low, again)
+    assert np.abs(low.astype(int) - high.astype(int)).mean() > 5
+
+
+def test_too_short_audio_is_a_clear_error(embedder: Embedder) -> None:
+    with pytest.raises(AudioTooShortError, match="needs at least 0.975 s"):
+        embedder.frames(np.zeros(MIN_SAMPLES - 1, np.float32))
+
+
+def test_postprocess_matches_the_official_formula(pca_params: Path) -> None:
+    pca = PcaParams(pca_params)
+    rng = np.random.default_rng(0)
+    raw = rng.normal(0, 0.3, (5, 128)) + pca.means
+    expected = np.clip((raw - pca.means) @ pca.eigen_vectors.T, -2, 2)
+    quantized = pca.postprocess(raw)
+    assert quantized.dtype == np.uint8
+    # Dequantizing as the catalog is dequantized gives the PCA values back within a step.
+    assert np.abs(dequantize(quantized) - expected).max() <= 4 / 255 + 1e-6
+
+
+def test_bad_model_and_params_are_clear_errors(tmp_path: Path, pca_params: Path) -> None:
+    with pytest.raises(ModelError, match="cannot load the VGGish model"):
+        Embedder(str(tmp_path / "missing-model"), pca_params)
+    broken = tmp_path / "pca.npz"
+    np.savez(broken, pca_means=np.zeros(3))
+    with pytest.raises(ModelError, match="cannot read the VGGish PCA parameters"):
+        PcaParams(broken)

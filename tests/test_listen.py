@@ -1,0 +1,180 @@
+"""The engine listening to new videos: worker processes, cache, single flight, limits."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recommender.config import Settings
+from recommender.engine import Engine
+from recommender.errors import BusyError, UnknownVideoError
+from recommender.worker import ListenTimeoutError
+from recommender.youtube import VideoUnavailableError
+from tests.cli import run_cli, run_json
+from tests.media import make_song
+from tests.servers.http_range import RangeServer
+
+IDS = {name: f"{name:_<11}" for name in ("first", "twice", "hang", "later", "busy0", "busy1",
+                                         "busy2", "busy3", "busy4", "busy5", "busy6", "model")}
+
+
+@pytest.fixture(scope="module")
+def catalog(audioset_slice: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = tmp_path_factory.mktemp("catalog")
+    run_cli(data, "ingest", "--audioset", str(audioset_slice))
+    run_cli(data, "reindex")
+    return data
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("media")
+    for i, video in enumerate(IDS.values()):
+        make_song(root / f"{video}.mp3", 20.0, tone=110.0 * (1 + i % 5))
+    return root
+
+
+@pytest.fixture()
+def server(media: Path):
+    with RangeServer(media) as running:
+        yield running
+
+
+def _settings(data: Path, model: Path, pca: Path, server: RangeServer, **changes: object):
+    settings = Settings(
+        data_dir=data, vggish_model=str(model), pca_params=pca, allow_test_hosts=True,
+        test_media_base=server.url(""), section_seconds=5, section_count=2,
+        request_timeout_s=60.0,
+    )
+    return dataclasses.replace(settings, **changes)
+
+
+@pytest.fixture()
+async def engine(
+    catalog: Path, fake_vggish: Path, pca_params: Path, server: RangeServer
+) -> AsyncIterator[Engine]:
+    opened = await Engine.open(_settings(catalog, fake_vggish, pca_params, server))
+    yield opened
+    await opened.close()
+
+
+def _leftovers(data: Path) -> list[Path]:
+    root = data / "tmp"
+    return list(root.iterdir()) if root.exists() else []
+
+
+def _probes(server: RangeServer, video: str) -> int:
+    return sum(1 for path, header in server.requests if path == f"/{video}" and header is None)
+
+
+async def test_new_video_is_listened_to_then_served_from_cache(
+    engine: Engine, server: RangeServer
+) -> None:
+    video = IDS["first"]
+    result = await engine.recommend(f"https://www.youtube.com/watch?v={video}", 5)
+    assert result.query.source == "download" and result.query.title
+    assert len(result.items) == 5 and video not in {i.video_id for i in result.items}
+    before = len(server.requests)
+    again = await engine.recommend(f"https://youtu.be/{video}", 5)
+    assert again.query.source == "cache"
+    assert len(server.requests) == before  # no download at all
+    assert [i.track_id for i in again.items] == [i.track_id for i in result.items]
+    assert not _leftovers(engine.settings.data_dir)  # temp files gone
+    assert await engine.store.count_tracks("member") >= 1  # joins the catalog at reindex
+
+
+async def test_simultaneous_requests_share_one_computation(
+    engine: Engine, server: RangeServer
+) -> None:
+    video = IDS["twice"]
+    results = await asyncio.gather(*(engine.recommend(video, 3) for _ in range(4)))
+    assert _probes(server, video) == 1
+    assert len({tuple(i.track_id for i in r.items) for r in results}) == 1
+
+
+async def test_a_hanging_download_times_out_and_the_worker_is_replaced(
+    catalog: Path, fake_vggish: Path, pca_params: Path, server: RangeServer
+) -> None:
+    settings = _settings(catalog, fake_vggish, pca_params, server, request_timeout_s=20.0)
+    engine = await Engine.open(settings)
+    try:
+        await engine.warm_up()  # the model loads within the limit; the download will not
+        server.stall_s = 60
+        with pytest.raises(ListenTimeoutError, match="longer than 20 seconds"):
+            await engine.recommend(IDS["hang"], 3)
+        server.stall_s = 0
+        assert engine._pool is not None and engine._pool.replaced == 1
+        result = await engine.recommend(IDS["later"], 3)
+        assert result.query.source == "download" and len(result.items) == 3
+        assert not _leftovers(catalog)
+    finally:
+        server.stall_s = 0
+        await engine.close()
+
+
+async def test_unavailable_video_is_refused_and_nothing_is_left(engine: Engine) -> None:
+    with pytest.raises(VideoUnavailableError, match="unavailable"):
+        await engine.recommend("zzzzzzzzzzz", 3)
+    assert await engine.store.cached_embedding("zzzzzzzzzzz", await engine.model_version()) is None
+    assert not _leftovers(engine.settings.data_dir)
+
+
+async def test_too_much_queued_work_is_answered_busy(
+    catalog: Path, fake_vggish: Path, pca_params: Path, server: RangeServer
+) -> None:
+    settings = _settings(catalog, fake_vggish, pca_params, server, max_concurrent_requests=1)
+    engine = await Engine.open(settings)
+    try:
+        server.stall_s = 1.5
+        tasks = [asyncio.ensure_future(engine.recommend(IDS[f"busy{i}"], 2)) for i in range(7)]
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        server.stall_s = 0
+        await engine.close()
+    busy = [o for o in outcomes if isinstance(o, BusyError)]
+    served = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert len(busy) == 2 and len(served) == 5  # 1 running + 4 waiting, the rest refused
+    assert "try again" in str(busy[0])
+
+
+async def test_a_new_model_version_never_serves_a_stale_vector(
+    catalog: Path, fake_vggish: Path, pca_params: Path, server: RangeServer, tmp_path: Path
+) -> None:
+    video = IDS["model"]
+    first = await Engine.open(_settings(catalog, fake_vggish, pca_params, server))
+    try:
+        await first.recommend(video, 2)
+        assert (await first.listen(video, fetch_new=False))[1] == "cache"
+    finally:
+        await first.close()
+    changed = tmp_path / "pca.npz"
+    with np.load(pca_params) as params:
+        np.savez(changed, pca_eigen_vectors=params["pca_eigen_vectors"],
+                 pca_means=params["pca_means"] + 0.01)
+    second = await Engine.open(_settings(catalog, fake_vggish, changed, server))
+    try:
+        assert await second.model_version() != await first.model_version()
+        with pytest.raises(UnknownVideoError):
+            await second.listen(video, fetch_new=False)
+    finally:
+        await second.close()
+
+
+def test_cli_recommends_for_a_local_file(
+    catalog: Path, fake_vggish: Path, pca_params: Path, media: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(catalog, data)
+    song = make_song(tmp_path / "mine.ogg", 8.0)
+    env = {"VGGISH_MODEL": str(fake_vggish), "VGGISH_PCA_PARAMS": str(pca_params)}
+    result = run_json(data, "recommend", "--file", str(song), "--count", "4", **env)
+    assert result["query"]["source"] == "file" and len(result["items"]) == 4
+    short = make_song(tmp_path / "short.wav", 0.5)
+    failed = run_cli(data, "recommend", "--file", str(short), check=False, **env)
+    assert failed.returncode == 1 and "needs at least one second" in failed.stderr

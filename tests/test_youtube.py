@@ -1,0 +1,181 @@
+"""yt-dlp for real, against an HTTP server on 127.0.0.1 serving real audio files."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yt_dlp
+from yt_dlp.utils import DownloadError
+
+from recommender.audio import SAMPLE_RATE, decode, ffmpeg_folder, ffmpeg_path
+from recommender.errors import EarshotError
+from recommender.youtube import (
+    FetchOptions,
+    LiveStreamError,
+    VideoInfo,
+    VideoTooLongError,
+    VideoUnavailableError,
+    _params,
+    check_playable,
+    choose_sections,
+    download_sections,
+    explain_failure,
+    probe,
+)
+from tests.media import FORMATS, make_song
+from tests.servers.http_range import RangeServer
+
+SONG_SECONDS = 40.0
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("media")
+    for i, extension in enumerate(sorted(FORMATS)):
+        make_song(root / f"song{i}{extension:>0{11 - 5}}.{extension}", SONG_SECONDS)
+    return root
+
+
+def _video_id(media: Path, extension: str) -> str:
+    return next(media.glob(f"*.{extension}")).stem
+
+
+@pytest.fixture()
+def server(media: Path):
+    with RangeServer(media) as running:
+        yield running
+
+
+def _options(server: RangeServer, tmp_path: Path, **changes: object) -> FetchOptions:
+    ffmpeg = ffmpeg_path()
+    options = FetchOptions(
+        ffmpeg=ffmpeg,
+        ffmpeg_location=str(ffmpeg_folder(ffmpeg, tmp_path / "bin")),
+        max_video_seconds=3600,
+        section_seconds=10,
+        section_count=2,
+        max_bytes=20_000_000,
+        test_media_base=server.url(""),
+    )
+    return dataclasses.replace(options, **changes)
+
+
+def test_ids_are_eleven_characters(media: Path) -> None:
+    assert all(len(p.stem) == 11 for p in media.iterdir())
+
+
+def test_probe_reads_metadata_without_downloading(
+    server: RangeServer, media: Path, tmp_path: Path
+) -> None:
+    video = _video_id(media, "mp3")
+    info = probe(video, _options(server, tmp_path))
+    assert info.video_id == video and info.info["ext"] == "mp3"
+    assert not list(tmp_path.glob("**/*.mp3"))
+
+
+@pytest.mark.parametrize("extension", sorted(FORMATS))
+def test_sections_download_and_decode(
+    extension: str, server: RangeServer, media: Path, tmp_path: Path
+) -> None:
+    options = _options(server, tmp_path)
+    info = probe(_video_id(media, extension), options)
+    # The generic extractor cannot know the length; YouTube's does. Give it, as YouTube would.
+    info = dataclasses.replace(info, duration_s=SONG_SECONDS,
+                               info={**info.info, "duration": SONG_SECONDS})
+    folder = tmp_path / "job"
+    folder.mkdir()
+    files = download_sections(info, options, folder)
+    assert len(files) == 2
+    for path in files:
+        seconds = len(decode(path, options.ffmpeg)) / SAMPLE_RATE
+        assert 9.0 <= seconds <= 11.5, (path.name, seconds)
+    # Only sections crossed the wire: ranged reads, never the whole file in one go.
+    whole = next(media.glob(f"*.{extension}")).stat().st_size
+    assert sum(p.stat().st_size for p in files) < whole
+
+
+def test_unknown_length_downloads_one_bounded_section(
+    server: RangeServer, media: Path, tmp_path: Path
+) -> None:
+    options = _options(server, tmp_path, section_seconds=8, section_count=2)
+    info = probe(_video_id(media, "ogg"), options)
+    folder = tmp_path / "job"
+    folder.mkdir()
+    (path,) = download_sections(info, options, folder)
+    assert len(decode(path, options.ffmpeg)) / SAMPLE_RATE == pytest.approx(16, abs=1.0)
+
+
+def test_byte_limit_caps_each_section(server: RangeServer, media: Path, tmp_path: Path) -> None:
+    options = _options(server, tmp_path, max_bytes=200_000, section_seconds=30, section_count=1)
+    info = probe(_video_id(media, "wav"), options)  # wav: 176 kB per second
+    folder = tmp_path / "job"
+    folder.mkdir()
+    (path,) = download_sections(info, options, folder)
+    assert path.stat().st_size <= 200_000 + 64 * 1024
+
+
+def test_missing_video_is_unavailable(server: RangeServer, tmp_path: Path) -> None:
+    with pytest.raises(VideoUnavailableError, match="unavailable"):
+        probe("nothinghere", _options(server, tmp_path))
+
+
+def test_production_settings_refuse_anything_but_youtube(
+    server: RangeServer, media: Path, tmp_path: Path
+) -> None:
+    params = _params(_options(server, tmp_path, test_media_base=None))
+    assert params["allowed_extractors"] == [r"youtube$", r"youtube:tab$"]
+    url = server.url(next(media.glob("*.mp3")).name)
+    with yt_dlp.YoutubeDL(params) as ydl, pytest.raises(DownloadError, match="No suitable extractor"):
+        ydl.extract_info(url, download=False)
+    assert not server.requests  # nothing was fetched
+
+
+def test_test_media_base_must_be_loopback(server: RangeServer, tmp_path: Path) -> None:
+    options = _options(server, tmp_path, test_media_base="http://example.com/")
+    with pytest.raises(EarshotError, match="127.0.0.1"):
+        _params(options)
+
+
+def _info(**fields: object) -> VideoInfo:
+    return VideoInfo("abcdefghijk", "t", "c", fields.get("duration"), dict(fields))  # type: ignore[arg-type]
+
+
+def test_live_long_and_restricted_videos_are_refused() -> None:
+    with pytest.raises(LiveStreamError, match="live stream"):
+        check_playable(_info(is_live=True, live_status="is_live"), 3600)
+    with pytest.raises(VideoUnavailableError, match="not premiered"):
+        check_playable(_info(live_status="is_upcoming"), 3600)
+    with pytest.raises(VideoTooLongError, match="1:00:01 long.*up to 1:00:00"):
+        check_playable(_info(duration=3601.0), 3600)
+    with pytest.raises(VideoUnavailableError, match="private"):
+        check_playable(_info(availability="private"), 3600)
+    check_playable(_info(duration=200.0, live_status="was_live"), 3600)
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("ERROR: [youtube] x: Private video. Sign in if you've been granted access", "private"),
+        ("ERROR: [youtube] x: Sign in to confirm your age. This video may be inappropriate",
+         "age-restricted"),
+        ("ERROR: [youtube] x: The uploader has not made this video available in your country",
+         "region"),
+        ("ERROR: [youtube] x: Video unavailable. This video has been removed by the uploader",
+         "removed"),
+        ("ERROR: [youtube] x: Join this channel to get access to members-only content",
+         "members"),
+        ("ERROR: [youtube] x: Video unavailable", "unavailable"),
+        ("ERROR: unable to download video data: HTTP Error 403: Forbidden", "try again later"),
+    ],
+)
+def test_youtube_messages_become_clear_sentences(message: str, expected: str) -> None:
+    assert expected in explain_failure(message)
+
+
+def test_sections_spread_over_the_song() -> None:
+    assert choose_sections(None, 30, 2) == [(0.0, 60.0)]
+    assert choose_sections(45, 30, 2) == [(0.0, 45.0)]
+    assert choose_sections(300, 30, 2) == [(85.0, 115.0), (185.0, 215.0)]
+    assert all(end <= 61 for _, end in choose_sections(61, 30, 2))

@@ -50,7 +50,7 @@ def test_different_audio_gives_different_frames(embedder: Embedder) -> None:
 
 
 def test_too_short_audio_is_a_clear_error(embedder: Embedder) -> None:
-    with pytest.raises(AudioTooShortError, match="needs at least 0.975 s"):
+    with pytest.raises(AudioTooShortError, match=r"needs at least 0\.975 s"):
         embedder.frames(np.zeros(MIN_SAMPLES - 1, np.float32))
 
 

@@ -20,8 +20,23 @@ from tests.cli import run_cli, run_json
 from tests.media import make_song
 from tests.servers.http_range import RangeServer
 
-IDS = {name: f"{name:_<11}" for name in ("first", "twice", "hang", "later", "busy0", "busy1",
-                                         "busy2", "busy3", "busy4", "busy5", "busy6", "model")}
+IDS = {
+    name: f"{name:_<11}"
+    for name in (
+        "first",
+        "twice",
+        "hang",
+        "later",
+        "busy0",
+        "busy1",
+        "busy2",
+        "busy3",
+        "busy4",
+        "busy5",
+        "busy6",
+        "model",
+    )
+}
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +63,13 @@ def server(media: Path):
 
 def _settings(data: Path, model: Path, pca: Path, server: RangeServer, **changes: object):
     settings = Settings(
-        data_dir=data, vggish_model=str(model), pca_params=pca, allow_test_hosts=True,
-        test_media_base=server.url(""), section_seconds=5, section_count=2,
+        data_dir=data,
+        vggish_model=str(model),
+        pca_params=pca,
+        allow_test_hosts=True,
+        test_media_base=server.url(""),
+        section_seconds=5,
+        section_count=2,
         request_timeout_s=60.0,
     )
     return dataclasses.replace(settings, **changes)
@@ -155,8 +175,11 @@ async def test_a_new_model_version_never_serves_a_stale_vector(
         await first.close()
     changed = tmp_path / "pca.npz"
     with np.load(pca_params) as params:
-        np.savez(changed, pca_eigen_vectors=params["pca_eigen_vectors"],
-                 pca_means=params["pca_means"] + 0.01)
+        np.savez(
+            changed,
+            pca_eigen_vectors=params["pca_eigen_vectors"],
+            pca_means=params["pca_means"] + 0.01,
+        )
     second = await Engine.open(_settings(catalog, fake_vggish, changed, server))
     try:
         assert await second.model_version() != await first.model_version()

@@ -82,8 +82,9 @@ def test_sections_download_and_decode(
     options = _options(server, tmp_path)
     info = probe(_video_id(media, extension), options)
     # The generic extractor cannot know the length; YouTube's does. Give it, as YouTube would.
-    info = dataclasses.replace(info, duration_s=SONG_SECONDS,
-                               info={**info.info, "duration": SONG_SECONDS})
+    info = dataclasses.replace(
+        info, duration_s=SONG_SECONDS, info={**info.info, "duration": SONG_SECONDS}
+    )
     folder = tmp_path / "job"
     folder.mkdir()
     files = download_sections(info, options, folder)
@@ -127,14 +128,17 @@ def test_production_settings_refuse_anything_but_youtube(
     params = _params(_options(server, tmp_path, test_media_base=None))
     assert params["allowed_extractors"] == [r"youtube$", r"youtube:tab$"]
     url = server.url(next(media.glob("*.mp3")).name)
-    with yt_dlp.YoutubeDL(params) as ydl, pytest.raises(DownloadError, match="No suitable extractor"):
+    with (
+        yt_dlp.YoutubeDL(params) as ydl,
+        pytest.raises(DownloadError, match="No suitable extractor"),
+    ):
         ydl.extract_info(url, download=False)
     assert not server.requests  # nothing was fetched
 
 
 def test_test_media_base_must_be_loopback(server: RangeServer, tmp_path: Path) -> None:
     options = _options(server, tmp_path, test_media_base="http://example.com/")
-    with pytest.raises(EarshotError, match="127.0.0.1"):
+    with pytest.raises(EarshotError, match=r"127\.0\.0\.1"):
         _params(options)
 
 
@@ -147,7 +151,7 @@ def test_live_long_and_restricted_videos_are_refused() -> None:
         check_playable(_info(is_live=True, live_status="is_live"), 3600)
     with pytest.raises(VideoUnavailableError, match="not premiered"):
         check_playable(_info(live_status="is_upcoming"), 3600)
-    with pytest.raises(VideoTooLongError, match="1:00:01 long.*up to 1:00:00"):
+    with pytest.raises(VideoTooLongError, match=r"1:00:01 long.*up to 1:00:00"):
         check_playable(_info(duration=3601.0), 3600)
     with pytest.raises(VideoUnavailableError, match="private"):
         check_playable(_info(availability="private"), 3600)
@@ -158,14 +162,19 @@ def test_live_long_and_restricted_videos_are_refused() -> None:
     ("message", "expected"),
     [
         ("ERROR: [youtube] x: Private video. Sign in if you've been granted access", "private"),
-        ("ERROR: [youtube] x: Sign in to confirm your age. This video may be inappropriate",
-         "age-restricted"),
-        ("ERROR: [youtube] x: The uploader has not made this video available in your country",
-         "region"),
-        ("ERROR: [youtube] x: Video unavailable. This video has been removed by the uploader",
-         "removed"),
-        ("ERROR: [youtube] x: Join this channel to get access to members-only content",
-         "members"),
+        (
+            "ERROR: [youtube] x: Sign in to confirm your age. This video may be inappropriate",
+            "age-restricted",
+        ),
+        (
+            "ERROR: [youtube] x: The uploader has not made this video available in your country",
+            "region",
+        ),
+        (
+            "ERROR: [youtube] x: Video unavailable. This video has been removed by the uploader",
+            "removed",
+        ),
+        ("ERROR: [youtube] x: Join this channel to get access to members-only content", "members"),
         ("ERROR: [youtube] x: Video unavailable", "unavailable"),
         ("ERROR: unable to download video data: HTTP Error 403: Forbidden", "try again later"),
     ],

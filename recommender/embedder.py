@@ -25,6 +25,8 @@ STFT_WINDOW = 400  # 25 ms
 STFT_HOP = 160  # 10 ms
 EXAMPLE_FRAMES = 96  # 0.96 s of 10 ms frames, no overlap between examples
 MIN_SAMPLES = STFT_WINDOW + (EXAMPLE_FRAMES - 1) * STFT_HOP  # 15,600 = 0.975 s
+EXAMPLE_HOP = EXAMPLE_FRAMES * STFT_HOP  # 15,360 samples between example starts
+CHUNK_EXAMPLES = 32  # examples per model call: bounds activation memory for long songs
 QUANTIZE_MIN, QUANTIZE_MAX = -2.0, 2.0
 # sha256 of Google's vggish_pca_params.npz (the file released with AudioSet's features).
 PCA_PARAMS_SHA256 = "4d878af3e306defbfb37095365aa7e5a6cecb86bad13e859e626151c4e6a8b9d"
@@ -128,7 +130,16 @@ class Embedder:
                 f"the audio is {len(waveform) / SAMPLE_RATE:.2f} s long; earshot needs at "
                 f"least {MIN_SAMPLES / SAMPLE_RATE:.3f} s"
             )
-        raw = self.raw(np.clip(waveform, -1.0, 1.0).astype(np.float32))
+        wave = np.clip(waveform, -1.0, 1.0).astype(np.float32)
+        total = expected_frames(len(wave))
+        # Examples do not overlap, so chunks cut on example boundaries (plus the tail one
+        # example needs) give exactly the frames of one whole call, with bounded memory.
+        parts = []
+        for first in range(0, total, CHUNK_EXAMPLES):
+            count = min(CHUNK_EXAMPLES, total - first)
+            start = first * EXAMPLE_HOP
+            parts.append(self.raw(wave[start : start + (count - 1) * EXAMPLE_HOP + MIN_SAMPLES]))
+        raw = np.concatenate(parts) if parts else np.zeros((0, 128), np.float32)
         if len(raw) == 0:
             raise AudioTooShortError("the audio is too short for one VGGish frame")
         return self.pca.postprocess(raw)

@@ -72,3 +72,10 @@ def test_bad_model_and_params_are_clear_errors(tmp_path: Path, pca_params: Path)
     np.savez(broken, pca_means=np.zeros(3))
     with pytest.raises(ModelError, match="cannot read the VGGish PCA parameters"):
         PcaParams(broken)
+
+
+def test_long_audio_in_chunks_equals_one_call(embedder: Embedder) -> None:
+    rng = np.random.default_rng(3)
+    wave = rng.uniform(-0.5, 0.5, 16_000 * 75 + 1234).astype(np.float32)  # > 2 chunks
+    whole = embedder.pca.postprocess(embedder.raw(wave))
+    assert np.array_equal(embedder.frames(wave), whole)

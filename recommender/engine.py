@@ -67,6 +67,7 @@ class Recommendation:
     labels: list[str]
     score: float
     sound_similarity: float
+    match: float  # cosine of query and item vectors, 0..1: how close, for people
 
 
 @dataclass(frozen=True)
@@ -457,7 +458,9 @@ class Engine:
         self, index: VectorIndex, query: np.ndarray, hit: Hit, track: Track
     ) -> Recommendation:
         weight_sq = index.space.audio_weight**2 or 1.0
-        sound = float(index.vectors[hit.position, :128] @ query[:128]) / weight_sq
+        item = np.asarray(index.vectors[hit.position])
+        sound = float(item[:128] @ query[:128]) / weight_sq
+        denominator = float(np.linalg.norm(item) * np.linalg.norm(query)) or 1.0
         return Recommendation(
             track.id,
             track.video_id,
@@ -466,10 +469,35 @@ class Engine:
             self._label_names(track.labels),
             round(hit.score, 4),
             round(sound, 4),
+            round(max(0.0, hit.score / denominator), 4),
         )
 
     def _label_names(self, labels: list[int] | tuple[int, ...]) -> list[str]:
         return [self._names[i] for i in labels if i in self._names]
+
+    # --- replies and ratings -------------------------------------------------------
+
+    async def record_reply(
+        self,
+        message_id: int,
+        guild_id: int | None,
+        channel_id: int,
+        user_id: int,
+        result: RecommendResult,
+    ) -> None:
+        await self.store.record_reply(
+            message_id,
+            guild_id,
+            channel_id,
+            user_id,
+            result.query.video_id,
+            [(item.track_id, item.video_id) for item in result.items],
+        )
+
+    async def react(self, user_id: int, message_id: int, reaction: str, present: bool) -> bool:
+        """A member's reaction on a reply, added or removed. ``reaction`` is '1'..'10' (like
+        that suggestion) or 'down' (the rest missed). False if not an earshot reply."""
+        return await self.store.set_reaction(user_id, message_id, reaction, present)
 
     # --- stats ---------------------------------------------------------------------
 
@@ -480,7 +508,7 @@ class Engine:
             "member_tracks": await self.store.count_tracks("member"),
             "indexed": len(index) if index else 0,
             "cached_embeddings": await self.store.count_embeddings(),
-            "ratings": 0,
+            "ratings": await self.store.count_ratings(),
             "ingest": await self.store.ingest_summary(),
             "index": dict(index.meta) if index else None,
             "schema_version": await self.store.schema_version(),

@@ -55,6 +55,43 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (video_id, model)
     );
     """,
+    """
+    CREATE TABLE replies (
+        message_id  INTEGER PRIMARY KEY,       -- the bot's reply that members rate
+        guild_id    INTEGER,
+        channel_id  INTEGER NOT NULL,
+        user_id     INTEGER NOT NULL,          -- who asked
+        query_video TEXT NOT NULL,
+        created_at  REAL NOT NULL
+    );
+    CREATE TABLE reply_items (
+        message_id  INTEGER NOT NULL REFERENCES replies (message_id) ON DELETE CASCADE,
+        position    INTEGER NOT NULL,          -- 1-based, as numbered in the reply
+        track_id    INTEGER NOT NULL,
+        video_id    TEXT NOT NULL,
+        PRIMARY KEY (message_id, position)
+    );
+    CREATE TABLE reactions (
+        user_id     INTEGER NOT NULL,
+        message_id  INTEGER NOT NULL REFERENCES replies (message_id) ON DELETE CASCADE,
+        reaction    TEXT NOT NULL,             -- '1'..'10' or 'down'
+        created_at  REAL NOT NULL,
+        PRIMARY KEY (user_id, message_id, reaction)
+    );
+    CREATE TABLE ratings (
+        user_id     INTEGER NOT NULL,
+        guild_id    INTEGER,
+        message_id  INTEGER NOT NULL REFERENCES replies (message_id) ON DELETE CASCADE,
+        position    INTEGER NOT NULL,
+        track_id    INTEGER NOT NULL,
+        video_id    TEXT NOT NULL,
+        value       INTEGER NOT NULL,          -- +1 liked, -1 disliked
+        created_at  REAL NOT NULL,
+        PRIMARY KEY (user_id, message_id, position)
+    );
+    CREATE INDEX ratings_user ON ratings (user_id, value);
+    CREATE INDEX ratings_guild ON ratings (guild_id, track_id)
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -73,6 +110,17 @@ class Track:
     labels: tuple[int, ...]
     source: str
     frames: np.ndarray | None = None
+
+
+def rating_from_reactions(position: int, reactions: set[str]) -> int:
+    """A member's rating of the suggestion at ``position``, from their reactions on the
+    reply: a number reaction likes that suggestion; a thumbs-down dislikes every
+    suggestion the member did not like."""
+    if str(position) in reactions:
+        return 1
+    if "down" in reactions:
+        return -1
+    return 0
 
 
 def _labels_text(labels: Iterable[int]) -> str:
@@ -326,6 +374,111 @@ class Store:
 
     async def count_embeddings(self) -> int:
         return (await self._one("SELECT COUNT(*) FROM embeddings"))[0]
+
+    # --- replies and ratings -------------------------------------------------------
+
+    async def record_reply(
+        self,
+        message_id: int,
+        guild_id: int | None,
+        channel_id: int,
+        user_id: int,
+        query_video: str,
+        items: Sequence[tuple[int, str]],
+    ) -> None:
+        """Which suggestion stands at which position of a reply, for later reactions."""
+        await self.db.execute("BEGIN IMMEDIATE")
+        try:
+            await self.db.execute(
+                "INSERT OR REPLACE INTO replies"
+                " (message_id, guild_id, channel_id, user_id, query_video, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (message_id, guild_id, channel_id, user_id, query_video, time.time()),
+            )
+            await self.db.executemany(
+                "INSERT OR REPLACE INTO reply_items (message_id, position, track_id, video_id)"
+                " VALUES (?, ?, ?, ?)",
+                [(message_id, n, track, video) for n, (track, video) in enumerate(items, 1)],
+            )
+            await self.db.execute("COMMIT")
+        except BaseException:
+            await self.db.execute("ROLLBACK")
+            raise
+
+    async def set_reaction(
+        self, user_id: int, message_id: int, reaction: str, present: bool
+    ) -> bool:
+        """Record a reaction added or removed and re-derive that member's ratings of the
+        reply, in one transaction. False if the message is not an earshot reply."""
+        await self.db.execute("BEGIN IMMEDIATE")
+        try:
+            reply = await self._one(
+                "SELECT guild_id FROM replies WHERE message_id = ?", (message_id,)
+            )
+            if not reply:
+                await self.db.execute("ROLLBACK")
+                return False
+            if present:
+                await self.db.execute(
+                    "INSERT OR IGNORE INTO reactions (user_id, message_id, reaction, created_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (user_id, message_id, reaction, time.time()),
+                )
+            else:
+                await self.db.execute(
+                    "DELETE FROM reactions WHERE user_id = ? AND message_id = ? AND reaction = ?",
+                    (user_id, message_id, reaction),
+                )
+            reactions = {
+                r
+                for (r,) in await self._all(
+                    "SELECT reaction FROM reactions WHERE user_id = ? AND message_id = ?",
+                    (user_id, message_id),
+                )
+            }
+            items = await self._all(
+                "SELECT position, track_id, video_id FROM reply_items WHERE message_id = ?",
+                (message_id,),
+            )
+            wanted = {
+                position: (track, video, value)
+                for position, track, video in items
+                if (value := rating_from_reactions(position, reactions)) != 0
+            }
+            current = dict(
+                await self._all(
+                    "SELECT position, value FROM ratings WHERE user_id = ? AND message_id = ?",
+                    (user_id, message_id),
+                )
+            )
+            for position in set(current) - set(wanted):
+                await self.db.execute(
+                    "DELETE FROM ratings WHERE user_id = ? AND message_id = ? AND position = ?",
+                    (user_id, message_id, position),
+                )
+            now = time.time()
+            for position, (track, video, value) in wanted.items():
+                if current.get(position) == value:
+                    continue  # unchanged: keeps its original time
+                await self.db.execute(
+                    "INSERT OR REPLACE INTO ratings (user_id, guild_id, message_id, position,"
+                    " track_id, video_id, value, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (user_id, reply[0], message_id, position, track, video, value, now),
+                )
+            await self.db.execute("COMMIT")
+        except BaseException:
+            await self.db.execute("ROLLBACK")
+            raise
+        return True
+
+    async def ratings_of(self, user_id: int) -> list[tuple[int, str, int]]:
+        """(track id, video id, value) of every rating a member gave, one query."""
+        return await self._all(
+            "SELECT track_id, video_id, value FROM ratings WHERE user_id = ?", (user_id,)
+        )
+
+    async def count_ratings(self) -> int:
+        return (await self._one("SELECT COUNT(*) FROM ratings"))[0]
 
     async def ingest_summary(self) -> dict[str, int]:
         row = await self._one(

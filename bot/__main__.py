@@ -1,0 +1,75 @@
+"""``python -m bot``: run the earshot Discord bot. ``--sync`` registers the commands."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import discord
+import yarl
+from dotenv import load_dotenv
+
+from recommender.config import ConfigError
+
+from .bot import Earshot
+from .config import BotSettings
+
+log = logging.getLogger("bot")
+
+
+def point_at_api(api_base: str | None, gateway_url: str | None) -> None:
+    """For tests and local development: talk to another Discord API server."""
+    if api_base:
+        discord.http.Route.BASE = api_base.rstrip("/")
+        log.warning("using the Discord API at %s (DISCORD_API_BASE)", api_base)
+    if gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+        log.warning("using the Discord gateway at %s (DISCORD_GATEWAY_URL)", gateway_url)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    parser.add_argument(
+        "--sync",
+        metavar="WHERE",
+        nargs="?",
+        const="global",
+        help="register the slash commands at start-up: 'global' (default) or "
+        "a guild id (instant, for a test server)",
+    )
+    parser.add_argument("--check", action="store_true", help="check the configuration and exit")
+    args = parser.parse_args(argv)
+    load_dotenv()
+    discord.utils.setup_logging(level=logging.INFO, root=True)
+    try:
+        settings = BotSettings.from_env()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.sync:
+        if args.sync != "global" and not args.sync.isdigit():
+            print("error: --sync takes 'global' or a guild id", file=sys.stderr)
+            return 2
+        settings = BotSettings(**{**settings.__dict__, "sync": args.sync})
+    if args.check:
+        print(f"configuration is valid: {settings!r}")
+        return 0
+    point_at_api(settings.api_base, settings.gateway_url)
+    bot = Earshot(settings)
+    try:
+        bot.run(settings.token, log_handler=None)
+    except discord.LoginFailure:
+        print(
+            "error: Discord refused DISCORD_TOKEN; copy it again from the developer portal",
+            file=sys.stderr,
+        )
+        return 2
+    except discord.PrivilegedIntentsRequired:
+        print("error: the bot asked for an intent it is not allowed", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""The earshot bot: a commands.Bot that opens the engine and loads the cogs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from recommender.engine import Engine
+from recommender.errors import EarshotError
+
+from .config import BotSettings
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("cogs.recommend", "cogs.feedback", "cogs.admin")
+
+
+@dataclass(frozen=True)
+class RecentError:
+    at: float
+    error_id: str
+    where: str
+    summary: str
+
+
+class NotOwnerError(app_commands.CheckFailure):
+    """Raised by owner-only commands for anyone else."""
+
+
+class Earshot(commands.Bot):
+    engine: Engine
+
+    def __init__(self, settings: BotSettings) -> None:
+        intents = discord.Intents.default()  # guilds + reactions; no privileged intents
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            help_command=None,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self.settings = settings
+        self.created_at = time.monotonic()
+        self.ready_after_s: float | None = None
+        self.recent_errors: deque[RecentError] = deque(maxlen=20)
+        self._warm_up_task: asyncio.Task[None] | None = None
+
+    async def setup_hook(self) -> None:
+        self.engine = await Engine.open(self.settings.engine)
+        stats = await self.engine.stats()
+        if stats["tracks"] == 0:
+            log.warning(
+                "the catalog is empty: run `python -m recommender ingest --audioset DIR`"
+                " (or --download), then `python -m recommender reindex`"
+            )
+        elif stats["index"] is None:
+            log.warning("there is no index: run `python -m recommender reindex`")
+        else:
+            log.info("catalog: %d tracks, %d indexed", stats["tracks"], stats["indexed"])
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        self.tree.on_error = self.on_app_command_error
+        if self.settings.sync != "off":
+            await self.sync_commands(self.settings.sync)
+        # The model loads in a worker process meanwhile; the bot does not wait for it.
+        self._warm_up_task = asyncio.create_task(self._warm_up())
+
+    async def _warm_up(self) -> None:
+        try:
+            version = await self.engine.warm_up()
+            log.info("listening worker ready (model %s)", version)
+        except Exception as exc:  # the bot still serves catalog clips and cached songs
+            log.warning("the listening worker could not load the model: %s", exc)
+
+    async def sync_commands(self, where: str) -> list[app_commands.AppCommand]:
+        if where == "global":
+            synced = await self.tree.sync()
+        else:
+            guild = discord.Object(id=int(where))
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+        log.info("synced %d application commands (%s)", len(synced), where)
+        return synced
+
+    async def on_ready(self) -> None:
+        if self.ready_after_s is None:
+            self.ready_after_s = time.monotonic() - self.created_at
+            log.info(
+                "ready as %s in %.2f s, in %d guilds",
+                self.user,
+                self.ready_after_s,
+                len(self.guilds),
+            )
+
+    async def is_owner(self, user: discord.abc.User) -> bool:
+        if user.id in self.settings.admins:
+            return True
+        return await super().is_owner(user)
+
+    async def close(self) -> None:
+        if self._warm_up_task is not None:
+            self._warm_up_task.cancel()
+        await super().close()
+        if hasattr(self, "engine"):
+            await self.engine.close()
+
+    # --- the one error handler for the command tree --------------------------------
+
+    async def on_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        original = getattr(error, "original", error)
+        if isinstance(error, app_commands.CommandOnCooldown):
+            message = f"Slow down a little: you can ask again in {error.retry_after:.0f} seconds."
+        elif isinstance(error, NotOwnerError):
+            message = "Only the bot's owners can use this command."
+        elif isinstance(error, app_commands.CheckFailure):
+            message = "You cannot use this command here."
+        elif isinstance(original, EarshotError):
+            message = str(original)
+        else:
+            error_id = secrets.token_hex(4)
+            where = interaction.command.qualified_name if interaction.command else "?"
+            log.error("error %s in /%s", error_id, where, exc_info=original)
+            self.recent_errors.append(
+                RecentError(time.time(), error_id, where, f"{type(original).__name__}: {original}")
+            )
+            message = (
+                f"Sorry, something went wrong on earshot's side (error id `{error_id}`). "
+                "The bot's owners can find it in the log."
+            )
+        await self.send_error(interaction, message)
+
+    async def send_error(self, interaction: discord.Interaction, message: str) -> None:
+        """An ephemeral answer, whether or not the interaction was already deferred."""
+        try:
+            if not interaction.response.is_done():
+                await interaction.response.send_message(message, ephemeral=True)
+                return
+            if not interaction.is_expired():
+                # A public "thinking…" placeholder cannot turn ephemeral: replace it.
+                with contextlib.suppress(discord.HTTPException):
+                    await interaction.delete_original_response()
+                await interaction.followup.send(message, ephemeral=True)
+        except discord.HTTPException:
+            log.warning("could not tell %s about an error: %s", interaction.user.id, message)

@@ -1,0 +1,73 @@
+"""The bot's settings, from environment variables (and .env). See .env.example."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from recommender.config import ConfigError, Settings
+
+# Three base64url parts separated by dots; the first encodes the bot's user id.
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{18,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}")
+
+
+@dataclass(frozen=True)
+class BotSettings:
+    token: str
+    admins: frozenset[int]
+    sync: str  # "off", "global" or a guild id
+    cooldown_s: float
+    api_base: str | None
+    gateway_url: str | None
+    engine: Settings
+
+    def __repr__(self) -> str:  # never let the token reach a log
+        return (
+            f"BotSettings(admins={sorted(self.admins)}, sync={self.sync!r}, "
+            f"cooldown_s={self.cooldown_s}, api_base={self.api_base!r})"
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> BotSettings:
+        env = os.environ if env is None else env
+        token = env.get("DISCORD_TOKEN", "").strip()
+        if not token:
+            raise ConfigError(
+                "DISCORD_TOKEN is not set: put the bot token from the Discord developer "
+                "portal (Applications > your app > Bot > Reset Token) in .env"
+            )
+        if not _TOKEN.fullmatch(token):
+            raise ConfigError(
+                "DISCORD_TOKEN does not look like a bot token (three dot-separated parts); "
+                "copy it again from the developer portal"
+            )
+        admins: set[int] = set()
+        for part in env.get("BOT_ADMINS", "").replace(" ", "").split(","):
+            if not part:
+                continue
+            if not part.isdigit():
+                raise ConfigError(f"BOT_ADMINS must be user ids separated by commas, got {part!r}")
+            admins.add(int(part))
+        sync = env.get("SYNC_COMMANDS", "").strip().lower() or "off"
+        if sync not in ("off", "global") and not sync.isdigit():
+            raise ConfigError(f"SYNC_COMMANDS must be off, global or a guild id, got {sync!r}")
+        raw_cooldown = env.get("RECOMMEND_COOLDOWN_SECONDS", "").strip() or "20"
+        try:
+            cooldown = float(raw_cooldown)
+        except ValueError:
+            raise ConfigError(
+                f"RECOMMEND_COOLDOWN_SECONDS must be a number, got {raw_cooldown!r}"
+            ) from None
+        if not 0 <= cooldown <= 3600:
+            raise ConfigError("RECOMMEND_COOLDOWN_SECONDS must be between 0 and 3600")
+        return cls(
+            token=token,
+            admins=frozenset(admins),
+            sync=sync,
+            cooldown_s=cooldown,
+            api_base=env.get("DISCORD_API_BASE", "").strip() or None,
+            gateway_url=env.get("DISCORD_GATEWAY_URL", "").strip() or None,
+            engine=Settings.from_env(env),
+        )

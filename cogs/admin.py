@@ -1,0 +1,145 @@
+"""Owner-only commands: /reindex in the background with live progress, and /stats."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.bot import NotOwnerError, RecentError
+from recommender.errors import EarshotError
+
+if TYPE_CHECKING:
+    from bot.bot import Earshot
+
+log = logging.getLogger(__name__)
+PROGRESS_EVERY_S = 2.0
+
+
+async def _owner_only(interaction: discord.Interaction) -> bool:
+    if await interaction.client.is_owner(interaction.user):  # type: ignore[attr-defined]
+        return True
+    raise NotOwnerError()
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class Admin(commands.Cog):
+    def __init__(self, bot: Earshot) -> None:
+        self.bot = bot
+        self.reindex_task: asyncio.Task[None] | None = None
+        self.progress: tuple[str, int, int] = ("starting", 0, 0)
+
+    def _progress_text(self) -> str:
+        stage, done, total = self.progress
+        if total:
+            return f"{stage}: {done:,}/{total:,} ({100 * done / total:.0f}%)"
+        return stage
+
+    @app_commands.command(name="reindex", description="Rebuild the search index (bot owners)")
+    @app_commands.default_permissions(administrator=True)
+    @app_commands.check(_owner_only)
+    async def reindex(self, interaction: discord.Interaction) -> None:
+        if self.reindex_task is not None and not self.reindex_task.done():
+            await interaction.response.send_message(
+                f"A rebuild is already running: {self._progress_text()}.", ephemeral=True
+            )
+            return
+        self.progress = ("starting", 0, 0)
+        await interaction.response.send_message(
+            "Rebuilding the index in the background; /recommend keeps working meanwhile.",
+            ephemeral=True,
+        )
+        self.reindex_task = asyncio.create_task(self._rebuild(interaction))
+
+    async def _rebuild(self, interaction: discord.Interaction) -> None:
+        started = time.monotonic()
+
+        def report(stage: str, done: int, total: int) -> None:
+            self.progress = (stage, done, total)
+
+        job = asyncio.create_task(self.bot.engine.reindex(report))
+        while not job.done():
+            await asyncio.wait({job}, timeout=PROGRESS_EVERY_S)
+            if not job.done():
+                await self._edit(interaction, f"Rebuilding the index… {self._progress_text()}")
+        try:
+            meta = job.result()
+        except EarshotError as exc:
+            await self._edit(interaction, f"The rebuild failed: {exc} The old index keeps serving.")
+            return
+        except Exception as exc:
+            error_id = secrets.token_hex(4)
+            log.error("error %s in /reindex", error_id, exc_info=exc)
+            self.bot.recent_errors.append(
+                RecentError(time.time(), error_id, "reindex", f"{type(exc).__name__}: {exc}")
+            )
+            await self._edit(
+                interaction,
+                f"The rebuild failed (error id `{error_id}`); the old index keeps serving.",
+            )
+            return
+        await self._edit(
+            interaction,
+            f"Index rebuilt: {meta['count']:,} items in {time.monotonic() - started:.0f} s, "
+            "now serving.",
+        )
+
+    async def _edit(self, interaction: discord.Interaction, content: str) -> None:
+        if interaction.is_expired():
+            return
+        try:
+            await interaction.edit_original_response(content=content)
+        except discord.HTTPException as exc:
+            log.info("could not update the /reindex reply: %s", exc)
+
+    @app_commands.command(name="stats", description="Catalog, index and error figures (owners)")
+    @app_commands.default_permissions(administrator=True)
+    @app_commands.check(_owner_only)
+    async def stats(self, interaction: discord.Interaction) -> None:
+        stats = await self.bot.engine.stats()
+        embed = discord.Embed(title="earshot", colour=discord.Colour.dark_teal())
+        embed.add_field(
+            name="Catalog",
+            value=f"{stats['tracks']:,} tracks ({stats['member_tracks']:,} from members)",
+        )
+        index = stats["index"]
+        if index:
+            embed.add_field(
+                name="Index",
+                value=f"{index['count']:,} items, built "
+                f"{_age(time.time() - index['built_at'])} ago",
+            )
+        else:
+            embed.add_field(name="Index", value="none: run /reindex")
+        embed.add_field(name="Cached songs", value=f"{stats['cached_embeddings']:,}")
+        embed.add_field(name="Ratings", value=f"{stats['ratings']:,}")
+        if self.reindex_task is not None and not self.reindex_task.done():
+            embed.add_field(name="Rebuild", value=self._progress_text(), inline=False)
+        errors = list(self.bot.recent_errors)[-5:]
+        embed.add_field(
+            name="Recent errors",
+            value="\n".join(
+                f"`{e.error_id}` /{e.where} {_age(time.time() - e.at)} ago: {e.summary[:80]}"
+                for e in errors
+            )
+            or "none",
+            inline=False,
+        )
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+
+async def setup(bot: Earshot) -> None:
+    await bot.add_cog(Admin(bot))

@@ -1,0 +1,103 @@
+"""/recommend: a YouTube link in, an embed of similar-sounding songs out, with rating reactions."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from recommender.engine import RecommendResult
+
+if TYPE_CHECKING:
+    from bot.bot import Earshot
+
+log = logging.getLogger(__name__)
+
+NUMBER_EMOJI = ("1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣", "6️⃣", "7️⃣", "8️⃣", "9️⃣", "🔟")
+DISLIKE_EMOJI = "👎"
+REACTION_KEYS = {emoji: str(n) for n, emoji in enumerate(NUMBER_EMOJI, 1)} | {DISLIKE_EMOJI: "down"}
+FOOTER = "React 1️⃣-🔟 to like a suggestion, 👎 if the rest missed. earshot learns from your ratings."
+EMBED_DESCRIPTION_LIMIT = 4096
+EMBED_TOTAL_LIMIT = 6000
+
+
+def _clock(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def render(result: RecommendResult) -> discord.Embed:
+    """The reply's embed, within Discord's limits (title 256, description 4096, total 6000)."""
+    query = result.query
+    title = _shorten(f"Sounds like: {query.title or query.video_id}", 256)
+    embed = discord.Embed(title=title, url=query.url, colour=discord.Colour.blurple())
+    heading = []
+    if query.channel:
+        heading.append(f"by {discord.utils.escape_markdown(query.channel)}")
+    heard = query.labels or query.tags
+    if heard:
+        heading.append("tags: " + ", ".join(heard[:6]))
+    lines = [_shorten(" · ".join(heading), 300)] if heading else []
+    if not result.items:
+        lines.append("No suggestions found. Try another song.")
+    per_line = (EMBED_DESCRIPTION_LIMIT - 400) // max(len(result.items), 1)
+    for n, item in enumerate(result.items, 1):
+        when = f" @ {_clock(item.start_s)}" if item.start_s else ""
+        head = f"**{n}.** [{item.video_id}{when}]({item.url}) · {item.match * 100:.0f}% match"
+        labels = ", ".join(item.labels[:6])
+        line = f"{head}\n{labels}" if labels else head
+        lines.append(_shorten(line, max(per_line, len(head))))
+    embed.description = _shorten("\n".join(lines), EMBED_DESCRIPTION_LIMIT)
+    embed.set_footer(text=FOOTER)
+    assert len(embed) <= EMBED_TOTAL_LIMIT
+    return embed
+
+
+def _cooldown(interaction: discord.Interaction) -> app_commands.Cooldown | None:
+    seconds = interaction.client.settings.cooldown_s  # type: ignore[attr-defined]
+    return app_commands.Cooldown(1, seconds) if seconds > 0 else None
+
+
+class Recommend(commands.Cog):
+    def __init__(self, bot: Earshot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="recommend", description="Find music that sounds like a song")
+    @app_commands.describe(
+        url="A YouTube link to a song (youtube.com, youtu.be, music.youtube.com)",
+        count="How many suggestions, 1 to 20 (default 5)",
+    )
+    @app_commands.checks.dynamic_cooldown(_cooldown, key=lambda i: i.user.id)
+    async def recommend(
+        self,
+        interaction: discord.Interaction,
+        url: app_commands.Range[str, 1, 500],
+        count: app_commands.Range[int, 1, 20] = 5,
+    ) -> None:
+        await interaction.response.defer(thinking=True)
+        result = await self.bot.engine.recommend(url, count)
+        message = await interaction.edit_original_response(embed=render(result))
+        await self.bot.engine.record_reply(
+            message.id,
+            interaction.guild_id,
+            interaction.channel_id or message.channel.id,
+            interaction.user.id,
+            result,
+        )
+        for emoji in (*NUMBER_EMOJI[: len(result.items)], DISLIKE_EMOJI):
+            try:
+                await message.add_reaction(emoji)
+            except discord.HTTPException as exc:  # e.g. no permission: ratings still work
+                log.info("could not add %s to %s: %s", emoji, message.id, exc)
+                break
+
+
+async def setup(bot: Earshot) -> None:
+    await bot.add_cog(Recommend(bot))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+import signal
 import sys
 
 import discord
@@ -26,6 +28,16 @@ def point_at_api(api_base: str | None, gateway_url: str | None) -> None:
     if gateway_url:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
         log.warning("using the Discord gateway at %s (DISCORD_GATEWAY_URL)", gateway_url)
+
+
+async def serve(settings: BotSettings) -> None:
+    """Run until the connection ends or SIGTERM/SIGINT asks for a clean shutdown."""
+    bot = Earshot(settings)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, lambda: asyncio.ensure_future(bot.close()))
+    async with bot:
+        await bot.start(settings.token)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,9 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration is valid: {settings!r}")
         return 0
     point_at_api(settings.api_base, settings.gateway_url)
-    bot = Earshot(settings)
     try:
-        bot.run(settings.token, log_handler=None)
+        asyncio.run(serve(settings))
+    except KeyboardInterrupt:
+        pass
     except discord.LoginFailure:
         print(
             "error: Discord refused DISCORD_TOKEN; copy it again from the developer portal",

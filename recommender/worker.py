@@ -14,6 +14,8 @@ import multiprocessing
 import os
 import shutil
 import tempfile
+import threading
+import time
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +65,18 @@ class Listened:
 _embedder: Embedder | None = None
 
 
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose parent died (even by SIGKILL) must not linger holding a model."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
 def _worker_init(data_dir: Path) -> None:
+    threading.Thread(
+        target=_exit_with_parent, args=(os.getppid(),), daemon=True, name="parent-watch"
+    ).start()
     configure_hub_cache(data_dir)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.WARNING)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli import ROOT, cli_env, run_cli, run_json
+from tests.servers.http_range import RangeServer
 
 
 @pytest.fixture(scope="module")
@@ -85,9 +86,21 @@ def test_recommend_a_catalog_clip(built: Path) -> None:
     assert text.count("https://www.youtube.com/watch?v=") == 4
 
 
-def test_recommend_refuses_unknown_and_bad_input(built: Path) -> None:
-    result = run_cli(built, "recommend", "zzzzzzzzzzz", check=False)
-    assert result.returncode == 1 and "not in the catalog" in result.stderr
+def test_recommend_refuses_unavailable_and_bad_input(
+    built: Path, pca_params: Path, fake_vggish: Path, tmp_path: Path
+) -> None:
+    with RangeServer(tmp_path) as empty:  # YouTube stand-in that has no such video
+        result = run_cli(
+            built,
+            "recommend",
+            "zzzzzzzzzzz",
+            check=False,
+            VGGISH_PCA_PARAMS=str(pca_params),
+            VGGISH_MODEL=str(fake_vggish),
+            EARSHOT_TEST_ALLOW_LOOPBACK="1",
+            EARSHOT_TEST_MEDIA_BASE=empty.url(""),
+        )
+    assert result.returncode == 1 and "That video is unavailable" in result.stderr
     result = run_cli(built, "recommend", "https://evil.example/watch?v=zzzzzzzzzzz", check=False)
     assert result.returncode == 1 and "is not YouTube" in result.stderr
     assert "Traceback" not in result.stderr

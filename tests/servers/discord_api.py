@@ -1,0 +1,581 @@
+"""A small Discord API on 127.0.0.1: gateway WebSocket (zlib-stream) and the REST routes
+earshot uses, enough for the real discord.py client to log in, sync commands, receive
+interactions and reactions, answer, react, and resume after a disconnect.
+
+It runs on its own event loop in a thread; tests drive it with the thread-safe methods
+at the bottom (``interaction``, ``react``, ``reconnect``, ``wait_for``) and read what the
+bot did from ``calls`` (every REST request) and ``messages``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from aiohttp import WSMsgType, web
+
+API = "/api/v10"
+EPOCH_MS = 1420070400000
+
+
+def _now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000000+00:00", time.gmtime())
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    body: Any
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Member:
+    id: int
+    name: str
+    administrator: bool = False
+
+    def user(self) -> dict:
+        return {
+            "id": str(self.id),
+            "username": self.name,
+            "discriminator": "0",
+            "global_name": self.name,
+            "avatar": None,
+            "bot": False,
+            "public_flags": 0,
+        }
+
+    def member(self) -> dict:
+        return {
+            "user": self.user(),
+            "roles": [],
+            "joined_at": _now_iso(),
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "pending": False,
+            "nick": None,
+            "avatar": None,
+            "communication_disabled_until": None,
+            "permissions": str(8 if self.administrator else 0x0000_0000_0004_0840),
+        }
+
+
+class FakeDiscord:
+    def __init__(self, owner_id: int = 1000) -> None:
+        self._ids = itertools.count(int(time.time() * 1000 - EPOCH_MS) << 22)
+        self.app_id = 900_000_000_000_000_001
+        self.bot_id = self.app_id
+        self.owner_id = owner_id
+        self.guild_id = 800_000_000_000_000_001
+        self.channel_id = 800_000_000_000_000_002
+        self.calls: list[Call] = []
+        self.messages: dict[int, dict] = {}
+        self.commands: list[dict] = []
+        self.interactions: dict[int, dict] = {}
+        self.identifies = 0
+        self.resumes: list[dict] = []
+        self.sequence = 0
+        self.session_id = "session-1"
+        self._sockets: list[web.WebSocketResponse] = []
+        self._compressors: dict[int, Any] = {}
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self.lock = threading.Lock()
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    def __enter__(self) -> FakeDiscord:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}{API}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/gateway"
+
+    async def _start(self) -> None:
+        app = web.Application(client_max_size=8 * 1024 * 1024)
+        app.router.add_get("/gateway", self._gateway)
+        app.router.add_route("*", API + "/{tail:.*}", self._rest)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def _stop(self) -> None:
+        for ws in list(self._sockets):
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    # --- payloads -------------------------------------------------------------------
+
+    def bot_user(self) -> dict:
+        return {
+            "id": str(self.bot_id),
+            "username": "earshot",
+            "discriminator": "0",
+            "global_name": None,
+            "avatar": None,
+            "bot": True,
+            "public_flags": 0,
+            "flags": 0,
+            "verified": True,
+            "mfa_enabled": False,
+        }
+
+    def channel(self) -> dict:
+        return {
+            "id": str(self.channel_id),
+            "type": 0,
+            "name": "music",
+            "position": 0,
+            "guild_id": str(self.guild_id),
+            "permission_overwrites": [],
+            "nsfw": False,
+            "parent_id": None,
+            "topic": None,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "flags": 0,
+        }
+
+    def guild(self) -> dict:
+        everyone = {
+            "id": str(self.guild_id),
+            "name": "@everyone",
+            "permissions": "1071698660929",
+            "position": 0,
+            "color": 0,
+            "hoist": False,
+            "managed": False,
+            "mentionable": False,
+            "flags": 0,
+        }
+        bot_member = {
+            "user": self.bot_user(),
+            "roles": [],
+            "joined_at": _now_iso(),
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+        }
+        return {
+            "id": str(self.guild_id),
+            "name": "Test Server",
+            "icon": None,
+            "owner_id": str(self.owner_id),
+            "roles": [everyone],
+            "emojis": [],
+            "stickers": [],
+            "features": [],
+            "channels": [self.channel()],
+            "threads": [],
+            "members": [bot_member],
+            "member_count": 3,
+            "voice_states": [],
+            "presences": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+            "large": False,
+            "unavailable": False,
+            "joined_at": _now_iso(),
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "mfa_level": 0,
+            "nsfw_level": 0,
+            "premium_tier": 0,
+            "preferred_locale": "en-US",
+            "system_channel_id": None,
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "vanity_url_code": None,
+            "description": None,
+            "banner": None,
+            "splash": None,
+            "discovery_splash": None,
+            "application_id": None,
+            "rules_channel_id": None,
+            "public_updates_channel_id": None,
+            "max_members": 1000,
+            "premium_progress_bar_enabled": False,
+        }
+
+    def application(self) -> dict:
+        owner = Member(self.owner_id, "owner").user()
+        return {
+            "id": str(self.app_id),
+            "name": "earshot",
+            "icon": None,
+            "description": "",
+            "rpc_origins": [],
+            "bot_public": True,
+            "bot_require_code_grant": False,
+            "owner": owner,
+            "team": None,
+            "verify_key": "0" * 64,
+            "flags": 0,
+            "summary": "",
+            "bot": self.bot_user(),
+            "interactions_endpoint_url": None,
+            "tags": [],
+            "redirect_uris": [],
+            "integration_types_config": {},
+        }
+
+    def _message(
+        self, body: dict, *, interaction: dict | None = None, message_id: int | None = None
+    ) -> dict:
+        message_id = message_id or self.next_id()
+        message = {
+            "id": str(message_id),
+            "channel_id": str(self.channel_id),
+            "guild_id": str(self.guild_id),
+            "author": self.bot_user(),
+            "content": body.get("content") or "",
+            "timestamp": _now_iso(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": body.get("embeds") or [],
+            "pinned": False,
+            "type": 20 if interaction else 0,
+            "flags": int(body.get("flags") or 0),
+            "components": body.get("components") or [],
+            "reactions": [],
+            "application_id": str(self.app_id),
+            "webhook_id": str(self.app_id),
+        }
+        if interaction:
+            message["interaction_metadata"] = {
+                "id": str(interaction["id"]),
+                "type": 2,
+                "user": interaction["member"]["user"],
+                "authorizing_integration_owners": {"0": str(self.guild_id)},
+            }
+        self.messages[message_id] = message
+        return message
+
+    # --- gateway --------------------------------------------------------------------
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=0)
+        await ws.prepare(request)
+        compress = request.query.get("compress")
+        if compress not in (None, "zlib-stream"):
+            await ws.close(code=4000, message=b"only zlib-stream compression is supported")
+            return ws
+        if compress:
+            self._compressors[id(ws)] = zlib.compressobj()
+        self._sockets.append(ws)
+        await self._send(ws, {"op": 10, "d": {"heartbeat_interval": 41250}})
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                payload = json.loads(msg.data)
+                op = payload.get("op")
+                if op == 1:
+                    await self._send(ws, {"op": 11})
+                elif op == 2:
+                    self.identifies += 1
+                    await self._dispatch_to(
+                        ws,
+                        "READY",
+                        {
+                            "v": 10,
+                            "user": self.bot_user(),
+                            "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+                            "session_id": self.session_id,
+                            "resume_gateway_url": self.gateway_url,
+                            "application": {"id": str(self.app_id), "flags": 0},
+                            "private_channels": [],
+                            "relationships": [],
+                        },
+                    )
+                    await self._dispatch_to(ws, "GUILD_CREATE", self.guild())
+                elif op == 6:
+                    self.resumes.append(payload["d"])
+                    await self._dispatch_to(ws, "RESUMED", {})
+        finally:
+            if ws in self._sockets:
+                self._sockets.remove(ws)
+            self._compressors.pop(id(ws), None)
+        return ws
+
+    async def _send(self, ws: web.WebSocketResponse, payload: dict) -> None:
+        data = json.dumps(payload)
+        compressor = self._compressors.get(id(ws))
+        if compressor is None:
+            await ws.send_str(data)
+        else:
+            await ws.send_bytes(
+                compressor.compress(data.encode()) + compressor.flush(zlib.Z_SYNC_FLUSH)
+            )
+
+    async def _dispatch_to(self, ws: web.WebSocketResponse, event: str, data: dict) -> None:
+        self.sequence += 1
+        await self._send(ws, {"op": 0, "t": event, "s": self.sequence, "d": data})
+
+    async def _dispatch(self, event: str, data: dict) -> None:
+        if not self._sockets:
+            raise RuntimeError("the bot is not connected to the gateway")
+        await self._dispatch_to(self._sockets[-1], event, data)
+
+    # --- REST -----------------------------------------------------------------------
+
+    async def _rest(self, request: web.Request) -> web.Response:
+        path = "/" + unquote(request.match_info["tail"])
+        body: Any = None
+        if request.content_type == "application/json":
+            body = await request.json()
+        elif request.content_type.startswith("multipart/"):
+            form = await request.post()
+            raw = form.get("payload_json")
+            body = json.loads(raw) if isinstance(raw, str) else None
+        with self.lock:
+            self.calls.append(Call(request.method, path, body))
+        parts = path.strip("/").split("/")
+        method = request.method
+        try:
+            result = self._route(method, parts, body or {})
+        except KeyError as exc:
+            return self._json({"message": f"Unknown {exc}", "code": 10008}, 404)
+        if result is None:
+            return web.Response(status=204)
+        status, payload = result
+        return self._json(payload, status)
+
+    @staticmethod
+    def _json(payload: Any, status: int = 200) -> web.Response:
+        return web.Response(
+            status=status,
+            body=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+
+    def _route(self, method: str, parts: list[str], body: dict) -> tuple[int, Any] | None:
+        match method, parts:
+            case "GET", ["users", "@me"]:
+                return 200, self.bot_user()
+            case "GET", ["oauth2", "applications", "@me"]:
+                return 200, self.application()
+            case "PUT", ["applications", _, "commands"] | [
+                "applications",
+                _,
+                "guilds",
+                _,
+                "commands",
+            ]:
+                guild = parts[3] if len(parts) == 5 else None
+                self.commands = [
+                    {
+                        **c,
+                        "id": str(self.next_id()),
+                        "application_id": str(self.app_id),
+                        "version": "1",
+                        "guild_id": guild,
+                        "default_member_permissions": c.get("default_member_permissions"),
+                        "type": c.get("type", 1),
+                    }
+                    for c in body
+                ]
+                return 200, self.commands
+            case "GET", ["applications", _, "commands"] | [
+                "applications",
+                _,
+                "guilds",
+                _,
+                "commands",
+            ]:
+                return 200, self.commands
+            case "POST", ["interactions", interaction_id, _, "callback"]:
+                return 200, self._callback(int(interaction_id), body)
+            case (("GET" | "PATCH" | "DELETE"), ["webhooks", _, token, "messages", message]):
+                return self._webhook_message(method, token, message, body)
+            case "POST", ["webhooks", _, token]:
+                interaction = self._by_token(token)
+                message = self._message(body, interaction=interaction)
+                interaction.setdefault("followups", []).append(int(message["id"]))
+                return 200, message
+            case "PUT", ["channels", _, "messages", message_id, "reactions", emoji, "@me"]:
+                message = self.messages[int(message_id)]
+                message.setdefault("bot_reactions", []).append(emoji)
+                return None
+            case "DELETE", ["channels", _, "messages", message_id, "reactions", emoji, "@me"]:
+                self.messages[int(message_id)].setdefault("bot_reactions", []).remove(emoji)
+                return None
+        return 404, {"message": f"fake Discord has no route {method} /{'/'.join(parts)}", "code": 0}
+
+    def _by_token(self, token: str) -> dict:
+        for interaction in self.interactions.values():
+            if interaction["token"] == token:
+                return interaction
+        raise KeyError("Webhook")
+
+    def _callback(self, interaction_id: int, body: dict) -> dict:
+        interaction = self.interactions[interaction_id]
+        interaction["responses"].append(body)
+        kind = body.get("type")
+        data = body.get("data") or {}
+        if kind in (4, 5):
+            flags = int(data.get("flags") or 0)
+            message = self._message(
+                {**data, "flags": flags | (128 if kind == 5 else 0)}, interaction=interaction
+            )
+            interaction["original"] = int(message["id"])
+        return {
+            "interaction": {
+                "id": str(interaction_id),
+                "type": 2,
+                "activity_instance_id": None,
+                "response_message_id": str(interaction.get("original") or ""),
+                "response_message_loading": kind == 5,
+                "response_message_ephemeral": bool(int(data.get("flags") or 0) & 64),
+            },
+            "resource": {
+                "type": kind,
+                **({"message": self.messages[interaction["original"]]} if kind == 4 else {}),
+            },
+        }
+
+    def _webhook_message(
+        self, method: str, token: str, message: str, body: dict
+    ) -> tuple[int, Any] | None:
+        interaction = self._by_token(token)
+        message_id = interaction.get("original") if message == "@original" else int(message)
+        if message_id is None or message_id not in self.messages:
+            raise KeyError("Message")
+        if method == "DELETE":
+            self.messages[message_id]["deleted"] = True
+            return None
+        if method == "PATCH":
+            current = self.messages[message_id]
+            for key in ("content", "embeds", "components"):
+                if key in body:
+                    current[key] = body[key] or ([] if key != "content" else "")
+            current["flags"] = int(current.get("flags", 0)) & ~128
+            current["edited_timestamp"] = _now_iso()
+        return 200, self.messages[message_id]
+
+    # --- driving it from a test (thread-safe) ---------------------------------------
+
+    def _run(self, coroutine: Any, timeout: float = 10) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    def command_id(self, name: str) -> str:
+        for command in self.commands:
+            if command["name"] == name:
+                return command["id"]
+        raise KeyError(f"command /{name} was not synced")
+
+    def interaction(self, member: Member, name: str, **options: Any) -> dict:
+        """A member runs /name with options; returns the interaction record."""
+        interaction_id = self.next_id()
+        typed = [
+            {"name": k, "type": 4 if isinstance(v, int) else 3, "value": v}
+            for k, v in options.items()
+        ]
+        payload = {
+            "id": str(interaction_id),
+            "application_id": str(self.app_id),
+            "type": 2,
+            "token": f"token-{interaction_id}",
+            "version": 1,
+            "data": {
+                "id": self.command_id(name),
+                "name": name,
+                "type": 1,
+                "options": typed,
+                "guild_id": str(self.guild_id),
+            },
+            "guild_id": str(self.guild_id),
+            "channel_id": str(self.channel_id),
+            "channel": self.channel(),
+            "member": member.member(),
+            "app_permissions": "1071698660929",
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(self.guild_id)},
+            "context": 0,
+            "attachment_size_limit": 8 * 1024 * 1024,
+        }
+        record = {**payload, "id": interaction_id, "responses": []}
+        with self.lock:
+            self.interactions[interaction_id] = record
+        self._run(self._dispatch("INTERACTION_CREATE", payload))
+        return record
+
+    def react(self, member: Member, message_id: int, emoji: str, add: bool = True) -> None:
+        data = {
+            "user_id": str(member.id),
+            "channel_id": str(self.channel_id),
+            "message_id": str(message_id),
+            "guild_id": str(self.guild_id),
+            "emoji": {"id": None, "name": emoji},
+            "type": 0,
+            "burst": False,
+            "burst_colors": [],
+            "message_author_id": str(self.bot_id),
+        }
+        if add:
+            data["member"] = member.member()
+        self._run(
+            self._dispatch("MESSAGE_REACTION_ADD" if add else "MESSAGE_REACTION_REMOVE", data)
+        )
+
+    def reconnect(self) -> None:
+        """Ask the bot to reconnect (op 7), as Discord does; it should RESUME."""
+
+        async def send() -> None:
+            ws = self._sockets[-1]
+            await self._send(ws, {"op": 7, "d": None})
+
+        self._run(send())
+
+    def wait_for(
+        self, predicate: Callable[[], Any], timeout: float = 60.0, what: str = "the bot"
+    ) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                value = predicate()
+            if value:
+                return value
+            time.sleep(0.05)
+        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+    def connected(self) -> bool:
+        return bool(self._sockets)

@@ -58,3 +58,14 @@ def fake_vggish(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def pca_params() -> Path:
     return require_audioset() / "vggish_pca_params.npz"
+
+
+@pytest.fixture(scope="session")
+def built_catalog(audioset_slice: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir with the slice ingested and indexed. Copy it before changing it."""
+    from tests.cli import run_cli
+
+    data = tmp_path_factory.mktemp("catalog")
+    run_cli(data, "ingest", "--audioset", str(audioset_slice))
+    run_cli(data, "reindex")
+    return data

@@ -40,10 +40,9 @@ IDS = {
 
 
 @pytest.fixture(scope="module")
-def catalog(audioset_slice: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = tmp_path_factory.mktemp("catalog")
-    run_cli(data, "ingest", "--audioset", str(audioset_slice))
-    run_cli(data, "reindex")
+def catalog(built_catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = tmp_path_factory.mktemp("listen") / "data"
+    shutil.copytree(built_catalog, data)
     return data
 
 

@@ -176,6 +176,48 @@ async def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
         print(f"model loads and runs in a worker: version {version}")
     finally:
         await engine.close()
+    (settings.data_dir / SETUP_MARKER).write_text(settings.vggish_model + "\n")
+    return 0
+
+
+SETUP_MARKER = ".setup-done"
+
+
+async def cmd_prepare(args: argparse.Namespace, settings: Settings) -> int:
+    """Everything a fresh deployment needs before the bot starts; done steps are skipped."""
+    marker = settings.data_dir / SETUP_MARKER
+    if marker.exists() and marker.read_text().strip() == settings.vggish_model:
+        print("model and PCA parameters: already fetched")
+    else:
+        print("step 1/3: fetching the VGGish model and PCA parameters")
+        await cmd_setup(args, settings)
+    engine = await _engine(settings)
+    try:
+        catalog = await engine.store.count_tracks() - await engine.store.count_tracks("member")
+        has_index = engine.index is not None
+    finally:
+        await engine.close()
+    if catalog:
+        print(f"catalog: already {catalog} clips")
+    else:
+        source = settings.audioset_dir
+        print(
+            "step 2/3: building the catalog from "
+            + (str(source) if source else "the official AudioSet release (about 2.4 GB)")
+        )
+        ingest = argparse.Namespace(
+            audioset=source,
+            meta=None,
+            download=source is None,
+            splits=["bal_train", "eval", "unbal_train"],
+        )
+        await cmd_ingest(ingest, settings)
+        has_index = False
+    if has_index:
+        print("index: already built")
+    else:
+        print("step 3/3: building the index")
+        await cmd_reindex(args, settings)
     return 0
 
 
@@ -377,6 +419,15 @@ def build_parser() -> argparse.ArgumentParser:
         "and check that the model loads and embeds a second of silence.",
     )
     p.set_defaults(func=cmd_setup)
+
+    p = sub.add_parser(
+        "prepare",
+        help="fetch the model, build the catalog and the index: whatever is not done yet",
+        description="What a fresh deployment needs before `python -m bot`: the model and "
+        "PCA parameters (setup), the catalog (from AUDIOSET_DIR, or the official download) "
+        "and the index. Each step is skipped when already done.",
+    )
+    p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("stats", help="counts and index metadata")
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -53,6 +53,7 @@ def _bool(env: Mapping[str, str], name: str) -> bool:
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
+    audioset_dir: Path | None = None  # a local AudioSet folder for `prepare` to ingest
     index_trees: int = 50
     index_search_k: int = 0  # 0: Annoy's default (trees * count)
     index_overfetch: int = 20
@@ -94,6 +95,7 @@ class Settings:
 
         return cls(
             data_dir=path("DATA_DIR") or Path("data"),
+            audioset_dir=path("AUDIOSET_DIR"),
             index_trees=_int(env, "INDEX_TREES", 50, 1, 2000),
             index_search_k=_int(env, "INDEX_SEARCH_K", 0, 0, 10_000_000),
             index_overfetch=_int(env, "INDEX_OVERFETCH", 20, 1, 200),

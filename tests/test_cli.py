@@ -156,3 +156,17 @@ def test_ingest_killed_midway_resumes_without_duplicates(
             "SELECT COUNT(*), COUNT(DISTINCT video_id || ':' || start_s) FROM tracks"
         ).fetchone()
     assert total == distinct == expected
+
+
+def test_prepare_does_each_missing_step_once(
+    audioset_slice: Path, fake_vggish: Path, pca_params: Path, tmp_path: Path
+) -> None:
+    env = {"AUDIOSET_DIR": str(audioset_slice), "VGGISH_MODEL": str(fake_vggish),
+           "VGGISH_PCA_PARAMS": str(pca_params)}
+    first = run_cli(tmp_path, "prepare", **env)
+    assert "step 1/3" in first.stdout and "step 2/3" in first.stdout
+    assert "step 3/3" in first.stdout and "index built" in first.stdout
+    again = run_cli(tmp_path, "prepare", **env)
+    assert "step" not in again.stdout
+    assert "already fetched" in again.stdout and "index: already built" in again.stdout
+    assert run_json(tmp_path, "stats")["indexed"] > 500

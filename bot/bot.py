@@ -18,6 +18,7 @@ from recommender.engine import Engine
 from recommender.errors import EarshotError
 
 from .config import BotSettings
+from .health import LoopLagMonitor
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,10 @@ class Earshot(commands.Bot):
         self.ready_after_s: float | None = None
         self.recent_errors: deque[RecentError] = deque(maxlen=20)
         self._warm_up_task: asyncio.Task[None] | None = None
+        self.loop_lag = LoopLagMonitor()
 
     async def setup_hook(self) -> None:
+        self.loop_lag.start()
         self.engine = await Engine.open(self.settings.engine)
         stats = await self.engine.stats()
         if stats["tracks"] == 0:
@@ -108,6 +111,7 @@ class Earshot(commands.Bot):
     async def close(self) -> None:
         if self._warm_up_task is not None:
             self._warm_up_task.cancel()
+        self.loop_lag.stop()
         await super().close()
         if hasattr(self, "engine"):
             await self.engine.close()

@@ -13,6 +13,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.bot import NotOwnerError, RecentError
+from bot.health import resident_mb
 from recommender.errors import EarshotError
 
 if TYPE_CHECKING:
@@ -106,9 +107,12 @@ class Admin(commands.Cog):
             log.info("could not update the /reindex reply: %s", exc)
 
     @app_commands.command(name="stats", description="Catalog, index and error figures (owners)")
+    @app_commands.describe(minutes="Window for the loop-lag figures (default 1 minute)")
     @app_commands.default_permissions(administrator=True)
     @app_commands.check(_owner_only)
-    async def stats(self, interaction: discord.Interaction) -> None:
+    async def stats(
+        self, interaction: discord.Interaction, minutes: app_commands.Range[int, 1, 10] = 1
+    ) -> None:
         stats = await self.bot.engine.stats()
         embed = discord.Embed(title="earshot", colour=discord.Colour.dark_teal())
         embed.add_field(
@@ -128,6 +132,15 @@ class Admin(commands.Cog):
         embed.add_field(name="Ratings", value=f"{stats['ratings']:,}")
         if self.reindex_task is not None and not self.reindex_task.done():
             embed.add_field(name="Rebuild", value=self._progress_text(), inline=False)
+        lag = self.bot.loop_lag.summary(last_s=60.0 * minutes)
+        memory = resident_mb()
+        embed.add_field(
+            name="Health",
+            value=f"loop lag p50 {lag['p50_ms']:.1f} ms, p99 {lag['p99_ms']:.1f} ms, "
+            f"max {lag['max_ms']:.1f} ms"
+            + (f"; memory {memory:.0f} MB" if memory is not None else ""),
+            inline=False,
+        )
         errors = list(self.bot.recent_errors)[-5:]
         embed.add_field(
             name="Recent errors",

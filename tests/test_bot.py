@@ -316,3 +316,10 @@ def test_missing_index_and_unexpected_errors(tmp_path: Path, pca_params: Path) -
         assert f"error {error_id}" in log and "Traceback" in log  # the owners can find it
         assert "the catalog is empty" in log
         assert "OTAwMDAwMDAwMDAwMDAwMDAx" not in log  # the token never reaches the log
+
+
+def test_stats_reports_loop_lag_and_memory(world) -> None:
+    discord, _, _, _ = world
+    answer = outcome(discord, discord.interaction(OWNER, "stats", minutes=2))
+    fields = {f["name"]: f["value"] for f in answer["message"]["embeds"][0]["fields"]}
+    assert "loop lag p50" in fields["Health"] and "memory" in fields["Health"]

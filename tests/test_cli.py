@@ -161,8 +161,11 @@ def test_ingest_killed_midway_resumes_without_duplicates(
 def test_prepare_does_each_missing_step_once(
     audioset_slice: Path, fake_vggish: Path, pca_params: Path, tmp_path: Path
 ) -> None:
-    env = {"AUDIOSET_DIR": str(audioset_slice), "VGGISH_MODEL": str(fake_vggish),
-           "VGGISH_PCA_PARAMS": str(pca_params)}
+    env = {
+        "AUDIOSET_DIR": str(audioset_slice),
+        "VGGISH_MODEL": str(fake_vggish),
+        "VGGISH_PCA_PARAMS": str(pca_params),
+    }
     first = run_cli(tmp_path, "prepare", **env)
     assert "step 1/3" in first.stdout and "step 2/3" in first.stdout
     assert "step 3/3" in first.stdout and "index built" in first.stdout

@@ -2,6 +2,7 @@
 """earshot benchmarks. Each prints its figures, ratios and the machine it ran on.
 
     python scripts/benchmark.py listen [--json]
+    python scripts/benchmark.py bot [--json]
 
 ``listen``: CPU seconds per audio second of ffmpeg decoding + VGGish inference against
 inference alone, and peak memory, for 30 s and 5 min songs. Runs with a SavedModel of
@@ -112,6 +113,125 @@ def cmd_listen(args: argparse.Namespace) -> dict:
     }
 
 
+def _rss_mb(pid: int) -> tuple[float, float]:
+    """(the process's own RSS, its children's RSS) in MB."""
+    import psutil
+
+    process = psutil.Process(pid)
+    children = sum(c.memory_info().rss for c in process.children(recursive=True))
+    return process.memory_info().rss / 2**20, children / 2**20
+
+
+def cmd_bot(args: argparse.Namespace) -> dict:
+    """The bot under load on a local Discord API, with a catalog of the shared sample."""
+    import shutil
+    import threading
+
+    from scripts.vggish_architecture import build_vggish_architecture
+    from tests.bot_harness import BotProcess
+    from tests.cli import run_cli
+    from tests.media import make_song
+    from tests.servers.discord_api import FakeDiscord, Member
+    from tests.servers.http_range import RangeServer
+
+    shared = ROOT.parent / "shared" / "data" / "audioset"
+    with tempfile.TemporaryDirectory(prefix="earshot-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        data = tmp / "data"
+        started = time.perf_counter()
+        run_cli(data, "ingest", "--audioset", str(shared), TAGGER_STEPS="2500")
+        run_cli(data, "reindex", TAGGER_STEPS="2500")
+        catalog_s = time.perf_counter() - started
+        model = build_vggish_architecture(tmp / "vggish")
+        media = tmp / "media"
+        media.mkdir()
+        songs = [f"benchsong{i:02d}" for i in range(8)]
+        for i, song in enumerate(songs):
+            make_song(media / f"{song}.mp3", 60.0, tone=110.0 * (1 + i % 4))
+        owner = Member(1000, "owner")
+        with FakeDiscord(owner_id=owner.id) as discord, RangeServer(media) as youtube:
+            bot = BotProcess(
+                discord,
+                data,
+                tmp / "bot.log",
+                VGGISH_MODEL=str(model),
+                VGGISH_PCA_PARAMS=str(shared / "vggish_pca_params.npz"),
+                EARSHOT_TEST_ALLOW_LOOPBACK="1",
+                EARSHOT_TEST_MEDIA_BASE=youtube.url(""),
+                TAGGER_STEPS="2500",
+                REQUEST_TIMEOUT_SECONDS="300",
+            )
+            ready_s = bot.start()
+            assert bot.process is not None
+            deadline = time.monotonic() + 300
+            while "listening worker ready" not in (tmp / "bot.log").read_text():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the model did not load in 5 minutes")
+                time.sleep(0.5)
+            time.sleep(5)
+            rest_bot, rest_workers = _rss_mb(bot.process.pid)
+
+            peak = [rest_bot, rest_workers]
+            stop = threading.Event()
+
+            def sample() -> None:
+                while not stop.is_set():
+                    own, children = _rss_mb(bot.process.pid)  # type: ignore[union-attr]
+                    peak[0], peak[1] = max(peak[0], own), max(peak[1], children)
+                    time.sleep(0.2)
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            load_started = time.monotonic()
+            reindex = discord.interaction(owner, "reindex")
+            records = [
+                discord.interaction(
+                    Member(6000 + i, f"m{i}"), "recommend", url=f"https://youtu.be/{song}", count=5
+                )
+                for i, song in enumerate(songs)
+            ]
+
+            def finished(record: dict) -> bool:
+                message = discord.messages.get(record.get("original") or 0)
+                return bool(record.get("followups")) or bool(
+                    message and message["embeds"] and not message["flags"] & 128
+                )
+
+            discord.wait_for(lambda: all(finished(r) for r in records), 600, "8 answers")
+            answered_s = time.monotonic() - load_started
+            discord.wait_for(
+                lambda: "Index rebuilt" in discord.messages[reindex["original"]]["content"],
+                600,
+                "the rebuild",
+            )
+            load_s = time.monotonic() - load_started
+            stop.set()
+            sampler.join()
+            minutes = max(1, int(load_s // 60) + 1)
+            stats = discord.interaction(owner, "stats", minutes=minutes)
+            discord.wait_for(lambda: stats.get("original"), 60, "/stats")
+            embed = discord.messages[stats["original"]]["embeds"][0]
+            health = next(f["value"] for f in embed["fields"] if f["name"] == "Health")
+            errors = sum(1 for r in records if r.get("followups"))
+            bot.stop()
+        shutil.rmtree(data, ignore_errors=True)
+    return {
+        "benchmark": "bot",
+        "machine": machine(),
+        "catalog_clips": 8836,
+        "catalog_build_s": round(catalog_s, 1),
+        "start_to_ready_s": round(ready_s, 2),
+        "rss_at_rest_mb": {"bot": round(rest_bot), "workers": round(rest_workers)},
+        "rss_peak_under_load_mb": {"bot": round(peak[0]), "workers": round(peak[1])},
+        "load": "8 /recommend for new videos (60 s songs) + /reindex, at once",
+        "all_answered_s": round(answered_s, 1),
+        "load_done_s": round(load_s, 1),
+        "failed_answers": errors,
+        "loop_lag_during_load": health,
+        "model": "VGGish architecture, random weights",
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -119,12 +239,18 @@ def main() -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     listen = sub.add_parser("listen", help="decoding + inference cost and peak memory")
     listen.add_argument("--json", action="store_true")
+    bot = sub.add_parser("bot", help="the bot under load against a local Discord API")
+    bot.add_argument("--json", action="store_true")
     child = sub.add_parser("_listen_child")
     for name in ("model", "pca", "song", "seconds"):
         child.add_argument(name)
     args = parser.parse_args()
     if args.command == "_listen_child":
         print(json.dumps(_listen_child(args.model, args.pca, args.song, float(args.seconds))))
+        return 0
+    if args.command == "bot":
+        report = cmd_bot(args)
+        print(json.dumps(report, indent=2))
         return 0
     report = cmd_listen(args)
     if args.json:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
+import multiprocessing
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,19 +30,17 @@ from .errors import (
     ReindexRunningError,
     UnknownVideoError,
 )
-from .index import Hit, IndexWriter, VectorIndex
+from .index import Hit, VectorIndex
 from .links import parse_video_id, watch_url
+from .rebuild import rebuild_in_child
 from .store import Store, Track
-from .tagger import train_tagger
 from .tfrecord import read_clips_reporting
-from .vectors import VectorSpace
 from .worker import Listened, WorkerConfig, WorkerPool, listen_file, listen_video, warm_up
 from .youtube import FetchOptions
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
-TAGGER_TRAIN_MAX_CLIPS = 100_000
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -174,79 +172,57 @@ class Engine:
                 self.reindex_progress = None
 
     async def _reindex(self, progress: Progress) -> dict:
-        def report(stage: str, done: int, total: int) -> None:
-            self.reindex_progress = (stage, done, total)
-            progress(stage, done, total)
-
-        started = time.perf_counter()
-        total = await self.store.count_tracks()
-        if total == 0:
+        if await self.store.count_tracks() == 0:
             raise CatalogEmptyError()
-        specific = await self._specific_labels()
-        if not specific:
-            raise EarshotError("The catalog has no class list; run ingest again.")
-
-        # A deterministic sample of labelled AudioSet clips trains the tagger.
-        sample_frames: list[np.ndarray] = []
-        sample_labels: list[tuple[int, ...]] = []
-        rng = random.Random(0)
-        seen = 0
-        async for chunk in self.store.iter_tracks():
-            for track in chunk:
-                if not track.labels:
-                    continue
-                seen += 1
-                if len(sample_frames) < TAGGER_TRAIN_MAX_CLIPS:
-                    sample_frames.append(track.frames)  # type: ignore[arg-type]
-                    sample_labels.append(track.labels)
-                else:
-                    j = rng.randrange(seen)
-                    if j < TAGGER_TRAIN_MAX_CLIPS:
-                        sample_frames[j], sample_labels[j] = track.frames, track.labels  # type: ignore[assignment]
-            report("reading", min(seen, total), total)
-        if not sample_frames:
-            raise EarshotError("No labelled clips in the catalog to learn tags from.")
-        tagger_started = time.perf_counter()
-        tagger = await asyncio.to_thread(
-            train_tagger,
-            sample_frames,
-            sample_labels,
-            specific,
-            progress=lambda d, t: report("training tagger", d, t),
+        started = time.perf_counter()
+        context = multiprocessing.get_context("spawn")
+        receiver, sender = context.Pipe(duplex=False)
+        child = context.Process(
+            target=rebuild_in_child,
+            name="earshot-reindex",
+            daemon=True,
+            args=(
+                sender,
+                self.settings.database_path.resolve(),
+                self.settings.index_dir.resolve(),
+                self.settings.index_trees,
+                self.settings.tagger_steps,
+            ),
         )
-        tagger_s = time.perf_counter() - tagger_started
-        del sample_frames, sample_labels
-        space = VectorSpace(tagger)
-
-        writer = await asyncio.to_thread(
-            IndexWriter, self.settings.index_dir, total, space.dim, self.settings.index_trees
-        )
+        child.start()
+        sender.close()
+        outcome: tuple | None = None
         try:
-            done = 0
-            async for chunk in self.store.iter_tracks():
-                ids = np.array([t.id for t in chunk], dtype=np.int64)
-                vectors = await asyncio.to_thread(
-                    space.item_vectors, [t.frames for t in chunk], [t.labels for t in chunk]
-                )
-                await asyncio.to_thread(writer.add, ids, vectors)
-                done += len(chunk)
-                report("vectors", done, total)
-            report("building trees", 0, 1)
-            build_s = await asyncio.to_thread(writer.build)
-            report("building trees", 1, 1)
-            extra = {
-                "tagger_s": round(tagger_s, 2),
-                "build_s": round(build_s, 2),
-                "total_s": round(time.perf_counter() - started, 2),
-                "tagger_clips": min(seen, TAGGER_TRAIN_MAX_CLIPS),
-            }
-            path = await asyncio.to_thread(writer.commit, tagger, space, extra)
-        except BaseException:
-            await asyncio.to_thread(writer.abort)
-            raise
-        await self._swap_index(path)
-        log.info("index rebuilt: %s items in %.1fs", total, time.perf_counter() - started)
+            while outcome is None:
+                if receiver.poll():
+                    try:
+                        message = receiver.recv()
+                    except EOFError:  # the child is gone without a word
+                        await asyncio.to_thread(child.join, 10)
+                        raise EarshotError(
+                            f"The rebuild process stopped unexpectedly (exit code "
+                            f"{child.exitcode}); the old index keeps serving."
+                        ) from None
+                    if message[0] == "progress":
+                        self.reindex_progress = message[1:]
+                        progress(*message[1:])
+                    else:
+                        outcome = message
+                    continue
+                await asyncio.sleep(0.1)
+        finally:
+            if child.is_alive():
+                child.terminate()
+            await asyncio.to_thread(child.join, 10)
+            receiver.close()
+        kind, detail = outcome
+        if kind == "error":
+            raise EarshotError(detail)
+        if kind == "crash":
+            raise RuntimeError(f"the rebuild process failed:\n{detail}")
+        await self._swap_index(Path(detail))
         assert self.index is not None
+        log.info("index rebuilt: %s items in %.1fs", len(self.index), time.perf_counter() - started)
         return dict(self.index.meta)
 
     async def _swap_index(self, path: Path) -> None:
@@ -254,10 +230,6 @@ class Engine:
         old, self.index = self.index, new
         if old is not None:
             old.close()
-
-    async def _specific_labels(self) -> list[int]:
-        kinds = await self.store.class_kinds()
-        return sorted(i for i, kind in kinds.items() if kind in ("genre", "instrument", "mood"))
 
     # --- recommend -----------------------------------------------------------------
 

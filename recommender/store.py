@@ -6,8 +6,9 @@ the schema version lives in ``PRAGMA user_version`` and is migrated forward on o
 
 from __future__ import annotations
 
+import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,6 +139,23 @@ def frames_from_blob(blob: bytes) -> np.ndarray:
 def _track(row: Sequence, with_frames: bool) -> Track:
     frames = frames_from_blob(row[6]) if with_frames else None
     return Track(row[0], row[1], row[2], row[3], _labels_tuple(row[4]), row[5], frames)
+
+
+_TRACKS_AFTER = (
+    "SELECT id, video_id, start_s, end_s, labels, source, frames FROM tracks"
+    " WHERE id > ? AND id <= ? ORDER BY id LIMIT ?"
+)
+
+
+def read_tracks(db: sqlite3.Connection, up_to_id: int, chunk: int = 5000) -> Iterator[list[Track]]:
+    """iter_tracks for a plain sqlite3 connection (the rebuild process), up to an id."""
+    last = -1
+    while True:
+        rows = db.execute(_TRACKS_AFTER, (last, up_to_id, chunk)).fetchall()
+        if not rows:
+            return
+        yield [_track(r, with_frames=True) for r in rows]
+        last = rows[-1][0]
 
 
 class Store:
@@ -318,11 +336,7 @@ class Store:
         """Every track with its frames, in id order, a chunk at a time (bounded memory)."""
         last = -1
         while True:
-            rows = await self._all(
-                "SELECT id, video_id, start_s, end_s, labels, source, frames FROM tracks"
-                " WHERE id > ? ORDER BY id LIMIT ?",
-                (last, chunk),
-            )
+            rows = await self._all(_TRACKS_AFTER, (last, 2**62, chunk))
             if not rows:
                 return
             yield [_track(r, with_frames=True) for r in rows]

@@ -1,0 +1,134 @@
+"""Rebuilding the index in a child process: read the catalog, train the tagger, write a
+build beside the live one and swap it in.
+
+It runs in its own process so that its CPU work never competes with the caller's event
+loop for the GIL; it reads SQLite read-only (WAL lets the bot keep writing meanwhile)
+and sends progress over a pipe.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import time
+import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CatalogEmptyError, EarshotError
+from .index import IndexWriter
+from .store import read_tracks
+from .tagger import train_tagger
+from .vectors import VectorSpace
+
+TAGGER_TRAIN_MAX_CLIPS = 100_000
+SPECIFIC_KINDS = ("genre", "instrument", "mood")
+
+Progress = Callable[[str, int, int], None]
+
+
+def rebuild(
+    database: Path, index_dir: Path, *, trees: int, tagger_steps: int, progress: Progress
+) -> tuple[Path, dict]:
+    """Build and swap in a new index over every track present when it starts."""
+    started = time.perf_counter()
+    db = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
+    try:
+        up_to, total = db.execute("SELECT COALESCE(MAX(id), 0), COUNT(*) FROM tracks").fetchone()
+        if total == 0:
+            raise CatalogEmptyError()
+        marks = ",".join("?" * len(SPECIFIC_KINDS))
+        specific = [
+            i
+            for (i,) in db.execute(
+                f"SELECT idx FROM classes WHERE kind IN ({marks}) ORDER BY idx", SPECIFIC_KINDS
+            )
+        ]
+        if not specific:
+            raise EarshotError("The catalog has no class list; run ingest again.")
+
+        # A deterministic sample of labelled clips (reservoir) trains the tagger.
+        frames: list[np.ndarray] = []
+        labels: list[tuple[int, ...]] = []
+        rng = random.Random(0)
+        seen = done = 0
+        for chunk in read_tracks(db, up_to):
+            for track in chunk:
+                done += 1
+                if not track.labels:
+                    continue
+                seen += 1
+                if len(frames) < TAGGER_TRAIN_MAX_CLIPS:
+                    frames.append(track.frames)  # type: ignore[arg-type]
+                    labels.append(track.labels)
+                elif (j := rng.randrange(seen)) < TAGGER_TRAIN_MAX_CLIPS:
+                    frames[j], labels[j] = track.frames, track.labels  # type: ignore[call-overload]
+            progress("reading", done, total)
+        if not frames:
+            raise EarshotError("No labelled clips in the catalog to learn tags from.")
+        tagger_started = time.perf_counter()
+        tagger = train_tagger(
+            frames,
+            labels,
+            specific,
+            steps=tagger_steps,
+            progress=lambda d, t: progress("training tagger", d, t),
+        )
+        tagger_s = time.perf_counter() - tagger_started
+        del frames, labels
+        space = VectorSpace(tagger)
+
+        writer = IndexWriter(index_dir, total, space.dim, trees)
+        try:
+            done = 0
+            for chunk in read_tracks(db, up_to):
+                ids = np.array([t.id for t in chunk], dtype=np.int64)
+                writer.add(
+                    ids, space.item_vectors([t.frames for t in chunk], [t.labels for t in chunk])
+                )
+                done += len(chunk)
+                progress("vectors", done, total)
+            progress("building trees", 0, 1)
+            build_s = writer.build()
+            progress("building trees", 1, 1)
+            extra = {
+                "tagger_s": round(tagger_s, 2),
+                "build_s": round(build_s, 2),
+                "total_s": round(time.perf_counter() - started, 2),
+                "tagger_clips": min(seen, TAGGER_TRAIN_MAX_CLIPS),
+            }
+            path = writer.commit(tagger, space, extra)
+        except BaseException:
+            writer.abort()
+            raise
+    finally:
+        db.close()
+    return path, extra
+
+
+def rebuild_in_child(
+    connection: Connection, database: Path, index_dir: Path, trees: int, tagger_steps: int
+) -> None:
+    """The child process's entry: progress, then ("done", path) or ("error", ...)."""
+    last = [0.0]
+
+    def progress(stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.2 or done == total:
+            last[0] = now
+            connection.send(("progress", stage, done, total))
+
+    try:
+        path, _ = rebuild(
+            database, index_dir, trees=trees, tagger_steps=tagger_steps, progress=progress
+        )
+        connection.send(("done", str(path)))
+    except EarshotError as exc:
+        connection.send(("error", str(exc)))
+    except BaseException:
+        connection.send(("crash", traceback.format_exc()))
+    finally:
+        connection.close()

@@ -1,0 +1,74 @@
+"""Rebuilding the index from the engine: in a child process, safe against races and kills."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import multiprocessing
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recommender.config import Settings
+from recommender.engine import Engine
+from recommender.errors import EarshotError, ReindexRunningError
+
+
+@pytest.fixture()
+async def engine(built_catalog: Path, tmp_path: Path):
+    data = tmp_path / "data"
+    shutil.copytree(built_catalog, data)
+    opened = await Engine.open(Settings(data_dir=data, tagger_steps=300))
+    yield opened
+    await opened.close()
+
+
+async def test_tracks_added_during_a_rebuild_wait_for_the_next_one(engine: Engine) -> None:
+    before = await engine.store.count_tracks()
+    progress: list[str] = []
+    job = asyncio.create_task(engine.reindex(lambda stage, d, t: progress.append(stage)))
+    await asyncio.sleep(0.3)
+    with pytest.raises(ReindexRunningError, match="already running"):
+        await engine.reindex()
+    frames = np.random.default_rng(0).integers(0, 256, (20, 128), dtype=np.uint8)
+    for i in range(5):  # members' songs arrive while the index is being built
+        await engine.store.cache_embedding(f"membersong{i}", "m", frames, "t", "c", 20.0)
+    meta = await job
+    assert meta["count"] == before and {"reading", "training tagger", "vectors"} <= set(progress)
+    assert len(engine.index) == before  # type: ignore[arg-type]
+    meta = await engine.reindex()
+    assert meta["count"] == before + 5
+
+
+async def test_a_killed_rebuild_leaves_the_old_index_serving(engine: Engine) -> None:
+    old = engine.index
+    assert old is not None
+    video = (await engine.store.tracks_by_ids([int(old.ids[0])]))[int(old.ids[0])].video_id
+    job = asyncio.create_task(engine.reindex())
+    for _ in range(100):
+        children = [p for p in multiprocessing.active_children() if p.name == "earshot-reindex"]
+        if children:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+    os.kill(children[0].pid, signal.SIGKILL)
+    with pytest.raises(EarshotError, match=r"stopped unexpectedly.*old index keeps serving"):
+        await job
+    assert engine.index is old
+    result = await engine.recommend(video, 3)
+    assert len(result.items) == 3
+    meta = await engine.reindex()  # and the next rebuild works
+    assert meta["count"] == len(old)
+
+
+async def test_reindex_of_an_empty_catalog_says_what_to_run(tmp_path: Path) -> None:
+    engine = await Engine.open(dataclasses.replace(Settings(), data_dir=tmp_path))
+    try:
+        with pytest.raises(EarshotError, match="catalog is empty"):
+            await engine.reindex()
+    finally:
+        await engine.close()

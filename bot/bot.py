@@ -22,7 +22,7 @@ from .health import LoopLagMonitor
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.recommend", "cogs.feedback", "cogs.admin")
+EXTENSIONS = ("cogs.recommend", "cogs.feedback", "cogs.taste", "cogs.admin")
 
 
 @dataclass(frozen=True)

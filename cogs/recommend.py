@@ -10,6 +10,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from recommender.engine import RecommendResult
+from recommender.errors import EarshotError
+from recommender.links import ACCEPTED_FORMS, VIDEO_ID, LinkError, parse_video_id
 
 if TYPE_CHECKING:
     from bot.bot import Earshot
@@ -52,7 +54,8 @@ def render(result: RecommendResult) -> discord.Embed:
         when = f" @ {_clock(item.start_s)}" if item.start_s else ""
         head = f"**{n}.** [{item.video_id}{when}]({item.url}) · {item.match * 100:.0f}% match"
         labels = ", ".join(item.labels[:6])
-        line = f"{head}\n{labels}" if labels else head
+        why = f"*{'; '.join(item.reasons)}*" if item.reasons else ""
+        line = "\n".join(part for part in (head, labels, why) if part)
         lines.append(_shorten(line, max(per_line, len(head))))
     embed.description = _shorten("\n".join(lines), EMBED_DESCRIPTION_LIMIT)
     embed.set_footer(text=FOOTER)
@@ -81,8 +84,14 @@ class Recommend(commands.Cog):
         url: app_commands.Range[str, 1, 500],
         count: app_commands.Range[int, 1, 20] = 5,
     ) -> None:
+        await self.answer(interaction, url, count)
+
+    async def answer(self, interaction: discord.Interaction, url: str, count: int) -> None:
+        """Defer, recommend for this member and server, reply, and add rating reactions."""
         await interaction.response.defer(thinking=True)
-        result = await self.bot.engine.recommend(url, count)
+        result = await self.bot.engine.recommend(
+            url, count, member=interaction.user.id, guild=interaction.guild_id
+        )
         message = await interaction.edit_original_response(embed=render(result))
         await self.bot.engine.record_reply(
             message.id,
@@ -99,5 +108,28 @@ class Recommend(commands.Cog):
                 break
 
 
+def first_youtube_link(text: str) -> str | None:
+    """The first word of a message that is a YouTube video link (or None)."""
+    for word in text.replace("<", " <").split():
+        try:
+            parse_video_id(word)
+        except LinkError:
+            continue
+        if not VIDEO_ID.fullmatch(word.strip("<>")):  # a bare id in chat is too ambiguous
+            return word
+    return None
+
+
+@app_commands.checks.dynamic_cooldown(_cooldown, key=lambda i: i.user.id)
+async def find_similar(interaction: discord.Interaction, message: discord.Message) -> None:
+    """Apps > Find similar music: the same recommendation for a message's first link."""
+    link = first_youtube_link(message.content)
+    if link is None:
+        raise EarshotError(f"That message has no YouTube video link. {ACCEPTED_FORMS}.")
+    cog = interaction.client.get_cog("Recommend")  # type: ignore[attr-defined]
+    await cog.answer(interaction, link, 5)
+
+
 async def setup(bot: Earshot) -> None:
     await bot.add_cog(Recommend(bot))
+    bot.tree.add_command(app_commands.ContextMenu(name="Find similar music", callback=find_similar))

@@ -30,7 +30,8 @@ from .errors import (
     ReindexRunningError,
     UnknownVideoError,
 )
-from .index import Hit, VectorIndex
+from .feedback import Community, MemberRatings, Ranked, rerank, steer
+from .index import VectorIndex
 from .links import parse_video_id, watch_url
 from .rebuild import rebuild_in_child
 from .store import Store, Track
@@ -66,6 +67,7 @@ class Recommendation:
     score: float
     sound_similarity: float
     match: float  # cosine of query and item vectors, 0..1: how close, for people
+    reasons: list[str] = field(default_factory=list)  # why it is here, in a few words
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,14 @@ class Query:
     tags: list[str] = field(default_factory=list)  # what the tagger hears
     title: str = ""
     channel: str = ""
+
+
+@dataclass(frozen=True)
+class TasteProfile:
+    liked: int
+    disliked: int
+    top_tags: list[str]
+    avoided_tags: list[str]
 
 
 @dataclass(frozen=True)
@@ -238,8 +248,16 @@ class Engine:
             raise IndexMissingError()
         return self.index
 
-    async def recommend(self, text: str, count: int = 5, *, listen: bool = True) -> RecommendResult:
-        """Suggestions for a YouTube link or id.
+    async def recommend(
+        self,
+        text: str,
+        count: int = 5,
+        *,
+        listen: bool = True,
+        member: int | None = None,
+        guild: int | None = None,
+    ) -> RecommendResult:
+        """Suggestions for a YouTube link or id, for ``member`` in ``guild`` if given.
 
         A catalog clip is used as it is; any other video comes from the embedding cache
         or, with ``listen``, is fetched and embedded (one computation per video at a time).
@@ -270,7 +288,7 @@ class Engine:
                 title=listened.title,
                 channel=listened.channel,
             )
-        items = await self._neighbours(index, frames, labels, video_id, count)
+        items = await self._neighbours(index, frames, labels, video_id, count, member, guild)
         return RecommendResult(query, items)
 
     async def recommend_file(self, path: Path, count: int = 5) -> RecommendResult:
@@ -400,39 +418,69 @@ class Engine:
         known_labels: list[int],
         video_id: str,
         count: int,
+        member: int | None = None,
+        guild: int | None = None,
     ) -> list[Recommendation]:
+        """The audio neighbours, re-ranked for the member and the server (if given)."""
         vector = await asyncio.to_thread(index.space.query_vector, frames, known_labels)
-        want = count * 3 + 10
+        ratings = (
+            MemberRatings.from_rows(await self.store.ratings_of(member))
+            if member is not None
+            else MemberRatings()
+        )
+        steered = steer(index, vector, ratings)
+        query_tags = set(self._label_names(known_labels)) | set(
+            self._label_names(index.space.top_tags(frames))
+        )
+        want = count * 3 + 10 + len(ratings.disliked())
         while True:
             hits = await asyncio.to_thread(
                 index.search,
-                vector,
+                steered,
                 want,
                 overfetch=self.settings.index_overfetch,
                 search_k=self.settings.index_search_k or -1,
             )
             tracks = await self.store.tracks_by_ids([h.track_id for h in hits])
-            chosen: list[Recommendation] = []
-            videos = {video_id}
-            for hit in hits:
-                track = tracks.get(hit.track_id)
-                if track is None or track.video_id in videos:
-                    continue
-                videos.add(track.video_id)
-                chosen.append(self._recommendation(index, vector, hit, track))
-                if len(chosen) == count:
-                    return chosen
-            if len(hits) < want or want >= len(index):
-                return chosen
+            community = Community()
+            if member is not None:
+                community = await self.store.community(guild, member, list(tracks), ratings.liked())
+            ranked = rerank(
+                index,
+                steered,
+                hits,
+                ratings,
+                community,
+                videos={t: track.video_id for t, track in tracks.items()},
+                exclude_video=video_id,
+                count=count,
+            )
+            if len(ranked) == count or len(hits) < want or want >= len(index):
+                return [
+                    self._recommendation(index, vector, r, tracks[r.hit.track_id], query_tags)
+                    for r in ranked
+                ]
             want *= 4
 
     def _recommendation(
-        self, index: VectorIndex, query: np.ndarray, hit: Hit, track: Track
+        self,
+        index: VectorIndex,
+        query: np.ndarray,
+        ranked: Ranked,
+        track: Track,
+        query_tags: set[str],
     ) -> Recommendation:
+        hit = ranked.hit
         weight_sq = index.space.audio_weight**2 or 1.0
         item = np.asarray(index.vectors[hit.position])
         sound = float(item[:128] @ query[:128]) / weight_sq
         denominator = float(np.linalg.norm(item) * np.linalg.norm(query)) or 1.0
+        labels = self._label_names(track.labels)
+        shared = [name for name in labels if name in query_tags and name != "Music"]
+        reasons = [", ".join(shared[:3]).lower()] if shared else []
+        if sound >= 0.5:
+            reasons.append("sounds alike")
+        reasons.extend(ranked.reasons)
         return Recommendation(
             track.id,
             track.video_id,
@@ -442,6 +490,7 @@ class Engine:
             round(hit.score, 4),
             round(sound, 4),
             round(max(0.0, hit.score / denominator), 4),
+            reasons,
         )
 
     def _label_names(self, labels: list[int] | tuple[int, ...]) -> list[str]:
@@ -470,6 +519,28 @@ class Engine:
         """A member's reaction on a reply, added or removed. ``reaction`` is '1'..'10' (like
         that suggestion) or 'down' (the rest missed). False if not an earshot reply."""
         return await self.store.set_reaction(user_id, message_id, reaction, present)
+
+    async def forget_member(self, user_id: int) -> int:
+        """Delete a member's ratings completely (they asked)."""
+        return await self.store.forget_member(user_id)
+
+    async def taste(self, user_id: int) -> TasteProfile:
+        """Counts and the labels most common in what a member liked and skipped."""
+        rows = await self.store.ratings_of(user_id)
+        liked = [t for t, _, v in rows if v > 0]
+        skipped = [t for t, _, v in rows if v < 0]
+        tracks = await self.store.tracks_by_ids(liked + skipped)
+
+        def top(ids: list[int]) -> list[str]:
+            counts: dict[str, int] = {}
+            for track_id in ids:
+                track = tracks.get(track_id)
+                for name in self._label_names(track.labels if track else ()):
+                    if name != "Music":
+                        counts[name] = counts.get(name, 0) + 1
+            return [n for n, _ in sorted(counts.items(), key=lambda kv: -kv[1])[:6]]
+
+        return TasteProfile(len(liked), len(skipped), top(liked), top(skipped))
 
     # --- stats ---------------------------------------------------------------------
 

@@ -128,6 +128,8 @@ def evaluate(
     search_k: int = -1,
     tagger_steps: int = 2500,
     audio_weight: float | None = None,
+    feedback: bool = False,
+    feedback_members: int = 60,
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict:
     specific_labels = list(ontology.specific)
@@ -202,6 +204,17 @@ def evaluate(
         report["timings_s"]["per_query_ms"] = round(
             (time.perf_counter() - started) * 1000 / len(queries), 3
         )
+        if feedback:
+            progress(f"feedback: simulating {feedback_members} members")
+            report["feedback"] = simulate_feedback(
+                index,
+                space,
+                catalog,
+                specific_labels,
+                members=feedback_members,
+                overfetch=overfetch,
+                search_k=search_k,
+            )
         index.close()
     earshot_results = np.array(results)
     exact = np.array(
@@ -220,3 +233,75 @@ def evaluate(
         "tagger_steps": tagger_steps,
     }
     return report
+
+
+def simulate_feedback(
+    index: VectorIndex,
+    space: VectorSpace,
+    catalog: Sequence[ClipRecord],
+    specific_labels: Sequence[int],
+    *,
+    members: int = 60,
+    rounds: int = 3,
+    min_items: int = 40,
+    overfetch: int = 20,
+    search_k: int = -1,
+    seed: int = 0,
+) -> dict:
+    """Simulated members who like what carries their label and dislike the rest.
+
+    Each member rates the 10 suggestions for a fresh music clip, then asks again ``rounds``
+    times on fresh clips; each round's P@10 for their label is compared with the same
+    queries answered without any ratings. The first query, made before any rating, must
+    come out exactly as the plain ranking.
+    """
+    from .feedback import Community, MemberRatings, rerank, steer
+
+    labels = _label_matrix(catalog, specific_labels)
+    counts = labels.sum(0)
+    eligible = [i for i in np.argsort(-counts, kind="stable") if counts[i] >= min_items]
+    rng = np.random.default_rng(seed)
+    chosen = sorted(rng.choice(eligible, size=min(members, len(eligible)), replace=False))
+    videos = {i: clip.video_id for i, clip in enumerate(catalog)}
+    empty = Community()
+
+    def suggest(vector: np.ndarray, q: int, ratings: MemberRatings) -> list[int]:
+        hits = index.search(
+            vector,
+            K * 3 + 10,
+            overfetch=overfetch,
+            search_k=search_k,
+            accept=lambda track: track != q,
+        )
+        ranked = rerank(
+            index, vector, hits, ratings, empty, videos=videos, exclude_video=videos[q], count=K
+        )
+        return [r.hit.track_id for r in ranked]
+
+    base_p: list[float] = []
+    round_p: list[list[float]] = [[] for _ in range(rounds)]
+    identical = True
+    for column in chosen:
+        ratings = MemberRatings()
+        queries = rng.choice(len(catalog), size=rounds + 1, replace=False)
+        for r, q in enumerate(queries):
+            vector = space.query_vector(catalog[q].frames)
+            plain = suggest(vector, int(q), MemberRatings())
+            personal = suggest(steer(index, vector, ratings), int(q), ratings)
+            if r == 0:
+                identical &= plain == personal
+            else:
+                base_p.append(float(labels[plain, column].mean()) if plain else 0.0)
+                round_p[r - 1].append(float(labels[personal, column].mean()) if personal else 0.0)
+            for track in personal:
+                ratings.values[track] = 1 if labels[track, column] else -1
+                ratings.videos[track] = videos[track]
+    no_feedback = float(np.mean(base_p))
+    by_round = [float(np.mean(p)) for p in round_p]
+    return {
+        "no_feedback_p_at_10": no_feedback,
+        "round_p_at_10": by_round,
+        "members": len(chosen),
+        "ratio_last_round": by_round[-1] / no_feedback if no_feedback else None,
+        "no_ratings_identical": bool(identical),
+    }

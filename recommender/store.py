@@ -16,6 +16,7 @@ import aiosqlite
 import numpy as np
 
 from .audioset import Ontology
+from .feedback import Community
 from .tfrecord import EMBEDDING_SIZE, ClipRecord
 
 # Each entry moves the schema from version i to i + 1. Never edit a released entry: append.
@@ -490,6 +491,57 @@ class Store:
         return await self._all(
             "SELECT track_id, video_id, value FROM ratings WHERE user_id = ?", (user_id,)
         )
+
+    async def community(
+        self,
+        guild_id: int | None,
+        user_id: int,
+        candidates: Sequence[int],
+        liked: Sequence[int],
+    ) -> Community:
+        """Other members' likes and dislikes of the candidates in this server, and how
+        many members liked a candidate together with something this member liked."""
+        community = Community()
+        if not candidates:
+            return community
+        marks = ",".join("?" * len(candidates))
+        if guild_id is not None:
+            rows = await self._all(
+                "SELECT track_id, COUNT(DISTINCT CASE WHEN value > 0 THEN user_id END),"
+                " COUNT(DISTINCT CASE WHEN value < 0 THEN user_id END) FROM ratings"
+                f" WHERE guild_id = ? AND user_id != ? AND track_id IN ({marks})"
+                " GROUP BY track_id",
+                (guild_id, user_id, *candidates),
+            )
+            for track, likes, dislikes in rows:
+                if likes:
+                    community.likes[track] = likes
+                if dislikes:
+                    community.dislikes[track] = dislikes
+        if liked:
+            liked_marks = ",".join("?" * len(liked))
+            rows = await self._all(
+                "SELECT b.track_id, COUNT(DISTINCT b.user_id) FROM ratings a"
+                " JOIN ratings b ON b.user_id = a.user_id"
+                f" WHERE a.track_id IN ({liked_marks}) AND a.value > 0 AND a.user_id != ?"
+                f" AND b.value > 0 AND b.track_id IN ({marks}) GROUP BY b.track_id",
+                (*liked, user_id, *candidates),
+            )
+            community.co_likes.update(dict(rows))
+        return community
+
+    async def forget_member(self, user_id: int) -> int:
+        """Delete every rating and reaction of a member; returns how many ratings went."""
+        await self.db.execute("BEGIN IMMEDIATE")
+        try:
+            (count,) = await self._one("SELECT COUNT(*) FROM ratings WHERE user_id = ?", (user_id,))
+            await self.db.execute("DELETE FROM ratings WHERE user_id = ?", (user_id,))
+            await self.db.execute("DELETE FROM reactions WHERE user_id = ?", (user_id,))
+            await self.db.execute("COMMIT")
+        except BaseException:
+            await self.db.execute("ROLLBACK")
+            raise
+        return count
 
     async def count_ratings(self) -> int:
         return (await self._one("SELECT COUNT(*) FROM ratings"))[0]

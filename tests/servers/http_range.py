@@ -90,12 +90,15 @@ class RangeServer:
                 if not body:
                     return
                 cut = server.cut_after.pop(path.name, None) if status == 200 else None
-                if cut is not None:
-                    self.wfile.write(chunk[:cut])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    return
-                self.wfile.write(chunk)
+                try:
+                    if cut is not None:
+                        self.wfile.write(chunk[:cut])
+                        self.wfile.flush()
+                        self.close_connection = True
+                        return
+                    self.wfile.write(chunk)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client had read enough (ffmpeg does)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True

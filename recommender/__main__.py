@@ -266,6 +266,8 @@ async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         ontology,
         trees=args.trees,
         overfetch=args.overfetch,
+        tagger_steps=settings.tagger_steps,
+        feedback=args.feedback,
         progress=lambda msg: log.info("%s", msg),
     )
     if args.json:
@@ -280,6 +282,14 @@ async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         print(
             f"{name:8} P@10 {m['p_at_10']:.3f}  genre {m['genre_p_at_10']:.3f}  "
             f"instrument {m['instrument_p_at_10']:.3f}"
+        )
+    if "feedback" in report:
+        f = report["feedback"]
+        rounds = ", ".join(f"{p:.3f}" for p in f["round_p_at_10"])
+        print(
+            f"feedback ({f['members']} members): P@10 for their label "
+            f"{f['no_feedback_p_at_10']:.3f} without ratings, rounds {rounds}; "
+            f"no-rating ranking unchanged: {f['no_ratings_identical']}"
         )
     print(
         f"earshot / seed: {report['ratio_vs_seed']:.2f}x; "
@@ -407,6 +417,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=20,
         help="candidates per result re-ranked exactly (default 20)",
+    )
+    p.add_argument(
+        "--feedback",
+        action="store_true",
+        help="also simulate 60 members who rate suggestions by one label each, and report "
+        "their P@10 over 3 rounds against no feedback",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_evaluate)

@@ -57,7 +57,7 @@ class Settings:
     index_trees: int = 50
     index_search_k: int = 0  # 0: Annoy's default (trees * count)
     index_overfetch: int = 20
-    tagger_steps: int = 2500
+    tagger_steps: int = 800
     vggish_model: str = DEFAULT_VGGISH_MODEL
     pca_params: Path | None = None  # default: DATA_DIR/vggish_pca_params.npz
     pca_params_url: str = DEFAULT_PCA_PARAMS_URL
@@ -99,7 +99,7 @@ class Settings:
             index_trees=_int(env, "INDEX_TREES", 50, 1, 2000),
             index_search_k=_int(env, "INDEX_SEARCH_K", 0, 0, 10_000_000),
             index_overfetch=_int(env, "INDEX_OVERFETCH", 20, 1, 200),
-            tagger_steps=_int(env, "TAGGER_STEPS", 2500, 10, 1_000_000),
+            tagger_steps=_int(env, "TAGGER_STEPS", 800, 10, 1_000_000),
             vggish_model=env.get("VGGISH_MODEL", "").strip() or DEFAULT_VGGISH_MODEL,
             pca_params=path("VGGISH_PCA_PARAMS"),
             pca_params_url=env.get("VGGISH_PCA_PARAMS_URL", "").strip() or DEFAULT_PCA_PARAMS_URL,

@@ -22,7 +22,7 @@ import numpy as np
 from .index import Hit, VectorIndex
 
 TASTE_WEIGHT = 0.6  # at full strength, the taste adds this share of the query's length
-TASTE_FULL_AT = 10  # ratings for full strength
+TASTE_FULL_AT = 30  # ratings for full strength
 DISLIKE_SHARE = 0.5
 SERVER_SINK = 0.5  # score lost per member of the server who disliked a suggestion
 SERVER_SINK_FROM = 2  # dislikes from at least this many members before it sinks

@@ -102,7 +102,7 @@ def train_tagger(
     label_sets: Sequence[Sequence[int]],
     labels: Sequence[int],
     *,
-    steps: int = 2500,
+    steps: int = 800,
     hidden: int = 512,
     batch: int = 128,
     seed: int = 0,

@@ -139,8 +139,8 @@ def cmd_bot(args: argparse.Namespace) -> dict:
         tmp = Path(tmp_name)
         data = tmp / "data"
         started = time.perf_counter()
-        run_cli(data, "ingest", "--audioset", str(shared), TAGGER_STEPS="2500")
-        run_cli(data, "reindex", TAGGER_STEPS="2500")
+        run_cli(data, "ingest", "--audioset", str(shared), TAGGER_STEPS="800")
+        run_cli(data, "reindex", TAGGER_STEPS="800")
         catalog_s = time.perf_counter() - started
         model = build_vggish_architecture(tmp / "vggish")
         media = tmp / "media"
@@ -158,7 +158,7 @@ def cmd_bot(args: argparse.Namespace) -> dict:
                 VGGISH_PCA_PARAMS=str(shared / "vggish_pca_params.npz"),
                 EARSHOT_TEST_ALLOW_LOOPBACK="1",
                 EARSHOT_TEST_MEDIA_BASE=youtube.url(""),
-                TAGGER_STEPS="2500",
+                TAGGER_STEPS="800",
                 REQUEST_TIMEOUT_SECONDS="300",
             )
             ready_s = bot.start()

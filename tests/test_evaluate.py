@@ -39,8 +39,9 @@ def test_earshot_at_least_doubles_the_original_method(audioset: Path, tmp_path: 
         str(audioset),
         "--holdout",
         "0.5",
+        "--feedback",
         "--json",
-        TAGGER_STEPS="2500",
+        TAGGER_STEPS="800",
     )
     report = json.loads(result.stdout)
     seed, earshot = report["methods"]["seed"], report["methods"]["earshot"]
@@ -50,3 +51,7 @@ def test_earshot_at_least_doubles_the_original_method(audioset: Path, tmp_path: 
     assert 0.15 < seed["p_at_10"] < 0.30  # the original method, as reported
     assert earshot["p_at_10"] >= 2 * seed["p_at_10"]
     assert report["annoy_recall_at_10"] >= 0.95
+    feedback = report["feedback"]
+    assert feedback["members"] >= 50
+    assert feedback["round_p_at_10"][2] >= 1.5 * feedback["no_feedback_p_at_10"]
+    assert feedback["no_ratings_identical"]  # members without ratings: the plain ranking

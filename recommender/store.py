@@ -6,9 +6,11 @@ the schema version lives in ``PRAGMA user_version`` and is migrated forward on o
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,6 +167,7 @@ class Store:
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
         self.db = db
         self.path = path
+        self._write_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path, busy_timeout_s: float = 5.0) -> Store:
@@ -183,6 +186,19 @@ class Store:
 
     async def close(self) -> None:
         await self.db.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """One write transaction at a time on this connection: tasks that share it would
+        otherwise start a transaction inside another's."""
+        async with self._write_lock:
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+            await self.db.execute("COMMIT")
 
     async def _migrate(self) -> None:
         (version,) = await self._one("PRAGMA user_version")
@@ -218,16 +234,11 @@ class Store:
     # --- classes -------------------------------------------------------------------
 
     async def save_classes(self, ontology: Ontology) -> None:
-        await self.db.execute("BEGIN IMMEDIATE")
-        try:
+        async with self.transaction():
             await self.db.executemany(
                 "INSERT OR REPLACE INTO classes (idx, mid, name, kind) VALUES (?, ?, ?, ?)",
                 [(c.index, c.mid, c.name, str(c.kind)) for c in ontology.classes],
             )
-            await self.db.execute("COMMIT")
-        except BaseException:
-            await self.db.execute("ROLLBACK")
-            raise
 
     async def class_names(self) -> dict[int, str]:
         return {idx: name for idx, name in await self._all("SELECT idx, name FROM classes")}
@@ -255,8 +266,7 @@ class Store:
         A clip already present (same video and start) is left as it is, so re-running an
         ingest, or resuming one that was killed, never duplicates a clip.
         """
-        await self.db.execute("BEGIN IMMEDIATE")
-        try:
+        async with self.transaction():
             before = self.db.total_changes
             await self.db.executemany(
                 "INSERT OR IGNORE INTO tracks (video_id, start_s, end_s, labels, frames, source)"
@@ -279,10 +289,6 @@ class Store:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (name, size, len(clips), skipped, "\n".join(problems), time.time()),
             )
-            await self.db.execute("COMMIT")
-        except BaseException:
-            await self.db.execute("ROLLBACK")
-            raise
         return added
 
     async def add_member_track(
@@ -365,8 +371,7 @@ class Store:
         channel: str,
         duration_s: float | None,
     ) -> None:
-        await self.db.execute("BEGIN IMMEDIATE")
-        try:
+        async with self.transaction():
             await self.db.execute(
                 "INSERT OR REPLACE INTO embeddings"
                 " (video_id, model, frames, title, channel, duration_s, created_at)"
@@ -382,10 +387,6 @@ class Store:
                 ),
             )
             await self.add_member_track(video_id, frames, duration_s)
-            await self.db.execute("COMMIT")
-        except BaseException:
-            await self.db.execute("ROLLBACK")
-            raise
 
     async def count_embeddings(self) -> int:
         return (await self._one("SELECT COUNT(*) FROM embeddings"))[0]
@@ -402,8 +403,7 @@ class Store:
         items: Sequence[tuple[int, str]],
     ) -> None:
         """Which suggestion stands at which position of a reply, for later reactions."""
-        await self.db.execute("BEGIN IMMEDIATE")
-        try:
+        async with self.transaction():
             await self.db.execute(
                 "INSERT OR REPLACE INTO replies"
                 " (message_id, guild_id, channel_id, user_id, query_video, created_at)"
@@ -415,23 +415,17 @@ class Store:
                 " VALUES (?, ?, ?, ?)",
                 [(message_id, n, track, video) for n, (track, video) in enumerate(items, 1)],
             )
-            await self.db.execute("COMMIT")
-        except BaseException:
-            await self.db.execute("ROLLBACK")
-            raise
 
     async def set_reaction(
         self, user_id: int, message_id: int, reaction: str, present: bool
     ) -> bool:
         """Record a reaction added or removed and re-derive that member's ratings of the
         reply, in one transaction. False if the message is not an earshot reply."""
-        await self.db.execute("BEGIN IMMEDIATE")
-        try:
+        async with self.transaction():
             reply = await self._one(
                 "SELECT guild_id FROM replies WHERE message_id = ?", (message_id,)
             )
             if not reply:
-                await self.db.execute("ROLLBACK")
                 return False
             if present:
                 await self.db.execute(
@@ -480,10 +474,6 @@ class Store:
                     " track_id, video_id, value, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (user_id, reply[0], message_id, position, track, video, value, now),
                 )
-            await self.db.execute("COMMIT")
-        except BaseException:
-            await self.db.execute("ROLLBACK")
-            raise
         return True
 
     async def ratings_of(self, user_id: int) -> list[tuple[int, str, int]]:
@@ -532,15 +522,10 @@ class Store:
 
     async def forget_member(self, user_id: int) -> int:
         """Delete every rating and reaction of a member; returns how many ratings went."""
-        await self.db.execute("BEGIN IMMEDIATE")
-        try:
+        async with self.transaction():
             (count,) = await self._one("SELECT COUNT(*) FROM ratings WHERE user_id = ?", (user_id,))
             await self.db.execute("DELETE FROM ratings WHERE user_id = ?", (user_id,))
             await self.db.execute("DELETE FROM reactions WHERE user_id = ?", (user_id,))
-            await self.db.execute("COMMIT")
-        except BaseException:
-            await self.db.execute("ROLLBACK")
-            raise
         return count
 
     async def count_ratings(self) -> int:

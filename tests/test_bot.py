@@ -134,7 +134,7 @@ def recommend(discord: FakeDiscord, who: Member, url: str, count: int = 5) -> di
 def test_logs_in_and_syncs_the_commands(world) -> None:
     discord, _, _, _ = world
     names = {c["name"]: c for c in discord.commands}
-    assert set(names) == {"recommend", "reindex", "stats"}
+    assert set(names) == {"recommend", "reindex", "stats", "taste", "Find similar music"}
     options = {o["name"]: o for o in names["recommend"]["options"]}
     assert options["count"]["type"] == 4 and options["count"]["min_value"] == 1
     assert options["count"]["max_value"] == 20 and not options["count"].get("required")
@@ -323,3 +323,58 @@ def test_stats_reports_loop_lag_and_memory(world) -> None:
     answer = outcome(discord, discord.interaction(OWNER, "stats", minutes=2))
     fields = {f["name"]: f["value"] for f in answer["message"]["embeds"][0]["fields"]}
     assert "loop lag p50" in fields["Health"] and "memory" in fields["Health"]
+
+
+def test_ratings_personalise_and_taste_can_be_reset(world) -> None:
+    discord, _, _, data = world
+    carol = member()
+    video = catalog_video(data, 20)
+    first = recommend(discord, carol, video, 5)
+    message = int(first["message"]["id"])
+    first_links = [
+        line.split("](")[1].split(")")[0]
+        for line in first["message"]["embeds"][0]["description"].splitlines()
+        if "](" in line
+    ]
+    discord.react(carol, message, "1️⃣")
+    discord.react(carol, message, "👎")
+    discord.wait_for(lambda: len(ratings(data, carol.id)) == 5, 20, "carol's ratings")
+    again = recommend(discord, carol, video, 5)
+    text = again["message"]["embeds"][0]["description"]
+    for disliked in first_links[1:]:
+        assert disliked not in text  # what carol disliked never comes back to her
+    assert (
+        first_links[1]
+        in recommend(discord, member(), video, 5)["message"]["embeds"][0]["description"]
+    )  # ...but others still see it
+
+    taste = outcome(discord, discord.interaction(carol, "taste"))
+    embed = taste["message"]["embeds"][0]
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert taste["ephemeral"] and fields["Ratings"] == "1 liked, 4 missed"
+    button = taste["message"]["components"][0]["components"][0]
+    assert button["label"] == "Forget my ratings"
+    click = discord.click(carol, taste["message"], button["custom_id"])
+    discord.wait_for(lambda: click["responses"], 20, "the button's answer")
+    assert click["responses"][0]["type"] == 7
+    assert "5 ratings deleted" in click["responses"][0]["data"]["content"]
+    assert ratings(data, carol.id) == {}
+
+
+def test_find_similar_music_from_a_message(world) -> None:
+    discord, _, _, data = world
+    dave = member()
+    names = {c["name"]: c for c in discord.commands}
+    assert names["Find similar music"]["type"] == 3
+    video = catalog_video(data, 30)
+    post = discord.post(dave, f"listen to this <https://youtu.be/{video}> so good")
+    answer = outcome(
+        discord, discord.message_command(member(), "Find similar music", post), reactions=6
+    )
+    assert answer["kind"] == "edited"
+    assert answer["message"]["embeds"][0]["url"].startswith(
+        f"https://www.youtube.com/watch?v={video}"
+    )
+    plain = discord.post(dave, "no links here")
+    refused = outcome(discord, discord.message_command(member(), "Find similar music", plain))
+    assert refused["ephemeral"] and "no YouTube video link" in refused["content"]

@@ -77,3 +77,23 @@ async def test_embedding_cache_is_keyed_by_model(tmp_path: Path) -> None:
         assert await store.count_tracks("member") == 1
     finally:
         await store.close()
+
+
+async def test_concurrent_writes_on_one_connection_all_land(tmp_path: Path) -> None:
+    import asyncio
+
+    store = await Store.open(tmp_path / "db.sqlite3")
+    try:
+        clips = _clips(5)
+        await store.add_file("bal_train/a.tfrecord", 1, clips, "bal_train", 0)
+        tracks = [
+            (t.id, t.video_id) for c in clips for t in await store.tracks_by_video(c.video_id)
+        ]
+        await store.record_reply(77, 1, 2, 3, "query", tracks)
+        reactions = ["1", "2", "down", "3", "5"]
+        results = await asyncio.gather(*(store.set_reaction(42, 77, r, True) for r in reactions))
+        assert all(results)
+        rated = dict(await store._all("SELECT position, value FROM ratings WHERE user_id = 42"))
+        assert rated == {1: 1, 2: 1, 3: 1, 4: -1, 5: 1}
+    finally:
+        await store.close()

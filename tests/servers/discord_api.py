@@ -408,6 +408,8 @@ class FakeDiscord:
                         "guild_id": guild,
                         "default_member_permissions": c.get("default_member_permissions"),
                         "type": c.get("type", 1),
+                        "description": c.get("description", ""),
+                        "options": c.get("options", []),
                     }
                     for c in body
                 ]
@@ -449,6 +451,11 @@ class FakeDiscord:
         interaction["responses"].append(body)
         kind = body.get("type")
         data = body.get("data") or {}
+        if kind == 7 and interaction.get("message"):  # update the clicked message
+            target = self.messages[int(interaction["message"]["id"])]
+            for key in ("content", "embeds", "components"):
+                if key in data:
+                    target[key] = data[key] or ([] if key != "content" else "")
         if kind in (4, 5):
             flags = int(data.get("flags") or 0)
             message = self._message(
@@ -537,6 +544,61 @@ class FakeDiscord:
             self.interactions[interaction_id] = record
         self._run(self._dispatch("INTERACTION_CREATE", payload))
         return record
+
+    def _base(self, member: Member, kind: int, data: dict) -> dict:
+        interaction_id = self.next_id()
+        return {
+            "id": str(interaction_id),
+            "application_id": str(self.app_id),
+            "type": kind,
+            "token": f"token-{interaction_id}",
+            "version": 1,
+            "data": data,
+            "guild_id": str(self.guild_id),
+            "channel_id": str(self.channel_id),
+            "channel": self.channel(),
+            "member": member.member(),
+            "app_permissions": "1071698660929",
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(self.guild_id)},
+            "context": 0,
+            "attachment_size_limit": 8 * 1024 * 1024,
+        }
+
+    def _send_interaction(self, payload: dict) -> dict:
+        record = {**payload, "id": int(payload["id"]), "responses": []}
+        with self.lock:
+            self.interactions[record["id"]] = record
+        self._run(self._dispatch("INTERACTION_CREATE", payload))
+        return record
+
+    def post(self, author: Member, content: str) -> dict:
+        """A member's plain message in the channel (for message commands)."""
+        message = self._message({"content": content})
+        message["author"] = author.user()
+        message["webhook_id"] = None
+        return message
+
+    def message_command(self, member: Member, name: str, message: dict) -> dict:
+        """A member right-clicks ``message`` and picks Apps > ``name``."""
+        data = {
+            "id": self.command_id(name),
+            "name": name,
+            "type": 3,
+            "target_id": message["id"],
+            "guild_id": str(self.guild_id),
+            "resolved": {"messages": {message["id"]: message}},
+        }
+        return self._send_interaction(self._base(member, 2, data))
+
+    def click(self, member: Member, message: dict, custom_id: str) -> dict:
+        """A member presses a button on ``message``."""
+        data = {"custom_id": custom_id, "component_type": 2}
+        payload = self._base(member, 3, data)
+        payload["message"] = message
+        return self._send_interaction(payload)
 
     def react(self, member: Member, message_id: int, emoji: str, add: bool = True) -> None:
         data = {

@@ -445,13 +445,18 @@ class Engine:
             community = Community()
             if member is not None:
                 community = await self.store.community(guild, member, list(tracks), ratings.liked())
+            videos = {t: track.video_id for t, track in tracks.items()}
+            by_video = await self.store.channels(
+                [tr.video_id for tr in tracks.values() if tr.source == "member"]
+            )
             ranked = rerank(
                 index,
                 steered,
                 hits,
                 ratings,
                 community,
-                videos={t: track.video_id for t, track in tracks.items()},
+                videos=videos,
+                channels={t: by_video[v] for t, v in videos.items() if v in by_video},
                 exclude_video=video_id,
                 count=count,
             )

@@ -388,6 +388,18 @@ class Store:
             )
             await self.add_member_track(video_id, frames, duration_s)
 
+    async def channels(self, video_ids: Sequence[str]) -> dict[str, str]:
+        """Channel names of cached videos (AudioSet clips have none)."""
+        if not video_ids:
+            return {}
+        marks = ",".join("?" * len(video_ids))
+        rows = await self._all(
+            f"SELECT video_id, channel FROM embeddings WHERE video_id IN ({marks})"
+            " AND channel != ''",
+            list(video_ids),
+        )
+        return dict(rows)
+
     async def count_embeddings(self) -> int:
         return (await self._one("SELECT COUNT(*) FROM embeddings"))[0]
 

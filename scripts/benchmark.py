@@ -3,6 +3,7 @@
 
     python scripts/benchmark.py listen [--json]
     python scripts/benchmark.py bot [--json]
+    python scripts/benchmark.py rerank [--clips N] [--json]
 
 ``listen``: CPU seconds per audio second of ffmpeg decoding + VGGish inference against
 inference alone, and peak memory, for 30 s and 5 min songs. Runs with a SavedModel of
@@ -232,6 +233,121 @@ def cmd_bot(args: argparse.Namespace) -> dict:
     }
 
 
+def cmd_rerank(args: argparse.Namespace) -> dict:
+    """Re-ranking cost per request at a synthetic catalog of ``--clips`` items."""
+    import asyncio
+
+    import numpy as np
+
+    from recommender.feedback import Community, MemberRatings, rerank, steer
+    from recommender.index import IndexWriter, VectorIndex
+    from recommender.store import Store
+    from recommender.tagger import TagModel
+    from recommender.vectors import VectorSpace
+
+    rng = np.random.default_rng(0)
+    n, tags = args.clips, 138
+    dim = 128 + tags
+    with tempfile.TemporaryDirectory(prefix="earshot-rerank-") as tmp_name:
+        tmp = Path(tmp_name)
+        tagger = TagModel(
+            np.arange(tags),
+            np.zeros(384, np.float32),
+            np.ones(384, np.float32),
+            np.zeros((384, 2), np.float32),
+            np.zeros(2, np.float32),
+            np.zeros((2, tags), np.float32),
+            np.zeros(tags, np.float32),
+        )
+        started = time.perf_counter()
+        writer = IndexWriter(tmp / "index", n, dim, trees=args.trees)
+        for first in range(0, n, 50_000):
+            size = min(50_000, n - first)
+            sound = rng.normal(size=(size, 128)).astype(np.float32)
+            sound *= 0.1 / np.linalg.norm(sound, axis=1, keepdims=True)
+            labels = (rng.random((size, tags)) < 3 / tags).astype(np.float32)
+            writer.add(
+                np.arange(first, first + size, dtype=np.int64) + 1, np.hstack([sound, labels])
+            )
+        writer.build()
+        writer.commit(tagger, VectorSpace(tagger), {})
+        build_s = time.perf_counter() - started
+        index = VectorIndex.open_current(tmp / "index")
+        assert index is not None
+
+        async def ratings_query_ms() -> list[float]:
+            store = await Store.open(tmp / "db.sqlite3")
+            try:
+                async with store.transaction():
+                    await store.db.executemany(
+                        "INSERT INTO replies VALUES (?, 1, 1, 1, 'q', 0)",
+                        [(m,) for m in range(200)],
+                    )
+                    await store.db.executemany(
+                        "INSERT INTO ratings VALUES (?, 1, ?, ?, ?, ?, ?, 0)",
+                        [
+                            (
+                                u,
+                                m,
+                                p,
+                                int(rng.integers(1, n)),
+                                f"v{u}{m}{p}",
+                                1 if rng.random() < 0.4 else -1,
+                            )
+                            for u in range(50)
+                            for m in range(4)
+                            for p in range(1, 11)
+                        ],
+                    )
+                timings = []
+                for user in range(50):
+                    t = time.perf_counter()
+                    await store.ratings_of(user)
+                    timings.append((time.perf_counter() - t) * 1000)
+                return timings
+            finally:
+                await store.close()
+
+        load_ms = asyncio.run(ratings_query_ms())
+        timings = []
+        for _ in range(args.requests):
+            query = np.asarray(index.vectors[int(rng.integers(0, n))]).copy()
+            query[128:] = -np.log1p(-np.clip(query[128:] * 0.8 + 0.05, 0, 0.99))
+            hits = index.search(query, 60, overfetch=20)
+            rated = rng.choice(n, size=40, replace=False) + 1
+            ratings = MemberRatings(
+                {int(t): (1 if i % 3 else -1) for i, t in enumerate(rated)},
+                {int(t): f"v{t}" for t in rated},
+            )
+            community = Community(
+                likes={h.track_id: 2 for h in hits[:5]},
+                dislikes={h.track_id: 3 for h in hits[5:8]},
+                co_likes={h.track_id: 1 for h in hits[8:12]},
+            )
+            videos = {h.track_id: f"v{h.track_id}" for h in hits}
+            t = time.perf_counter()
+            steered = steer(index, query, ratings)
+            rerank(index, steered, hits, ratings, community, videos=videos, count=10)
+            timings.append((time.perf_counter() - t) * 1000)
+        index.close()
+    timings.sort()
+    return {
+        "benchmark": "rerank",
+        "machine": machine(),
+        "clips": n,
+        "build_s": round(build_s, 1),
+        "rerank_ms": {
+            "p50": round(timings[len(timings) // 2], 3),
+            "p99": round(timings[int(len(timings) * 0.99)], 3),
+            "max": round(timings[-1], 3),
+        },
+        "ratings_load_ms_p50": round(sorted(load_ms)[len(load_ms) // 2], 3),
+        "requests": args.requests,
+        "target_ms": 5.0,
+        "what": "steer (taste from 40 ratings) + rerank of 60 candidates, per request",
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -241,6 +357,16 @@ def main() -> int:
     listen.add_argument("--json", action="store_true")
     bot = sub.add_parser("bot", help="the bot under load against a local Discord API")
     bot.add_argument("--json", action="store_true")
+    rerank = sub.add_parser("rerank", help="re-ranking cost per request at catalog scale")
+    rerank.add_argument("--clips", type=int, default=1_000_000)
+    rerank.add_argument(
+        "--trees",
+        type=int,
+        default=2,
+        help="Annoy trees (few: this measures re-ranking, not lookups)",
+    )
+    rerank.add_argument("--requests", type=int, default=500)
+    rerank.add_argument("--json", action="store_true")
     child = sub.add_parser("_listen_child")
     for name in ("model", "pca", "song", "seconds"):
         child.add_argument(name)
@@ -248,8 +374,8 @@ def main() -> int:
     if args.command == "_listen_child":
         print(json.dumps(_listen_child(args.model, args.pca, args.song, float(args.seconds))))
         return 0
-    if args.command == "bot":
-        report = cmd_bot(args)
+    if args.command in ("bot", "rerank"):
+        report = cmd_bot(args) if args.command == "bot" else cmd_rerank(args)
         print(json.dumps(report, indent=2))
         return 0
     report = cmd_listen(args)

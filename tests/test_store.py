@@ -97,3 +97,35 @@ async def test_concurrent_writes_on_one_connection_all_land(tmp_path: Path) -> N
         assert rated == {1: 1, 2: 1, 3: 1, 4: -1, 5: 1}
     finally:
         await store.close()
+
+
+async def test_community_signal_and_forgetting_a_member(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "db.sqlite3")
+    try:
+        clips = _clips(6)
+        await store.add_file("bal_train/a.tfrecord", 1, clips, "bal_train", 0)
+        tracks = [
+            (t.id, t.video_id) for c in clips for t in await store.tracks_by_video(c.video_id)
+        ]
+        ids = [t for t, _ in tracks]
+        await store.record_reply(1, 500, 9, 1, "q", tracks)  # a reply in server 500
+        await store.record_reply(2, 600, 9, 1, "q", tracks)  # and one in server 600
+        # In server 500: members 11 and 12 dislike everything but #1; 11 also likes #1.
+        for user in (11, 12):
+            await store.set_reaction(user, 1, "down", True)
+        await store.set_reaction(11, 1, "1", True)
+        await store.set_reaction(13, 2, "down", True)  # another server: does not count here
+        # Member 20 likes #1 and #2 in server 600; member 11 liked #1 too (co-like of #2).
+        await store.set_reaction(20, 2, "1", True)
+        await store.set_reaction(20, 2, "2", True)
+        community = await store.community(500, 99, ids, liked=[ids[0]])
+        assert community.dislikes == {t: 2 for t in ids[2:]} | {ids[0]: 1, ids[1]: 2}
+        assert community.likes == {ids[0]: 1}
+        assert community.co_likes == {ids[0]: 2, ids[1]: 1}  # 20 liked #2 along with #1
+        mine = await store.community(500, 11, ids, liked=[])
+        assert mine.dislikes.get(ids[2]) == 1  # a member's own ratings are not "others"
+        assert await store.forget_member(11) == 6
+        assert await store.ratings_of(11) == []
+        assert await store._all("SELECT * FROM reactions WHERE user_id = 11") == []
+    finally:
+        await store.close()

@@ -509,41 +509,18 @@ class FakeDiscord:
 
     def interaction(self, member: Member, name: str, **options: Any) -> dict:
         """A member runs /name with options; returns the interaction record."""
-        interaction_id = self.next_id()
         typed = [
             {"name": k, "type": 4 if isinstance(v, int) else 3, "value": v}
             for k, v in options.items()
         ]
-        payload = {
-            "id": str(interaction_id),
-            "application_id": str(self.app_id),
-            "type": 2,
-            "token": f"token-{interaction_id}",
-            "version": 1,
-            "data": {
-                "id": self.command_id(name),
-                "name": name,
-                "type": 1,
-                "options": typed,
-                "guild_id": str(self.guild_id),
-            },
+        data = {
+            "id": self.command_id(name),
+            "name": name,
+            "type": 1,
+            "options": typed,
             "guild_id": str(self.guild_id),
-            "channel_id": str(self.channel_id),
-            "channel": self.channel(),
-            "member": member.member(),
-            "app_permissions": "1071698660929",
-            "locale": "en-US",
-            "guild_locale": "en-US",
-            "entitlements": [],
-            "authorizing_integration_owners": {"0": str(self.guild_id)},
-            "context": 0,
-            "attachment_size_limit": 8 * 1024 * 1024,
         }
-        record = {**payload, "id": interaction_id, "responses": []}
-        with self.lock:
-            self.interactions[interaction_id] = record
-        self._run(self._dispatch("INTERACTION_CREATE", payload))
-        return record
+        return self._send_interaction(self._base(member, 2, data))
 
     def _base(self, member: Member, kind: int, data: dict) -> dict:
         interaction_id = self.next_id()

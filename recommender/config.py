@@ -58,6 +58,7 @@ class Settings:
     index_search_k: int = 0  # 0: Annoy's default (trees * count)
     index_overfetch: int = 20
     tagger_steps: int = 800
+    db_busy_timeout_s: float = 5.0
     vggish_model: str = DEFAULT_VGGISH_MODEL
     pca_params: Path | None = None  # default: DATA_DIR/vggish_pca_params.npz
     pca_params_url: str = DEFAULT_PCA_PARAMS_URL
@@ -100,6 +101,7 @@ class Settings:
             index_search_k=_int(env, "INDEX_SEARCH_K", 0, 0, 10_000_000),
             index_overfetch=_int(env, "INDEX_OVERFETCH", 20, 1, 200),
             tagger_steps=_int(env, "TAGGER_STEPS", 800, 10, 1_000_000),
+            db_busy_timeout_s=_float(env, "DB_BUSY_TIMEOUT_SECONDS", 5.0, 0.1, 600.0),
             vggish_model=env.get("VGGISH_MODEL", "").strip() or DEFAULT_VGGISH_MODEL,
             pca_params=path("VGGISH_PCA_PARAMS"),
             pca_params_url=env.get("VGGISH_PCA_PARAMS_URL", "").strip() or DEFAULT_PCA_PARAMS_URL,

@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import sqlite3
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +45,14 @@ from .youtube import FetchOptions
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
+
+
+MAX_PENDING_WRITES = 10_000
+
+
+def _is_locked(error: sqlite3.OperationalError) -> bool:
+    text = str(error).lower()
+    return "locked" in text or "busy" in text
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -108,16 +119,27 @@ class Engine:
         self._inflight: dict[str, asyncio.Future[Listened]] = {}
         self._slots = asyncio.Semaphore(settings.max_concurrent_requests)
         self._waiting = 0
+        self._pending_writes: deque[tuple[Callable[..., Awaitable[Any]], tuple]] = deque()
+        self._flusher: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, settings: Settings) -> Engine:
-        store = await Store.open(settings.database_path)
+        store = await Store.open(settings.database_path, settings.db_busy_timeout_s)
         engine = cls(settings, store)
         engine.index = await asyncio.to_thread(VectorIndex.open_current, settings.index_dir)
         engine._names = await store.class_names()
         return engine
 
     async def close(self) -> None:
+        if self._flusher is not None and not self._flusher.done():
+            try:  # a last chance for queued ratings before the connection closes
+                await asyncio.wait_for(asyncio.shield(self._flusher), 15)
+            except TimeoutError:
+                log.error(
+                    "%d queued writes could not be saved: the database stayed locked",
+                    len(self._pending_writes),
+                )
+                self._flusher.cancel()
         if self._pool is not None:
             self._pool.shutdown()
         if self.index is not None:
@@ -382,7 +404,8 @@ class Engine:
             raise EarshotError(
                 f"the worker runs model {listened.model_version}, expected {version}"
             )
-        await self.store.cache_embedding(
+        await self._write_behind(
+            self.store.cache_embedding,
             video_id,
             version,
             listened.frames,
@@ -511,19 +534,63 @@ class Engine:
         user_id: int,
         result: RecommendResult,
     ) -> None:
-        await self.store.record_reply(
+        items = [(item.track_id, item.video_id) for item in result.items]
+        await self._write_behind(
+            self.store.record_reply,
             message_id,
             guild_id,
             channel_id,
             user_id,
             result.query.video_id,
-            [(item.track_id, item.video_id) for item in result.items],
+            items,
         )
 
     async def react(self, user_id: int, message_id: int, reaction: str, present: bool) -> bool:
         """A member's reaction on a reply, added or removed. ``reaction`` is '1'..'10' (like
-        that suggestion) or 'down' (the rest missed). False if not an earshot reply."""
-        return await self.store.set_reaction(user_id, message_id, reaction, present)
+        that suggestion) or 'down' (the rest missed). False if not an earshot reply.
+
+        If the database is locked by another process for longer than the busy timeout,
+        the change waits in order in memory and is written as soon as the lock goes."""
+        return await self._write_behind(
+            self.store.set_reaction, user_id, message_id, reaction, present
+        )
+
+    async def _write_behind(self, write: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+        if not self._pending_writes:
+            try:
+                return await write(*args)
+            except sqlite3.OperationalError as exc:
+                if not _is_locked(exc):
+                    raise
+                log.warning("the database is locked; queueing a write until it is free")
+        if len(self._pending_writes) >= MAX_PENDING_WRITES:
+            raise BusyError("The database is busy; try again in a minute.")
+        self._pending_writes.append((write, args))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_writes())
+        return True
+
+    async def _flush_writes(self) -> None:
+        delay = 0.5
+        while self._pending_writes:
+            write, args = self._pending_writes[0]
+            try:
+                await write(*args)
+            except sqlite3.OperationalError as exc:
+                if not _is_locked(exc):
+                    log.exception("dropping a queued write that cannot succeed")
+                    self._pending_writes.popleft()
+                    continue
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            self._pending_writes.popleft()
+            delay = 0.5
+        log.info("queued writes are all in the database")
+
+    @property
+    def pending_writes(self) -> int:
+        return len(self._pending_writes)
 
     async def forget_member(self, user_id: int) -> int:
         """Delete a member's ratings completely (they asked)."""

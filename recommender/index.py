@@ -77,15 +77,19 @@ class IndexWriter:
                 break
             except FileExistsError:
                 continue
-        self.ids = np.lib.format.open_memmap(
-            self.path / "ids.npy", mode="w+", dtype=np.int64, shape=(count,)
-        )
-        self.vectors = np.lib.format.open_memmap(
-            self.path / "vectors.npy", mode="w+", dtype=np.float32, shape=(count, dim)
-        )
-        self.annoy = AnnoyIndex(dim, METRIC)
-        self.annoy.set_seed(42)
-        self.annoy.on_disk_build(str(self.path / "items.ann"))
+        try:
+            self.ids = np.lib.format.open_memmap(
+                self.path / "ids.npy", mode="w+", dtype=np.int64, shape=(count,)
+            )
+            self.vectors = np.lib.format.open_memmap(
+                self.path / "vectors.npy", mode="w+", dtype=np.float32, shape=(count, dim)
+            )
+            self.annoy = AnnoyIndex(dim, METRIC)
+            self.annoy.set_seed(42)
+            self.annoy.on_disk_build(str(self.path / "items.ann"))
+        except BaseException:
+            shutil.rmtree(self.path, ignore_errors=True)
+            raise
         self.filled = 0
 
     def add(self, track_ids: np.ndarray, vectors: np.ndarray) -> None:

@@ -8,6 +8,7 @@ and sends progress over a pipe.
 
 from __future__ import annotations
 
+import errno
 import random
 import sqlite3
 import time
@@ -128,6 +129,20 @@ def rebuild_in_child(
         connection.send(("done", str(path)))
     except EarshotError as exc:
         connection.send(("error", str(exc)))
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            connection.send(
+                (
+                    "error",
+                    (
+                        f"There is not enough disk space to write the index in {index_dir} "
+                        f"({exc.strerror}). The old index keeps serving; free some space and run "
+                        "reindex again."
+                    ),
+                )
+            )
+        else:
+            connection.send(("crash", traceback.format_exc()))
     except BaseException:
         connection.send(("crash", traceback.format_exc()))
     finally:

@@ -378,3 +378,21 @@ def test_find_similar_music_from_a_message(world) -> None:
     plain = discord.post(dave, "no links here")
     refused = outcome(discord, discord.message_command(member(), "Find similar music", plain))
     assert refused["ephemeral"] and "no YouTube video link" in refused["content"]
+
+
+def test_fifty_requests_at_once_all_get_an_answer(world) -> None:
+    discord, _, _, data = world
+    records = [
+        discord.interaction(member(), "recommend", url=catalog_video(data, 40 + i), count=3)
+        for i in range(35)
+    ] + [
+        discord.interaction(member(), "recommend", url=f"https://youtu.be/absent{i:05d}", count=3)
+        for i in range(15)
+    ]
+    answers = [outcome(discord, record, reactions=4, timeout=240) for record in records]
+    served = [a for a in answers if a["kind"] == "edited"]
+    refused = [a for a in answers if a["ephemeral"]]
+    assert len(served) + len(refused) == 50
+    assert len(served) >= 35  # every catalog clip is answered
+    contents = {a["content"] for a in refused}
+    assert all(("unavailable" in c or "try again" in c) for c in contents), contents

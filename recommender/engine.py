@@ -8,6 +8,7 @@ so the caller's event loop keeps turning.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import multiprocessing
 import sqlite3
@@ -451,7 +452,8 @@ class Engine:
             if member is not None
             else MemberRatings()
         )
-        steered = steer(index, vector, ratings)
+        # Both touch memory-mapped vectors (page faults on a cold catalog): off the loop.
+        steered = await asyncio.to_thread(steer, index, vector, ratings)
         query_tags = set(self._label_names(known_labels)) | set(
             self._label_names(index.space.top_tags(frames))
         )
@@ -472,16 +474,19 @@ class Engine:
             by_video = await self.store.channels(
                 [tr.video_id for tr in tracks.values() if tr.source == "member"]
             )
-            ranked = rerank(
-                index,
-                steered,
-                hits,
-                ratings,
-                community,
-                videos=videos,
-                channels={t: by_video[v] for t, v in videos.items() if v in by_video},
-                exclude_video=video_id,
-                count=count,
+            ranked = await asyncio.to_thread(
+                functools.partial(
+                    rerank,
+                    index,
+                    steered,
+                    hits,
+                    ratings,
+                    community,
+                    videos=videos,
+                    channels={t: by_video[v] for t, v in videos.items() if v in by_video},
+                    exclude_video=video_id,
+                    count=count,
+                )
             )
             if len(ranked) == count or len(hits) < want or want >= len(index):
                 return [

@@ -214,6 +214,38 @@ def cmd_bot(args: argparse.Namespace) -> dict:
             embed = discord.messages[stats["original"]]["embeds"][0]
             health = next(f["value"] for f in embed["fields"] if f["name"] == "Health")
             errors = sum(1 for r in records if r.get("followups"))
+
+            # Then 50 /recommend at once: catalog clips and unknown videos.
+            import sqlite3
+
+            with sqlite3.connect(data / "earshot.sqlite3") as db:
+                clips = [
+                    v
+                    for (v,) in db.execute(
+                        "SELECT video_id FROM tracks WHERE source = 'bal_train' LIMIT 40"
+                    )
+                ]
+            time.sleep(61)  # a clean one-minute window for the lag figures
+            burst_started = time.monotonic()
+            burst = [
+                discord.interaction(
+                    Member(7000 + i, f"b{i}"),
+                    "recommend",
+                    url=clips[i] if i < 40 else f"missing{i:04d}",
+                    count=5,
+                )
+                for i in range(50)
+            ]
+            discord.wait_for(lambda: all(finished(r) for r in burst), 600, "50 answers")
+            burst_s = time.monotonic() - burst_started
+            burst_stats = discord.interaction(owner, "stats", minutes=1)
+            discord.wait_for(lambda: burst_stats.get("original"), 60, "/stats")
+            burst_health = next(
+                f["value"]
+                for f in discord.messages[burst_stats["original"]]["embeds"][0]["fields"]
+                if f["name"] == "Health"
+            )
+            burst_refused = sum(1 for r in burst if r.get("followups"))
             bot.stop()
         shutil.rmtree(data, ignore_errors=True)
     return {
@@ -229,6 +261,13 @@ def cmd_bot(args: argparse.Namespace) -> dict:
         "load_done_s": round(load_s, 1),
         "failed_answers": errors,
         "loop_lag_during_load": health,
+        "burst": {
+            "requests": 50,
+            "answered_s": round(burst_s, 1),
+            "answered_with_suggestions": 50 - burst_refused,
+            "answered_with_a_clear_refusal": burst_refused,
+            "loop_lag_last_minute": burst_health,
+        },
         "model": "VGGish architecture, random weights",
     }
 

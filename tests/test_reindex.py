@@ -30,8 +30,14 @@ async def engine(built_catalog: Path, tmp_path: Path):
 async def test_tracks_added_during_a_rebuild_wait_for_the_next_one(engine: Engine) -> None:
     before = await engine.store.count_tracks()
     progress: list[str] = []
-    job = asyncio.create_task(engine.reindex(lambda stage, d, t: progress.append(stage)))
-    await asyncio.sleep(0.3)
+    reading = asyncio.Event()
+
+    def report(stage: str, done: int, total: int) -> None:
+        progress.append(stage)
+        reading.set()  # the rebuild has taken its snapshot of the catalog
+
+    job = asyncio.create_task(engine.reindex(report))
+    await asyncio.wait_for(reading.wait(), 60)
     with pytest.raises(ReindexRunningError, match="already running"):
         await engine.reindex()
     frames = np.random.default_rng(0).integers(0, 256, (20, 128), dtype=np.uint8)

@@ -86,7 +86,8 @@ def model_id(handle: str) -> str:
 
 def configure_hub_cache(data_dir: Path) -> None:
     """TF-Hub's downloads go under DATA_DIR unless the operator chose a cache."""
-    os.environ.setdefault("TFHUB_CACHE_DIR", str((data_dir / "tfhub").resolve()))
+    if not os.environ.get("TFHUB_CACHE_DIR"):  # unset, or left empty in .env
+        os.environ["TFHUB_CACHE_DIR"] = str((data_dir / "tfhub").resolve())
 
 
 def fetch_model(handle: str) -> Path:

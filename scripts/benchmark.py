@@ -4,6 +4,7 @@
     python scripts/benchmark.py listen [--json]
     python scripts/benchmark.py bot [--json]
     python scripts/benchmark.py rerank [--clips N] [--json]
+    python scripts/benchmark.py scale [--clips N] [--json]
 
 ``listen``: CPU seconds per audio second of ffmpeg decoding + VGGish inference against
 inference alone, and peak memory, for 30 s and 5 min songs. Runs with a SavedModel of
@@ -17,9 +18,11 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -387,6 +390,225 @@ def cmd_rerank(args: argparse.Namespace) -> dict:
     }
 
 
+def _synthetic_catalog(folder: Path, clips: int, seed: int = 0) -> None:
+    """AudioSet-shaped .tfrecord files with the statistics of the shared sample: its music
+    clips' real frames and label sets, resampled with a little noise, new video ids."""
+    import numpy as np
+
+    from recommender.audioset import Ontology, find_tfrecords
+    from recommender.tfrecord import ClipRecord, read_clips, write_clips
+
+    shared = ROOT.parent / "shared" / "data" / "audioset"
+    ontology = Ontology.load(shared)
+    real = [c for p in find_tfrecords(shared) for c in read_clips(p) if ontology.is_music(c.labels)]
+    rng = np.random.default_rng(seed)
+    split = folder / "audioset_v1_embeddings" / "unbal_train"
+    split.mkdir(parents=True)
+    for name in ("class_labels_indices.csv", "ontology.json"):
+        shutil.copyfile(shared / name, folder / name)
+    per_file = 1000
+    for first in range(0, clips, per_file):
+        batch = []
+        for i in range(first, min(first + per_file, clips)):
+            source = real[int(rng.integers(len(real)))]
+            noise = rng.integers(-6, 7, source.frames.shape)
+            frames = np.clip(source.frames.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+            batch.append(ClipRecord(f"s{i:010d}", 0.0, 10.0, source.labels, frames))
+        write_clips(split / f"synthetic-{first // per_file:05d}.tfrecord", batch)
+
+
+def _peak_rss_of_children(pid: int, stop: threading.Event, peak: list[float]) -> None:
+    import psutil
+
+    while not stop.is_set():
+        try:
+            for child in psutil.Process(pid).children(recursive=True):
+                peak[0] = max(peak[0], child.memory_info().rss / 2**20)
+        except psutil.Error:
+            pass
+        time.sleep(0.2)
+
+
+def cmd_scale(args: argparse.Namespace) -> dict:
+    """Ingest, build, lookups (with hnswlib and faiss as references) and bot start-up at N."""
+    import asyncio
+
+    import numpy as np
+
+    from recommender.config import Settings
+    from recommender.engine import Engine
+    from tests.bot_harness import BotProcess
+    from tests.servers.discord_api import FakeDiscord
+
+    report: dict = {"benchmark": "scale", "machine": machine(), "clips": args.clips}
+    with tempfile.TemporaryDirectory(prefix="earshot-scale-") as tmp_name:
+        tmp = Path(tmp_name)
+        started = time.perf_counter()
+        _synthetic_catalog(tmp / "audioset", args.clips)
+        report["synthesis_s"] = round(time.perf_counter() - started, 1)
+        data = tmp / "data"
+        settings = Settings(data_dir=data)
+
+        async def ingest_and_build() -> dict:
+            engine = await Engine.open(settings)
+            try:
+                t = time.perf_counter()
+                await engine.ingest(tmp / "audioset")
+                ingest_s = time.perf_counter() - t
+                peak = [0.0]
+                stop = threading.Event()
+                watcher = threading.Thread(
+                    target=_peak_rss_of_children, args=(os.getpid(), stop, peak), daemon=True
+                )
+                watcher.start()
+                t = time.perf_counter()
+                meta = await engine.reindex()
+                build_s = time.perf_counter() - t
+                stop.set()
+                watcher.join()
+                return {
+                    "ingest_s": ingest_s,
+                    "build_s": build_s,
+                    "build_peak_mb": peak[0],
+                    "meta": meta,
+                }
+            finally:
+                await engine.close()
+
+        built = asyncio.run(ingest_and_build())
+        database_mb = sum(p.stat().st_size for p in data.glob("earshot.sqlite3*")) / 2**20
+        index_path = next((data / "index" / "builds").iterdir())
+        index_mb = sum(p.stat().st_size for p in index_path.iterdir()) / 2**20
+        report.update(
+            {
+                "ingest_clips_per_s": round(args.clips / built["ingest_s"]),
+                "database_mb": round(database_mb),
+                "build_s": round(built["build_s"], 1),
+                "build_peak_rss_mb": round(built["build_peak_mb"]),
+                "index_mb": round(index_mb),
+            }
+        )
+
+        # Lookups at the shipped settings, against exact inner-product search.
+        from recommender.index import VectorIndex
+        from recommender.store import frames_from_blob
+
+        index = VectorIndex.open_current(data / "index")
+        assert index is not None
+        rng = np.random.default_rng(1)
+        import sqlite3
+
+        with sqlite3.connect(data / "earshot.sqlite3") as db:
+            picks = rng.choice(len(index), size=args.queries, replace=False)
+            rows = [
+                db.execute(
+                    "SELECT frames FROM tracks WHERE id = ?", (int(index.ids[p]),)
+                ).fetchone()[0]
+                for p in picks
+            ]
+        queries = np.stack([index.space.query_vector(frames_from_blob(r)) for r in rows])
+        vectors = np.asarray(index.vectors)
+        exact = [set(np.argpartition(-(vectors @ q), 10)[:10].tolist()) for q in queries]
+        settings_overfetch = Settings().index_overfetch
+        times, recall = [], []
+        for q, truth in zip(queries, exact, strict=True):
+            t = time.perf_counter()
+            hits = index.search(q, 10, overfetch=settings_overfetch)
+            times.append((time.perf_counter() - t) * 1000)
+            recall.append(len({h.position for h in hits} & truth) / 10)
+        times.sort()
+        report.update(
+            {
+                "recall_at_10": round(float(np.mean(recall)), 4),
+                "p50_ms": round(times[len(times) // 2], 3),
+                "p99_ms": round(times[int(len(times) * 0.99)], 3),
+            }
+        )
+        report["anchors"] = _anchors(vectors, queries, exact, float(np.mean(recall)))
+        index.close()
+        del vectors
+
+        with FakeDiscord() as discord:
+            bot = BotProcess(discord, data, tmp / "bot.log")
+            report["startup_s"] = round(bot.start(), 2)
+            time.sleep(3)
+            own, _ = _rss_mb(bot.process.pid)  # type: ignore[union-attr]
+            report["rss_mb"] = round(own)
+            bot.stop()
+    report["targets"] = {
+        "recall_at_10": 0.95,
+        "p50_ms": 2.0,
+        "build_s": 300,
+        "startup_s": 5,
+        "rss_mb": 1536,
+    }
+    return report
+
+
+def _anchors(vectors, queries, exact, target_recall: float) -> dict:
+    """hnswlib and faiss on the same vectors, tuned to the same recall."""
+    import numpy as np
+
+    anchors: dict = {}
+
+    def measure(search) -> tuple[float, float]:
+        times, recall = [], []
+        for q, truth in zip(queries, exact, strict=True):
+            t = time.perf_counter()
+            found = search(q)
+            times.append((time.perf_counter() - t) * 1000)
+            recall.append(len(set(found) & truth) / 10)
+        times.sort()
+        return float(np.mean(recall)), times[len(times) // 2]
+
+    try:
+        import hnswlib
+
+        graph = hnswlib.Index(space="ip", dim=vectors.shape[1])
+        graph.init_index(max_elements=len(vectors), ef_construction=200, M=16)
+        graph.add_items(vectors)
+        for ef in (16, 32, 64, 128, 256, 512):
+            graph.set_ef(ef)
+            recall, p50 = measure(lambda q: graph.knn_query(q, k=10)[0][0].tolist())
+            if recall >= target_recall or ef == 512:
+                anchors["hnswlib"] = {
+                    "recall_at_10": round(recall, 4),
+                    "p50_ms": round(p50, 3),
+                    "ef": ef,
+                }
+                break
+    except ImportError:
+        anchors["hnswlib"] = "not installed (pip install -e '.[bench]')"
+    try:
+        import faiss
+
+        faiss.omp_set_num_threads(1)
+        flat = faiss.IndexFlatIP(vectors.shape[1])
+        lists = max(16, int(np.sqrt(len(vectors))))
+        ivf = faiss.IndexIVFFlat(flat, vectors.shape[1], lists, faiss.METRIC_INNER_PRODUCT)
+        ivf.train(
+            vectors[
+                np.random.default_rng(0).choice(
+                    len(vectors), min(len(vectors), 50 * lists), replace=False
+                )
+            ]
+        )
+        ivf.add(vectors)
+        for probe in (1, 2, 4, 8, 16, 32, 64):
+            ivf.nprobe = probe
+            recall, p50 = measure(lambda q: ivf.search(q[None, :], 10)[1][0].tolist())
+            if recall >= target_recall or probe == 64:
+                anchors["faiss_ivf"] = {
+                    "recall_at_10": round(recall, 4),
+                    "p50_ms": round(p50, 3),
+                    "nprobe": probe,
+                }
+                break
+    except ImportError:
+        anchors["faiss_ivf"] = "not installed (pip install -e '.[bench]')"
+    return anchors
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -406,6 +628,10 @@ def main() -> int:
     )
     rerank.add_argument("--requests", type=int, default=500)
     rerank.add_argument("--json", action="store_true")
+    scale = sub.add_parser("scale", help="a synthetic catalog of N clips, end to end")
+    scale.add_argument("--clips", type=int, default=1_000_000)
+    scale.add_argument("--queries", type=int, default=200)
+    scale.add_argument("--json", action="store_true")
     child = sub.add_parser("_listen_child")
     for name in ("model", "pca", "song", "seconds"):
         child.add_argument(name)
@@ -413,8 +639,8 @@ def main() -> int:
     if args.command == "_listen_child":
         print(json.dumps(_listen_child(args.model, args.pca, args.song, float(args.seconds))))
         return 0
-    if args.command in ("bot", "rerank"):
-        report = cmd_bot(args) if args.command == "bot" else cmd_rerank(args)
+    if args.command in ("bot", "rerank", "scale"):
+        report = {"bot": cmd_bot, "rerank": cmd_rerank, "scale": cmd_scale}[args.command](args)
         print(json.dumps(report, indent=2))
         return 0
     report = cmd_listen(args)

@@ -18,10 +18,10 @@ from tests.servers.http_range import RangeServer
 
 
 @pytest.fixture(scope="module")
-def built(audioset_slice: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = tmp_path_factory.mktemp("data")
-    run_cli(data, "ingest", "--audioset", str(audioset_slice))
-    run_cli(data, "reindex")
+def built(built_catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The slice ingested and indexed through this CLI (the session's shared catalog)."""
+    data = tmp_path_factory.mktemp("cli") / "data"
+    shutil.copytree(built_catalog, data)
     return data
 
 

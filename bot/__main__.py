@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import signal
 import sys
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.sync != "global" and not args.sync.isdigit():
             print("error: --sync takes 'global' or a guild id", file=sys.stderr)
             return 2
-        settings = BotSettings(**{**settings.__dict__, "sync": args.sync})
+        settings = dataclasses.replace(settings, sync=args.sync)
     if args.check:
         print(f"configuration is valid: {settings!r}")
         return 0

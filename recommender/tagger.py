@@ -37,6 +37,11 @@ def pool(frames: np.ndarray) -> np.ndarray:
     return np.concatenate([x.mean(0), x.std(0), x.max(0)])
 
 
+def pool_windows(frames: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """pool() for a batch of padded uint8 windows (B, WINDOW, 128) with a frame mask."""
+    return _pool_masked(dequantize(frames), mask)
+
+
 def _pool_masked(batch: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """pool() for a batch of padded windows (B, WINDOW, 128) with a frame mask (B, WINDOW)."""
     m = mask[:, :, None].astype(np.float32)
@@ -118,19 +123,27 @@ def train_tagger(
     rng = np.random.default_rng(seed)
     column = {label: i for i, label in enumerate(labels)}
     n = len(frames)
-    padded = np.zeros((n, WINDOW, 128), dtype=np.float32)
+    padded = np.zeros((n, WINDOW, 128), dtype=np.uint8)  # 8-bit: a quarter of float32
     lengths = np.zeros(n, dtype=np.int64)
     targets = np.zeros((n, len(labels)), dtype=np.float32)
     for i, (clip, clip_labels) in enumerate(zip(frames, label_sets, strict=True)):
         clip = clip[:WINDOW]
-        padded[i, : len(clip)] = dequantize(clip)
+        padded[i, : len(clip)] = clip
         lengths[i] = len(clip)
         for label in clip_labels:
             if label in column:
                 targets[i, column[label]] = 1.0
-    full = _pool_masked(padded, np.arange(WINDOW)[None, :] < lengths[:, None])
-    mu = full.mean(0)
-    sd = full.std(0) + 1e-6
+    full = np.concatenate(
+        [
+            pool_windows(
+                padded[i : i + 8192], np.arange(WINDOW)[None, :] < lengths[i : i + 8192, None]
+            )
+            for i in range(0, n, 8192)
+        ]
+    )
+    mu = full.mean(0, dtype=np.float64).astype(np.float32)
+    sd = full.std(0, dtype=np.float64).astype(np.float32) + 1e-6
+    del full
 
     d = POOLED_SIZE
     w1 = rng.normal(0, np.sqrt(2 / d), (d, hidden)).astype(np.float32)
@@ -148,7 +161,7 @@ def train_tagger(
         crop = rng.integers(np.minimum(3, length), length + 1)
         start = (rng.random(batch) * (length - crop + 1)).astype(np.int64)
         mask = (positions >= start[:, None]) & (positions < (start + crop)[:, None])
-        x = (_pool_masked(padded[idx], mask) - mu) / sd
+        x = (pool_windows(padded[idx], mask) - mu) / sd
         x += rng.normal(0, noise, x.shape).astype(np.float32)
         y = targets[idx]
         h = np.maximum(x @ w1 + b1, 0.0)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .tagger import TagModel, dequantize
+from .tagger import WINDOW, TagModel, dequantize, pool_windows
 
 SCHEME = "earshot-v1"
 AUDIO_WEIGHT = 0.1
@@ -66,7 +66,25 @@ class VectorSpace:
     def item_vectors(
         self, frames: Sequence[np.ndarray], labels: Sequence[Sequence[int]]
     ) -> np.ndarray:
-        return np.stack([self.item_vector(f, ls) for f, ls in zip(frames, labels, strict=True)])
+        """item_vector for many tracks; clip-sized ones (the catalog) in one batch."""
+        out = np.zeros((len(frames), self.dim), dtype=np.float32)
+        clips = [i for i, f in enumerate(frames) if 0 < len(f) <= WINDOW]
+        for i in sorted(set(range(len(frames))) - set(clips)):
+            out[i] = self.item_vector(frames[i], labels[i])
+        if not clips:
+            return out
+        padded = np.zeros((len(clips), WINDOW, frames[clips[0]].shape[1]), dtype=np.uint8)
+        lengths = np.array([len(frames[i]) for i in clips])
+        for row, i in enumerate(clips):
+            padded[row, : lengths[row]] = frames[i]
+        pooled = pool_windows(padded, np.arange(WINDOW)[None, :] < lengths[:, None])
+        tags = np.stack([self.known_tags(labels[i]) for i in clips])
+        unknown = ~tags.any(1)
+        if unknown.any():
+            tags[unknown] = self.tagger.predict_pooled(pooled[unknown])
+        sound = self.audio_weight * _unit(pooled[:, :128] - self.tagger.frame_mean)
+        out[clips] = np.concatenate([sound, tags], axis=1)
+        return out
 
     def query_vector(self, frames: np.ndarray, known_labels: Sequence[int] = ()) -> np.ndarray:
         """The search point for a track. ``known_labels`` (a catalog clip's own labels,

@@ -76,13 +76,8 @@ class Ranked:
 
 
 def positions(index: VectorIndex, track_ids: Sequence[int]) -> np.ndarray:
-    """Rows of ``track_ids`` in the index (ids are stored sorted); -1 where absent."""
-    if not len(track_ids):
-        return np.zeros(0, dtype=np.int64)
-    wanted = np.asarray(track_ids, dtype=np.int64)
-    found = np.searchsorted(index.ids, wanted)
-    found = np.minimum(found, len(index.ids) - 1)
-    return np.where(np.asarray(index.ids[found]) == wanted, found, -1)
+    """Rows of ``track_ids`` in the index; -1 where absent."""
+    return index.positions_of(list(track_ids))
 
 
 def taste_vector(index: VectorIndex, ratings: MemberRatings) -> np.ndarray | None:

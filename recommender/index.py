@@ -1,12 +1,30 @@
-"""The Annoy index: built once beside the live one, swapped in atomically, opened with mmap.
+"""The index: built once beside the live one, swapped in atomically, opened with mmap.
+
+An index vector is a fine block (the sound, ``FINE_DIMS`` wide) followed by a routing block
+(the tags). The score is the inner product, and the routing block carries almost all of it,
+so the build splits the catalog by routing vector:
+
+- items that share one routing vector exactly (catalog clips with the same label set) form
+  a group; their scores differ only by the fine block;
+- the rest (tags predicted, all different) are clustered with k-means on the routing block.
+
+Each group or cluster is cut into scan chunks of at most ``SCAN_ROWS`` rows, except that a
+shared-vector group of ``ANNOY_FROM`` rows or more gets its own Annoy index over the fine
+block. A lookup bounds every chunk's best possible score from its per-dimension extremes
+(exact for a shared-vector group), then visits chunks best bound first: it scans a chunk
+exactly, or asks the chunk's Annoy index for over-fetched candidates and re-ranks them
+exactly, and stops when no unvisited chunk can beat the k-th best score found (or after
+``max_groups`` chunks). Rows are stored in chunk order, so a scan reads one contiguous slice.
 
 On disk, under ``DATA_DIR/index``::
 
     CURRENT                 the live build's name, replaced with os.replace
     builds/<name>/          one immutable build
-        items.ann           Annoy (inner product) over the item vectors
-        ids.npy             Annoy item i -> track id
-        vectors.npy         the exact vectors, for re-ranking an over-fetched candidate set
+        vectors.npy         the exact vectors, in chunk order
+        ids.npy             row -> track id
+        by_id.npy           rows sorted by track id (to find a track's row)
+        chunks.npz          per chunk: rows, routing upper and lower bounds, fine norm, Annoy
+        annoy/<n>.ann       Annoy (inner product) over the fine block of one large group
         tagger.npz          the tag model the vectors were made with
         meta.json           count, trees, built at, vector version, timings
 
@@ -16,9 +34,12 @@ mid-build leaves the old index serving; a reader that has the old build open kee
 
 from __future__ import annotations
 
+import contextlib
 import json
+import mmap
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,10 +52,19 @@ from annoy import AnnoyIndex
 from .tagger import TagModel
 from .vectors import VectorSpace
 
+LAYOUT = "earshot-chunks-v1"
 METRIC = "dot"
 CURRENT = "CURRENT"
 BUILDS = "builds"
 PARTIAL = ".partial"
+FINE_DIMS = 128
+SCAN_ROWS = 1024  # rows per scanned chunk: about 1 MB of vectors
+ANNOY_FROM = 2048  # a shared-vector group this large is searched through Annoy
+SHARED_FROM = 32  # rows sharing one routing vector before they form a group of their own
+CLUSTER_ROWS = 512  # mean k-means cluster size for the rest
+MAX_GROUPS = 32  # chunks a lookup visits at most
+_COPY_ROWS = 50_000
+_STAGING = "staging-vectors.f32"
 
 
 class IndexError_(RuntimeError):
@@ -56,14 +86,100 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-class IndexWriter:
-    """Writes one build. Feed it vectors with ``add``; ``commit`` makes it live."""
+def _drop_pages(array: np.ndarray) -> None:
+    """Unmap a file-backed array's resident pages from this process (they stay in the page
+    cache, written back as usual), so streaming a large file keeps the build's memory flat."""
+    mapping = getattr(array, "_mmap", None)
+    if mapping is not None and hasattr(mapping, "madvise"):
+        mapping.madvise(mmap.MADV_DONTNEED)
 
-    def __init__(self, root: Path, count: int, dim: int, trees: int) -> None:
+
+class _StagedRows:
+    """Rows as they arrive, appended to a raw file and read back with pread: a build's
+    scattered reads would otherwise map most of a memory-mapped file into the process."""
+
+    def __init__(self, path: Path, dim: int) -> None:
+        self.dim = dim
+        self.row_bytes = dim * 4
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        os.posix_fadvise(self.fd, 0, 0, os.POSIX_FADV_RANDOM)
+        self.rows = 0
+
+    def append(self, rows: np.ndarray) -> None:
+        data = np.ascontiguousarray(rows, dtype=np.float32).tobytes()
+        written = 0
+        while written < len(data):
+            written += os.pwrite(self.fd, data[written:], self.rows * self.row_bytes + written)
+        self.rows += len(rows)
+
+    def block(self, first: int, count: int) -> np.ndarray:
+        data = os.pread(self.fd, count * self.row_bytes, first * self.row_bytes)
+        if len(data) != count * self.row_bytes:
+            raise OSError(f"short read from the staged rows at row {first}")
+        return np.frombuffer(data, dtype=np.float32).reshape(count, self.dim)
+
+    def gather(self, rows: np.ndarray) -> np.ndarray:
+        """Rows by number (any order), reading each run of consecutive rows at once."""
+        order = np.argsort(rows, kind="stable")
+        wanted = rows[order]
+        out = np.empty((len(rows), self.dim), dtype=np.float32)
+        breaks = np.flatnonzero(np.diff(wanted) != 1) + 1
+        for start, end in zip(
+            np.concatenate([[0], breaks]).tolist(),
+            np.concatenate([breaks, [len(wanted)]]).tolist(),
+            strict=True,
+        ):
+            out[order[start:end]] = self.block(int(wanted[start]), end - start)
+        return out
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def _row_hashes(rows: np.ndarray) -> np.ndarray:
+    """A 128-bit hash per row of float32 bits: equal rows, equal hashes (exact integer
+    arithmetic, unlike a float projection)."""
+    bits = np.ascontiguousarray(rows, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    multipliers = np.random.default_rng(12345).integers(
+        1, 2**63, size=(rows.shape[1], 2), dtype=np.uint64
+    ) | np.uint64(1)
+    with np.errstate(over="ignore"):
+        hashed = bits @ multipliers
+    return np.ascontiguousarray(hashed).view(np.dtype((np.void, 16))).ravel()
+
+
+def _kmeans(sample: np.ndarray, clusters: int, iterations: int = 8, seed: int = 0) -> np.ndarray:
+    """Lloyd's k-means on a sample; returns the centres."""
+    rng = np.random.default_rng(seed)
+    centres = sample[rng.choice(len(sample), clusters, replace=False)].copy()
+    for _ in range(iterations):
+        nearest = _nearest(sample, centres)
+        sums = np.zeros_like(centres)
+        np.add.at(sums, nearest, sample)
+        counts = np.bincount(nearest, minlength=clusters)
+        filled = counts > 0
+        centres[filled] = sums[filled] / counts[filled, None]
+    return centres
+
+
+def _nearest(rows: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    return np.argmax(rows @ centres.T - 0.5 * (centres * centres).sum(1), axis=1)
+
+
+class IndexWriter:
+    """Writes one build. Feed it vectors with ``add``; ``build``, then ``commit`` makes it
+    live. Vectors are staged on disk, so memory stays bounded by the chunk being copied."""
+
+    def __init__(
+        self, root: Path, count: int, dim: int, trees: int, fine_dims: int = FINE_DIMS
+    ) -> None:
+        if count < 1:
+            raise ValueError("an index needs at least one item")
         self.root = root
         self.trees = trees
         self.count = count
         self.dim = dim
+        self.fine_dims = min(fine_dims, dim)
         builds = root / BUILDS
         builds.mkdir(parents=True, exist_ok=True)
         _remove_partials(builds)
@@ -77,60 +193,183 @@ class IndexWriter:
                 break
             except FileExistsError:
                 continue
+        self._ids = np.zeros(count, dtype=np.int64)
         try:
-            self.ids = np.lib.format.open_memmap(
-                self.path / "ids.npy", mode="w+", dtype=np.int64, shape=(count,)
-            )
-            self.vectors = np.lib.format.open_memmap(
-                self.path / "vectors.npy", mode="w+", dtype=np.float32, shape=(count, dim)
-            )
-            self.annoy = AnnoyIndex(dim, METRIC)
-            self.annoy.set_seed(42)
-            self.annoy.on_disk_build(str(self.path / "items.ann"))
+            self._staged = _StagedRows(self.path / _STAGING, dim)
         except BaseException:
             shutil.rmtree(self.path, ignore_errors=True)
             raise
         self.filled = 0
+        self.stats: dict[str, Any] = {}
 
     def add(self, track_ids: np.ndarray, vectors: np.ndarray) -> None:
         end = self.filled + len(track_ids)
         if end > self.count:
             raise ValueError(f"more items than announced ({end} > {self.count})")
-        self.ids[self.filled : end] = track_ids
-        self.vectors[self.filled : end] = vectors
-        for offset, vector in enumerate(vectors):
-            self.annoy.add_item(self.filled + offset, vector)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(track_ids), self.dim):
+            raise ValueError(
+                f"vectors of shape {vectors.shape}, expected ({len(track_ids)}, {self.dim})"
+            )
+        self._staged.append(vectors)
+        self._ids[self.filled : end] = track_ids
         self.filled = end
 
-    def build(self) -> float:
-        """Build the trees (the slow, blocking part). Returns seconds taken."""
+    def build(self, progress: Callable[[str, int, int], None] | None = None) -> float:
+        """Group, order and write the rows, and build the large groups' Annoy indexes (the
+        slow, blocking part). Returns seconds taken."""
         if self.filled != self.count:
             raise ValueError(f"announced {self.count} items, got {self.filled}")
+        report = progress or (lambda stage, done, total: None)
         started = time.perf_counter()
-        self.annoy.build(self.trees, n_jobs=-1)
+        keys, shared_groups = self._group_keys(report)
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
+        ids = self._ids[order]
+        np.save(self.path / "ids.npy", ids)
+        np.save(self.path / "by_id.npy", np.argsort(ids, kind="stable"))
+        del ids
+        vectors = np.lib.format.open_memmap(
+            self.path / "vectors.npy", mode="w+", dtype=np.float32, shape=(self.count, self.dim)
+        )
+        for first in range(0, self.count, _COPY_ROWS):
+            rows = order[first : first + _COPY_ROWS]
+            vectors[first : first + len(rows)] = self._staged.gather(rows)
+            _drop_pages(vectors)
+            report("ordering rows", first + len(rows), self.count)
+        self._staged.close()
+        (self.path / _STAGING).unlink()
+        self._write_chunks(vectors, keys, shared_groups, report)
+        vectors.flush()
+        del vectors
         return time.perf_counter() - started
+
+    def _group_keys(self, report: Callable[[str, int, int], None]) -> tuple[np.ndarray, int]:
+        """A key per row: shared-vector groups first (0..shared-1), then k-means clusters."""
+        routing = self.dim - self.fine_dims
+        if routing == 0:
+            return np.zeros(self.count, dtype=np.int64), 1
+        parts = []
+        for first in range(0, self.count, _COPY_ROWS):
+            block = self._staged.block(first, min(_COPY_ROWS, self.count - first))
+            parts.append(_row_hashes(block[:, self.fine_dims :]))
+        hashes = np.concatenate(parts)
+        del parts
+        _, inverse, counts = np.unique(hashes, return_inverse=True, return_counts=True)
+        del hashes
+        inverse = inverse.ravel()
+        shared_hash = counts >= SHARED_FROM
+        group_of_hash = np.cumsum(shared_hash) - 1
+        shared_groups = int(shared_hash.sum())
+        keys = np.where(shared_hash[inverse], group_of_hash[inverse], -1).astype(np.int64)
+        rest = np.flatnonzero(keys < 0)
+        self.stats.update(shared_groups=shared_groups, clustered_rows=len(rest))
+        if len(rest):
+            clusters = max(1, len(rest) // CLUSTER_ROWS)
+            rng = np.random.default_rng(0)
+            sample_rows = np.sort(rng.choice(rest, min(len(rest), 64 * clusters), replace=False))
+            report("clustering", 0, 1)
+            sample = self._staged.gather(sample_rows)[:, self.fine_dims :]
+            centres = _kmeans(sample, clusters)
+            del sample
+            for first in range(0, len(rest), _COPY_ROWS):
+                rows = rest[first : first + _COPY_ROWS]
+                block = self._staged.gather(rows)[:, self.fine_dims :]
+                keys[rows] = shared_groups + _nearest(block, centres)
+                report("clustering", first + len(rows), len(rest))
+            self.stats["clusters"] = clusters
+        return keys, shared_groups
+
+    def _write_chunks(
+        self,
+        vectors: np.ndarray,
+        keys: np.ndarray,
+        shared_groups: int,
+        report: Callable[[str, int, int], None],
+    ) -> None:
+        fine = self.fine_dims
+        edges = np.flatnonzero(np.diff(keys)) + 1
+        starts = np.concatenate([[0], edges]).tolist()
+        ends = np.concatenate([edges, [self.count]]).tolist()
+        chunk_start: list[int] = []
+        chunk_end: list[int] = []
+        annoy_file: list[int] = []
+        (self.path / "annoy").mkdir()
+        annoy_rows = 0
+        for start, end in zip(starts, ends, strict=True):
+            shared = int(keys[start]) < shared_groups
+            if shared and end - start >= ANNOY_FROM:
+                number = sum(1 for a in annoy_file if a >= 0)
+                self._build_annoy(vectors[start:end, :fine], number)
+                chunk_start.append(start)
+                chunk_end.append(end)
+                annoy_file.append(number)
+                annoy_rows += end - start
+            else:
+                for first in range(start, end, SCAN_ROWS):
+                    chunk_start.append(first)
+                    chunk_end.append(min(first + SCAN_ROWS, end))
+                    annoy_file.append(-1)
+            _drop_pages(vectors)
+            report("building chunks", end, self.count)
+        upper = np.empty((len(chunk_start), self.dim - fine), dtype=np.float32)
+        lower = np.empty_like(upper)
+        fine_norm = np.empty(len(chunk_start), dtype=np.float32)
+        for i, (start, end) in enumerate(zip(chunk_start, chunk_end, strict=True)):
+            block = np.asarray(vectors[start:end])
+            upper[i] = block[:, fine:].max(0)
+            lower[i] = block[:, fine:].min(0)
+            fine_norm[i] = np.sqrt((block[:, :fine] ** 2).sum(1).max())
+            if i % 256 == 255:
+                _drop_pages(vectors)
+        np.savez(
+            self.path / "chunks.npz",
+            start=np.asarray(chunk_start, dtype=np.int64),
+            end=np.asarray(chunk_end, dtype=np.int64),
+            upper=upper,
+            lower=lower,
+            fine_norm=fine_norm,
+            annoy=np.asarray(annoy_file, dtype=np.int32),
+        )
+        self.stats.update(
+            chunks=len(chunk_start),
+            annoy_groups=sum(1 for a in annoy_file if a >= 0),
+            annoy_rows=annoy_rows,
+        )
+
+    def _build_annoy(self, rows: np.ndarray, number: int) -> None:
+        annoy = AnnoyIndex(rows.shape[1], METRIC)
+        annoy.set_seed(42)
+        annoy.on_disk_build(str(self.path / "annoy" / f"{number}.ann"))
+        for i, row in enumerate(np.asarray(rows)):
+            annoy.add_item(i, row)
+        annoy.build(self.trees, n_jobs=-1)
+        annoy.unload()
 
     def commit(self, tagger: TagModel, space: VectorSpace, extra: dict[str, Any]) -> Path:
         """Write the remaining files, fsync, rename the build and point CURRENT at it."""
-        self.annoy.unload()
-        self.ids.flush()
-        self.vectors.flush()
-        del self.ids, self.vectors
+        if not (self.path / "chunks.npz").exists():
+            raise ValueError("commit before build")
         tagger.save(self.path / "tagger.npz")
         meta = {
+            "layout": LAYOUT,
             "count": self.count,
             "dim": self.dim,
+            "fine_dims": self.fine_dims,
             "trees": self.trees,
             "metric": METRIC,
             "vector_version": space.version,
             "audio_weight": space.audio_weight,
             "built_at": time.time(),
+            **self.stats,
             **extra,
         }
         (self.path / "meta.json").write_text(json.dumps(meta, indent=2))
-        for child in self.path.iterdir():
-            with open(child, "rb") as f:
-                os.fsync(f.fileno())
+        for child in [*self.path.iterdir(), *(self.path / "annoy").iterdir()]:
+            if child.is_file():
+                with open(child, "rb") as f:
+                    os.fsync(f.fileno())
+        _fsync_dir(self.path / "annoy")
         final = self.path.with_name(self.name)
         os.rename(self.path, final)
         _fsync_dir(final.parent)
@@ -145,10 +384,9 @@ class IndexWriter:
         return final
 
     def abort(self) -> None:
-        try:
-            self.annoy.unload()
-        finally:
-            shutil.rmtree(self.path, ignore_errors=True)
+        with contextlib.suppress(OSError):  # closed already
+            self._staged.close()
+        shutil.rmtree(self.path, ignore_errors=True)
 
 
 def _remove_partials(builds: Path) -> None:
@@ -190,15 +428,25 @@ class VectorIndex:
         self.path = path
         try:
             self.meta: dict[str, Any] = json.loads((path / "meta.json").read_text())
+            if self.meta.get("layout") != LAYOUT:
+                raise ValueError(f"layout {self.meta.get('layout')!r}, expected {LAYOUT!r}")
             self.tagger = TagModel.load(path / "tagger.npz")
             self.ids = np.load(path / "ids.npy", mmap_mode="r")
+            self.by_id = np.load(path / "by_id.npy")
             self.vectors = np.load(path / "vectors.npy", mmap_mode="r")
+            with np.load(path / "chunks.npz") as chunks:
+                self._start = chunks["start"]
+                self._end = chunks["end"]
+                self._upper = chunks["upper"]
+                self._lower = chunks["lower"]
+                self._fine_norm = chunks["fine_norm"]
+                self._annoy_file = chunks["annoy"]
         except (OSError, ValueError, KeyError) as exc:
             raise IndexError_(f"index build {path} cannot be read: {exc}") from None
-        self.space = VectorSpace(self.tagger, float(self.meta.get("audio_weight", 0.3)))
-        self.annoy = AnnoyIndex(int(self.meta["dim"]), self.meta.get("metric", METRIC))
-        if not self.annoy.load(str(path / "items.ann"), prefault=False):
-            raise IndexError_(f"index build {path} has no readable items.ann")
+        self.fine_dims = int(self.meta["fine_dims"])
+        self.space = VectorSpace(self.tagger, float(self.meta["audio_weight"]))
+        self._annoy: dict[int, AnnoyIndex] = {}
+        self._annoy_lock = threading.Lock()
 
     @classmethod
     def open_current(cls, root: Path) -> VectorIndex | None:
@@ -212,6 +460,32 @@ class VectorIndex:
     def version(self) -> str:
         return str(self.meta["vector_version"])
 
+    def positions_of(self, track_ids: np.ndarray | list[int]) -> np.ndarray:
+        """Rows of ``track_ids`` in this build; -1 where absent."""
+        wanted = np.asarray(track_ids, dtype=np.int64)
+        if not len(wanted):
+            return np.zeros(0, dtype=np.int64)
+        sorted_ids = self.ids[self.by_id]
+        found = np.minimum(np.searchsorted(sorted_ids, wanted), len(sorted_ids) - 1)
+        return np.where(sorted_ids[found] == wanted, self.by_id[found], -1)
+
+    def _annoy_of(self, number: int) -> AnnoyIndex:
+        with self._annoy_lock:
+            annoy = self._annoy.get(number)
+            if annoy is None:
+                annoy = AnnoyIndex(self.fine_dims, METRIC)
+                if not annoy.load(str(self.path / "annoy" / f"{number}.ann"), prefault=False):
+                    raise IndexError_(f"index build {self.path} has no readable annoy/{number}")
+                self._annoy[number] = annoy
+            return annoy
+
+    def bounds(self, query: np.ndarray) -> np.ndarray:
+        """Per chunk, the highest score any of its rows can reach for ``query``."""
+        routing = query[self.fine_dims :]
+        upper = self._upper @ np.maximum(routing, 0) + self._lower @ np.minimum(routing, 0)
+        upper += self._fine_norm * float(np.linalg.norm(query[: self.fine_dims]))
+        return upper + 1e-5 * (np.abs(upper) + 1.0)  # float32 rounding
+
     def search(
         self,
         query: np.ndarray,
@@ -219,24 +493,64 @@ class VectorIndex:
         *,
         overfetch: int = 20,
         search_k: int = -1,
+        max_groups: int = MAX_GROUPS,
         accept: Callable[[int], bool] | None = None,
     ) -> list[Hit]:
-        """The k best items by exact inner product among Annoy's over-fetched candidates."""
+        """The k best items by inner product: exact within the chunks visited, which are
+        all that can compete unless ``max_groups`` cuts the walk short."""
+        query = np.asarray(query, dtype=np.float32)
+        bounds = self.bounds(query)
+        best_scores = np.zeros(0, dtype=np.float32)
+        best_rows = np.zeros(0, dtype=np.int64)
+        floor = -np.inf  # the k-th best score so far, once there are k
         want = max(k * overfetch, k + 10)
-        positions = self.annoy.get_nns_by_vector(query, want, search_k=search_k)
-        if not positions:
-            return []
-        positions_arr = np.asarray(positions, dtype=np.int64)
-        scores = self.vectors[positions_arr] @ query
-        order = np.argsort(-scores, kind="stable")
-        hits: list[Hit] = []
-        for i in order:
-            track_id = int(self.ids[positions_arr[i]])
-            if accept is None or accept(track_id):
-                hits.append(Hit(track_id, float(scores[i]), int(positions_arr[i])))
-                if len(hits) == k:
+        for visited, chunk in enumerate(np.argsort(-bounds, kind="stable")):
+            if visited >= max_groups or bounds[chunk] <= floor:
+                break
+            start, end = int(self._start[chunk]), int(self._end[chunk])
+            number = int(self._annoy_file[chunk])
+            if number < 0:
+                rows = np.arange(start, end)
+                scores = self.vectors[start:end] @ query
+            else:
+                found = self._annoy_of(number).get_nns_by_vector(
+                    query[: self.fine_dims], want, search_k=search_k
+                )
+                rows = np.sort(np.asarray(found, dtype=np.int64)) + start
+                scores = self.vectors[rows] @ query
+            keep = scores > floor
+            rows, scores = rows[keep], scores[keep]
+            if accept is not None and len(rows):
+                rows, scores = self._accepted(rows, scores, k, accept)
+            if not len(rows):
+                continue
+            best_scores = np.concatenate([best_scores, scores])
+            best_rows = np.concatenate([best_rows, rows])
+            if len(best_scores) > k:
+                top = np.argpartition(-best_scores, k - 1)[:k]
+                best_scores, best_rows = best_scores[top], best_rows[top]
+            if len(best_scores) == k:
+                floor = float(best_scores.min())
+        order = np.lexsort((best_rows, -best_scores))
+        return [
+            Hit(int(self.ids[r]), float(s), int(r))
+            for s, r in zip(best_scores[order], best_rows[order], strict=True)
+        ]
+
+    def _accepted(
+        self, rows: np.ndarray, scores: np.ndarray, k: int, accept: Callable[[int], bool]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The chunk's best k rows that ``accept`` lets through, asking best first."""
+        kept: list[int] = []
+        for i in np.argsort(-scores, kind="stable"):
+            if accept(int(self.ids[rows[i]])):
+                kept.append(int(i))
+                if len(kept) == k:
                     break
-        return hits
+        return rows[kept], scores[kept]
 
     def close(self) -> None:
-        self.annoy.unload()
+        with self._annoy_lock:
+            for annoy in self._annoy.values():
+                annoy.unload()
+            self._annoy.clear()

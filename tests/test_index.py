@@ -1,13 +1,23 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from recommender.index import BUILDS, IndexWriter, VectorIndex, current_build
+from recommender.index import (
+    ANNOY_FROM,
+    BUILDS,
+    FINE_DIMS,
+    IndexError_,
+    IndexWriter,
+    VectorIndex,
+    current_build,
+)
 from recommender.tagger import TagModel
 from recommender.vectors import VectorSpace
 
@@ -97,3 +107,77 @@ def test_crash_mid_build_leaves_the_old_index_serving(tmp_path: Path) -> None:
 
 def test_no_index_yet(tmp_path: Path) -> None:
     assert VectorIndex.open_current(tmp_path) is None
+
+
+def _catalog_like(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Rows shaped like the catalog's: a unit fine block (sound) times 0.1, then tags that
+    are a shared label set (one large group, several small ones) or predicted."""
+    tags = 6
+    sets = [(0,), (1, 2), (3,), (0, 4), (5,)]
+    sizes = [ANNOY_FROM + 500, 300, 200, 40, 33]
+    rows = [
+        np.eye(tags, dtype=np.float32)[list(s)].sum(0)
+        for s, n in zip(sets, sizes, strict=True)
+        for _ in range(n)
+    ]
+    rows += list(rng.random((900, tags)).astype(np.float32) * 0.9)  # predicted: all different
+    routing = np.stack(rows)
+    fine = rng.normal(size=(len(routing), FINE_DIMS)).astype(np.float32)
+    fine = 0.1 * fine / np.linalg.norm(fine, axis=1, keepdims=True)
+    return np.concatenate([fine, routing], axis=1), np.arange(len(routing), dtype=np.int64) * 7
+
+
+def test_groups_clusters_and_annoy_chunks_find_the_exact_top(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    vectors, ids = _catalog_like(rng)
+    tagger = _tagger()
+    writer = IndexWriter(tmp_path, len(ids), vectors.shape[1], trees=10)
+    writer.add(ids[::-1].copy(), vectors[::-1].copy())  # order of arrival does not matter
+    writer.build()
+    writer.commit(tagger, VectorSpace(tagger), {})
+    index = VectorIndex.open_current(tmp_path)
+    assert index is not None
+    meta = index.meta
+    assert meta["shared_groups"] == 5 and meta["annoy_groups"] == 1
+    assert meta["clustered_rows"] == 900 and meta["annoy_rows"] == ANNOY_FROM + 500
+    assert sorted(np.asarray(index.ids).tolist()) == sorted(ids.tolist())
+    rows = index.positions_of([7 * 5, 7 * 4000, 3, 0])
+    assert rows[2] == -1 and int(index.ids[rows[0]]) == 35 and int(index.ids[rows[3]]) == 0
+    np.testing.assert_array_equal(index.vectors[rows[1]], vectors[4000])
+
+    recall = []
+    for _ in range(60):
+        query = np.concatenate(
+            [0.1 * rng.normal(size=FINE_DIMS), -np.log1p(-rng.random(6) * 0.95)]
+        ).astype(np.float32)
+        hits = index.search(query, 10)
+        exact_scores = vectors @ query
+        exact = set(ids[np.argsort(-exact_scores)[:10]].tolist())
+        recall.append(len(exact & {h.track_id for h in hits}) / 10)
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+        for h in hits:  # scores are exact
+            assert abs(h.score - exact_scores[h.track_id // 7]) < 1e-4
+        bounds = index.bounds(query)
+        for chunk, bound in enumerate(bounds):  # no row beats its chunk's bound
+            start, end = index._start[chunk], index._end[chunk]
+            assert (np.asarray(index.vectors[start:end]) @ query).max() <= bound
+    assert np.mean(recall) >= 0.95
+    # a query inside the large group: Annoy finds its own row, accept can refuse it
+    row = 100
+    assert index.search(vectors[row], 1)[0].track_id == ids[row]
+    refused = index.search(vectors[row], 5, accept=lambda t: t != ids[row])
+    assert len(refused) == 5 and ids[row] not in [h.track_id for h in refused]
+    # a budget of one chunk still answers, from the best chunk
+    assert len(index.search(vectors[row], 10, max_groups=1)) == 10
+    index.close()
+
+
+def test_an_old_layout_is_refused_clearly(tmp_path: Path) -> None:
+    path = _build(
+        tmp_path, np.random.default_rng(0).normal(size=(50, DIM)).astype(np.float32), np.arange(50)
+    )
+    meta = json.loads((path / "meta.json").read_text())
+    meta["layout"] = "annoy-v0"
+    (path / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(IndexError_, match="layout"):
+        VectorIndex.open_current(tmp_path)

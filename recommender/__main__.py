@@ -411,7 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="split by video id: this fraction of --test is test, the rest of "
         "--train is train (use with --train and --test the same folder)",
     )
-    p.add_argument("--trees", type=int, default=50, help="Annoy trees (default 50)")
+    p.add_argument(
+        "--trees", type=int, default=10, help="Annoy trees per large tag group (default 10)"
+    )
     p.add_argument(
         "--overfetch",
         type=int,

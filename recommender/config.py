@@ -54,9 +54,10 @@ def _bool(env: Mapping[str, str], name: str) -> bool:
 class Settings:
     data_dir: Path = Path("data")
     audioset_dir: Path | None = None  # a local AudioSet folder for `prepare` to ingest
-    index_trees: int = 50
+    index_trees: int = 10
     index_search_k: int = 0  # 0: Annoy's default (trees * count)
     index_overfetch: int = 20
+    index_max_groups: int = 32
     tagger_steps: int = 800
     db_busy_timeout_s: float = 5.0
     vggish_model: str = DEFAULT_VGGISH_MODEL
@@ -97,9 +98,10 @@ class Settings:
         return cls(
             data_dir=path("DATA_DIR") or Path("data"),
             audioset_dir=path("AUDIOSET_DIR"),
-            index_trees=_int(env, "INDEX_TREES", 50, 1, 2000),
+            index_trees=_int(env, "INDEX_TREES", 10, 1, 2000),
             index_search_k=_int(env, "INDEX_SEARCH_K", 0, 0, 10_000_000),
             index_overfetch=_int(env, "INDEX_OVERFETCH", 20, 1, 200),
+            index_max_groups=_int(env, "INDEX_MAX_GROUPS", 32, 1, 100_000),
             tagger_steps=_int(env, "TAGGER_STEPS", 800, 10, 1_000_000),
             db_busy_timeout_s=_float(env, "DB_BUSY_TIMEOUT_SECONDS", 5.0, 0.1, 600.0),
             vggish_model=env.get("VGGISH_MODEL", "").strip() or DEFAULT_VGGISH_MODEL,

@@ -465,6 +465,7 @@ class Engine:
                 want,
                 overfetch=self.settings.index_overfetch,
                 search_k=self.settings.index_search_k or -1,
+                max_groups=self.settings.index_max_groups,
             )
             tracks = await self.store.tracks_by_ids([h.track_id for h in hits])
             community = Community()

@@ -123,7 +123,7 @@ def evaluate(
     split: Split,
     ontology: Ontology,
     *,
-    trees: int = 50,
+    trees: int = 10,
     overfetch: int = 20,
     search_k: int = -1,
     tagger_steps: int = 800,

@@ -92,9 +92,7 @@ def rebuild(
                 )
                 done += len(chunk)
                 progress("vectors", done, total)
-            progress("building trees", 0, 1)
-            build_s = writer.build()
-            progress("building trees", 1, 1)
+            build_s = writer.build(progress)
             extra = {
                 "tagger_s": round(tagger_s, 2),
                 "build_s": round(build_s, 2),

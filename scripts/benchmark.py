@@ -390,31 +390,57 @@ def cmd_rerank(args: argparse.Namespace) -> dict:
     }
 
 
-def _synthetic_catalog(folder: Path, clips: int, seed: int = 0) -> None:
-    """AudioSet-shaped .tfrecord files with the statistics of the shared sample: its music
-    clips' real frames and label sets, resampled with a little noise, new video ids."""
+def _synthetic_clips(count: int, seed: int):
+    """AudioSet-shaped clips with the statistics of the shared sample's music clips: each is
+    a real clip mixed with up to half of another real clip that has the same specific labels
+    (or, like it, none), plus noise, so label sets keep their real frequencies and sounds
+    spread like real ones instead of piling up as near-copies. Yields ClipRecords."""
+    import collections
+
     import numpy as np
 
     from recommender.audioset import Ontology, find_tfrecords
-    from recommender.tfrecord import ClipRecord, read_clips, write_clips
+    from recommender.tagger import WINDOW
+    from recommender.tfrecord import ClipRecord, read_clips
 
     shared = ROOT.parent / "shared" / "data" / "audioset"
     ontology = Ontology.load(shared)
+    specific = set(ontology.specific)
     real = [c for p in find_tfrecords(shared) for c in read_clips(p) if ontology.is_music(c.labels)]
+    frames = np.zeros((len(real), WINDOW, 128), dtype=np.float32)
+    lengths = np.array([min(len(c.frames), WINDOW) for c in real])
+    same_labels: dict[tuple[int, ...], list[int]] = collections.defaultdict(list)
+    for i, clip in enumerate(real):
+        frames[i, : lengths[i]] = clip.frames[:WINDOW]
+        same_labels[tuple(sorted(set(clip.labels) & specific))].append(i)
+    partners = [np.array(same_labels[tuple(sorted(set(c.labels) & specific))]) for c in real]
     rng = np.random.default_rng(seed)
+    for i in range(count):
+        base = int(rng.integers(len(real)))
+        partner = int(rng.choice(partners[base]))
+        mix = rng.uniform(0.0, 0.5)
+        mixed = (1 - mix) * frames[base] + mix * frames[partner]
+        mixed += rng.normal(0.0, 8.0, mixed.shape)
+        quantized = np.clip(np.rint(mixed[: lengths[base]]), 0, 255).astype(np.uint8)
+        yield ClipRecord(f"s{seed}-{i:09d}", 0.0, 10.0, real[base].labels, quantized)
+
+
+def _synthetic_catalog(folder: Path, clips: int, seed: int = 0) -> None:
+    """A folder like the AudioSet release with ``clips`` synthetic clips."""
+    from recommender.tfrecord import write_clips
+
+    shared = ROOT.parent / "shared" / "data" / "audioset"
     split = folder / "audioset_v1_embeddings" / "unbal_train"
     split.mkdir(parents=True)
     for name in ("class_labels_indices.csv", "ontology.json"):
         shutil.copyfile(shared / name, folder / name)
     per_file = 1000
-    for first in range(0, clips, per_file):
-        batch = []
-        for i in range(first, min(first + per_file, clips)):
-            source = real[int(rng.integers(len(real)))]
-            noise = rng.integers(-6, 7, source.frames.shape)
-            frames = np.clip(source.frames.astype(np.int16) + noise, 0, 255).astype(np.uint8)
-            batch.append(ClipRecord(f"s{i:010d}", 0.0, 10.0, source.labels, frames))
-        write_clips(split / f"synthetic-{first // per_file:05d}.tfrecord", batch)
+    batch = []
+    for i, clip in enumerate(_synthetic_clips(clips, seed)):
+        batch.append(clip)
+        if len(batch) == per_file or i == clips - 1:
+            write_clips(split / f"synthetic-{i // per_file:05d}.tfrecord", batch)
+            batch = []
 
 
 def _peak_rss_of_children(pid: int, stop: threading.Event, peak: list[float]) -> None:
@@ -478,7 +504,23 @@ def cmd_scale(args: argparse.Namespace) -> dict:
         built = asyncio.run(ingest_and_build())
         database_mb = sum(p.stat().st_size for p in data.glob("earshot.sqlite3*")) / 2**20
         index_path = next((data / "index" / "builds").iterdir())
-        index_mb = sum(p.stat().st_size for p in index_path.iterdir()) / 2**20
+        index_mb = sum(p.stat().st_size for p in index_path.rglob("*") if p.is_file()) / 2**20
+        meta = built["meta"] or {}
+        report["index"] = {
+            key: meta.get(key)
+            for key in (
+                "shared_groups",
+                "clustered_rows",
+                "clusters",
+                "chunks",
+                "annoy_groups",
+                "annoy_rows",
+                "trees",
+                "tagger_s",
+                "build_s",
+                "total_s",
+            )
+        }
         report.update(
             {
                 "ingest_clips_per_s": round(args.clips / built["ingest_s"]),
@@ -498,22 +540,32 @@ def cmd_scale(args: argparse.Namespace) -> dict:
         rng = np.random.default_rng(1)
         import sqlite3
 
+        # Half the queries are catalog clips (a member asking about a clip), half are new
+        # songs from the same distribution.
         with sqlite3.connect(data / "earshot.sqlite3") as db:
-            picks = rng.choice(len(index), size=args.queries, replace=False)
+            picks = rng.choice(len(index), size=args.queries - args.queries // 2, replace=False)
             rows = [
                 db.execute(
                     "SELECT frames FROM tracks WHERE id = ?", (int(index.ids[p]),)
                 ).fetchone()[0]
                 for p in picks
             ]
-        queries = np.stack([index.space.query_vector(frames_from_blob(r)) for r in rows])
+        query_frames = [frames_from_blob(r) for r in rows]
+        query_frames += [c.frames for c in _synthetic_clips(args.queries // 2, seed=1)]
+        queries = np.stack([index.space.query_vector(f) for f in query_frames])
         vectors = np.asarray(index.vectors)
         exact = [set(np.argpartition(-(vectors @ q), 10)[:10].tolist()) for q in queries]
-        settings_overfetch = Settings().index_overfetch
+        shipped = Settings()
         times, recall = [], []
         for q, truth in zip(queries, exact, strict=True):
             t = time.perf_counter()
-            hits = index.search(q, 10, overfetch=settings_overfetch)
+            hits = index.search(
+                q,
+                10,
+                overfetch=shipped.index_overfetch,
+                search_k=shipped.index_search_k or -1,
+                max_groups=shipped.index_max_groups,
+            )
             times.append((time.perf_counter() - t) * 1000)
             recall.append(len({h.position for h in hits} & truth) / 10)
         times.sort()

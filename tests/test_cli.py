@@ -63,7 +63,7 @@ def test_stats_after_reindex(built: Path) -> None:
     stats = run_json(built, "stats")
     assert stats["indexed"] == stats["tracks"]
     meta = stats["index"]
-    assert meta["count"] == stats["tracks"] and meta["trees"] == 50
+    assert meta["count"] == stats["tracks"] and meta["trees"] == 10
     assert meta["vector_version"].startswith("earshot-v1")
     assert meta["built_at"] <= time.time()
 

@@ -120,10 +120,18 @@ async def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await engine.close()
     print(
-        f"index built: {meta['count']} items, {meta['trees']} trees, "
-        f"{meta['total_s']}s, vector version {meta['vector_version']}"
+        f"index built: {_layout(meta)}, {meta['total_s']}s, vector version {meta['vector_version']}"
     )
     return 0
+
+
+def _layout(meta: dict) -> str:
+    return (
+        f"{meta['count']} items in {meta.get('chunks', '?')} chunks "
+        f"({meta.get('shared_groups', 0)} tag groups, {meta.get('annoy_groups', 0)} of them "
+        f"searched with Annoy ({meta['trees']} trees), {meta.get('clustered_rows', 0)} items "
+        "clustered)"
+    )
 
 
 async def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
@@ -240,7 +248,7 @@ async def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
         age_h = (time.time() - index["built_at"]) / 3600
         print(
-            f"index:             {index['count']} items, {index['trees']} trees, "
+            f"index:             {_layout(index)}, "
             f"built {age_h:.1f} h ago, vector version {index['vector_version']}"
         )
     else:

@@ -433,6 +433,7 @@ class VectorIndex:
             self.tagger = TagModel.load(path / "tagger.npz")
             self.ids = np.load(path / "ids.npy", mmap_mode="r")
             self.by_id = np.load(path / "by_id.npy")
+            self._sorted_ids = np.asarray(self.ids)[self.by_id]
             self.vectors = np.load(path / "vectors.npy", mmap_mode="r")
             with np.load(path / "chunks.npz") as chunks:
                 self._start = chunks["start"]
@@ -465,9 +466,8 @@ class VectorIndex:
         wanted = np.asarray(track_ids, dtype=np.int64)
         if not len(wanted):
             return np.zeros(0, dtype=np.int64)
-        sorted_ids = self.ids[self.by_id]
-        found = np.minimum(np.searchsorted(sorted_ids, wanted), len(sorted_ids) - 1)
-        return np.where(sorted_ids[found] == wanted, self.by_id[found], -1)
+        found = np.minimum(np.searchsorted(self._sorted_ids, wanted), len(self._sorted_ids) - 1)
+        return np.where(self._sorted_ids[found] == wanted, self.by_id[found], -1)
 
     def _annoy_of(self, number: int) -> AnnoyIndex:
         with self._annoy_lock:

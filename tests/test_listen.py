@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import shutil
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 from recommender.config import Settings
 from recommender.engine import Engine
 from recommender.errors import BusyError, UnknownVideoError
-from recommender.worker import ListenTimeoutError
+from recommender.worker import ListenTimeoutError, WorkerCrashedError
 from recommender.youtube import VideoUnavailableError
 from tests.cli import run_cli, run_json
 from tests.media import make_song
@@ -35,6 +37,8 @@ IDS = {
         "busy5",
         "busy6",
         "model",
+        "crash",
+        "after",
     )
 }
 
@@ -132,6 +136,39 @@ async def test_a_hanging_download_times_out_and_the_worker_is_replaced(
         result = await engine.recommend(IDS["later"], 3)
         assert result.query.source == "download" and len(result.items) == 3
         assert not _leftovers(catalog)
+    finally:
+        server.stall_s = 0
+        await engine.close()
+
+
+async def test_a_worker_that_dies_mid_job_is_replaced(
+    catalog: Path, fake_vggish: Path, pca_params: Path, server: RangeServer
+) -> None:
+    """A listening worker killed mid-job (as a crash in TensorFlow or the decoder would
+    end it) answers with a clear message, and the next request gets a fresh worker."""
+    settings = _settings(catalog, fake_vggish, pca_params, server, max_concurrent_requests=1)
+    engine = await Engine.open(settings)
+    try:
+        await engine.warm_up()
+        assert engine._pool is not None
+        workers = list(engine._pool._pool._processes.values())  # type: ignore[attr-defined]
+        server.stall_s = 30
+        job = asyncio.ensure_future(engine.recommend(IDS["crash"], 3))
+        for _ in range(100):  # until the worker is inside the download
+            if any(path == f"/{IDS['crash']}" for path, _ in server.requests):
+                break
+            await asyncio.sleep(0.1)
+        for worker in workers:
+            os.kill(worker.pid, signal.SIGKILL)
+        with pytest.raises(WorkerCrashedError, match=r"stopped unexpectedly.*restarted"):
+            await job
+        server.stall_s = 0
+        assert engine._pool.replaced == 1
+        result = await engine.recommend(IDS["after"], 3)
+        assert result.query.source == "download" and len(result.items) == 3
+        assert (
+            await engine.store.cached_embedding(IDS["crash"], await engine.model_version()) is None
+        )
     finally:
         server.stall_s = 0
         await engine.close()

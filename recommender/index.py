@@ -13,8 +13,10 @@ shared-vector group of ``ANNOY_FROM`` rows or more gets its own Annoy index over
 block. A lookup bounds every chunk's best possible score from its per-dimension extremes
 (exact for a shared-vector group), then visits chunks best bound first: it scans a chunk
 exactly, or asks the chunk's Annoy index for over-fetched candidates and re-ranks them
-exactly, and stops when no unvisited chunk can beat the k-th best score found (or after
-``max_groups`` chunks). Rows are stored in chunk order, so a scan reads one contiguous slice.
+exactly, and stops when no unvisited chunk can beat the k-th best score found. If it
+visits ``max_groups`` chunks first (a query whose tags are all weak, so that only the
+sound decides and every chunk looks alike), an Annoy index over every row's fine block
+adds its candidates. Rows are stored in chunk order, so a scan reads one contiguous slice.
 
 On disk, under ``DATA_DIR/index``::
 
@@ -25,6 +27,7 @@ On disk, under ``DATA_DIR/index``::
         by_id.npy           rows sorted by track id (to find a track's row)
         chunks.npz          per chunk: rows, routing upper and lower bounds, fine norm, Annoy
         annoy/<n>.ann       Annoy (inner product) over the fine block of one large group
+        annoy/sound.ann     the same over every row
         tagger.npz          the tag model the vectors were made with
         meta.json           count, trees, built at, vector version, timings
 
@@ -63,6 +66,7 @@ ANNOY_FROM = 2048  # a shared-vector group this large is searched through Annoy
 SHARED_FROM = 32  # rows sharing one routing vector before they form a group of their own
 CLUSTER_ROWS = 512  # mean k-means cluster size for the rest
 MAX_GROUPS = 32  # chunks a lookup visits at most
+SOUND = "sound"  # the Annoy index over every row's fine block
 _COPY_ROWS = 50_000
 _STAGING = "staging-vectors.f32"
 
@@ -300,7 +304,7 @@ class IndexWriter:
             shared = int(keys[start]) < shared_groups
             if shared and end - start >= ANNOY_FROM:
                 number = sum(1 for a in annoy_file if a >= 0)
-                self._build_annoy(vectors[start:end, :fine], number)
+                self._build_annoy(vectors, start, end, str(number))
                 chunk_start.append(start)
                 chunk_end.append(end)
                 annoy_file.append(number)
@@ -336,13 +340,20 @@ class IndexWriter:
             annoy_groups=sum(1 for a in annoy_file if a >= 0),
             annoy_rows=annoy_rows,
         )
+        report("indexing sound", 0, 1)
+        self._build_annoy(vectors, 0, self.count, SOUND)
+        report("indexing sound", 1, 1)
 
-    def _build_annoy(self, rows: np.ndarray, number: int) -> None:
-        annoy = AnnoyIndex(rows.shape[1], METRIC)
+    def _build_annoy(self, vectors: np.ndarray, start: int, end: int, name: str) -> None:
+        """Annoy over the fine block of rows start..end (item i is row start + i)."""
+        annoy = AnnoyIndex(self.fine_dims, METRIC)
         annoy.set_seed(42)
-        annoy.on_disk_build(str(self.path / "annoy" / f"{number}.ann"))
-        for i, row in enumerate(np.asarray(rows)):
-            annoy.add_item(i, row)
+        annoy.on_disk_build(str(self.path / "annoy" / f"{name}.ann"))
+        for first in range(start, end, _COPY_ROWS):
+            block = np.asarray(vectors[first : min(first + _COPY_ROWS, end), : self.fine_dims])
+            for i, row in enumerate(block, start=first - start):
+                annoy.add_item(i, row)
+            _drop_pages(vectors)
         annoy.build(self.trees, n_jobs=-1)
         annoy.unload()
 
@@ -421,6 +432,30 @@ def current_build(root: Path) -> Path | None:
     return path if path.is_dir() else None
 
 
+class _Best:
+    """The k best (row, score) pairs seen so far; ``floor`` is the k-th score once full."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.rows = np.zeros(0, dtype=np.int64)
+        self.scores = np.zeros(0, dtype=np.float32)
+        self.floor = -np.inf
+
+    def add(self, rows: np.ndarray, scores: np.ndarray) -> None:
+        if not len(rows):
+            return
+        rows = np.concatenate([self.rows, rows])
+        scores = np.concatenate([self.scores, scores])
+        rows, first = np.unique(rows, return_index=True)  # a row offered twice counts once
+        scores = scores[first]
+        if len(rows) > self.k:
+            top = np.argpartition(-scores, self.k - 1)[: self.k]
+            rows, scores = rows[top], scores[top]
+        self.rows, self.scores = rows, scores
+        if len(rows) == self.k:
+            self.floor = float(scores.min())
+
+
 class VectorIndex:
     """A read-only, memory-mapped build."""
 
@@ -446,7 +481,7 @@ class VectorIndex:
             raise IndexError_(f"index build {path} cannot be read: {exc}") from None
         self.fine_dims = int(self.meta["fine_dims"])
         self.space = VectorSpace(self.tagger, float(self.meta["audio_weight"]))
-        self._annoy: dict[int, AnnoyIndex] = {}
+        self._annoy: dict[str, AnnoyIndex] = {}
         self._annoy_lock = threading.Lock()
 
     @classmethod
@@ -469,14 +504,14 @@ class VectorIndex:
         found = np.minimum(np.searchsorted(self._sorted_ids, wanted), len(self._sorted_ids) - 1)
         return np.where(self._sorted_ids[found] == wanted, self.by_id[found], -1)
 
-    def _annoy_of(self, number: int) -> AnnoyIndex:
+    def _annoy_of(self, name: str) -> AnnoyIndex:
         with self._annoy_lock:
-            annoy = self._annoy.get(number)
+            annoy = self._annoy.get(name)
             if annoy is None:
                 annoy = AnnoyIndex(self.fine_dims, METRIC)
-                if not annoy.load(str(self.path / "annoy" / f"{number}.ann"), prefault=False):
-                    raise IndexError_(f"index build {self.path} has no readable annoy/{number}")
-                self._annoy[number] = annoy
+                if not annoy.load(str(self.path / "annoy" / f"{name}.ann"), prefault=False):
+                    raise IndexError_(f"index build {self.path} has no readable annoy/{name}")
+                self._annoy[name] = annoy
             return annoy
 
     def bounds(self, query: np.ndarray) -> np.ndarray:
@@ -496,46 +531,62 @@ class VectorIndex:
         max_groups: int = MAX_GROUPS,
         accept: Callable[[int], bool] | None = None,
     ) -> list[Hit]:
-        """The k best items by inner product: exact within the chunks visited, which are
-        all that can compete unless ``max_groups`` cuts the walk short."""
+        """The k best items by inner product. Exact when the walk over chunks ends because
+        no chunk left can compete; if ``max_groups`` cuts it short first, the sound index
+        over the whole catalog adds its candidates (for queries whose tags are too weak
+        to tell chunks apart, the sound alone decides)."""
         query = np.asarray(query, dtype=np.float32)
         bounds = self.bounds(query)
-        best_scores = np.zeros(0, dtype=np.float32)
-        best_rows = np.zeros(0, dtype=np.int64)
-        floor = -np.inf  # the k-th best score so far, once there are k
+        best = _Best(k)
         want = max(k * overfetch, k + 10)
+        proven = True
         for visited, chunk in enumerate(np.argsort(-bounds, kind="stable")):
-            if visited >= max_groups or bounds[chunk] <= floor:
+            if bounds[chunk] <= best.floor:
+                break
+            if visited >= max_groups:
+                proven = False
                 break
             start, end = int(self._start[chunk]), int(self._end[chunk])
             number = int(self._annoy_file[chunk])
             if number < 0:
                 rows = np.arange(start, end)
-                scores = self.vectors[start:end] @ query
             else:
-                found = self._annoy_of(number).get_nns_by_vector(
+                found = self._annoy_of(str(number)).get_nns_by_vector(
                     query[: self.fine_dims], want, search_k=search_k
                 )
                 rows = np.sort(np.asarray(found, dtype=np.int64)) + start
-                scores = self.vectors[rows] @ query
-            keep = scores > floor
-            rows, scores = rows[keep], scores[keep]
-            if accept is not None and len(rows):
-                rows, scores = self._accepted(rows, scores, k, accept)
-            if not len(rows):
-                continue
-            best_scores = np.concatenate([best_scores, scores])
-            best_rows = np.concatenate([best_rows, rows])
-            if len(best_scores) > k:
-                top = np.argpartition(-best_scores, k - 1)[:k]
-                best_scores, best_rows = best_scores[top], best_rows[top]
-            if len(best_scores) == k:
-                floor = float(best_scores.min())
-        order = np.lexsort((best_rows, -best_scores))
+            self._offer(best, rows, query, k, accept)
+        if not proven:
+            found = self._annoy_of(SOUND).get_nns_by_vector(
+                query[: self.fine_dims], want, search_k=search_k
+            )
+            self._offer(best, np.sort(np.asarray(found, dtype=np.int64)), query, k, accept)
+        order = np.lexsort((best.rows, -best.scores))
         return [
             Hit(int(self.ids[r]), float(s), int(r))
-            for s, r in zip(best_scores[order], best_rows[order], strict=True)
+            for s, r in zip(best.scores[order], best.rows[order], strict=True)
         ]
+
+    def _offer(
+        self,
+        best: _Best,
+        rows: np.ndarray,
+        query: np.ndarray,
+        k: int,
+        accept: Callable[[int], bool] | None,
+    ) -> None:
+        """Score candidate rows exactly and keep the best k (accepted) in ``best``."""
+        if not len(rows):
+            return
+        if rows[-1] - rows[0] + 1 == len(rows):  # a whole chunk: one contiguous read
+            scores = self.vectors[rows[0] : rows[-1] + 1] @ query
+        else:
+            scores = self.vectors[rows] @ query
+        keep = scores > best.floor
+        rows, scores = rows[keep], scores[keep]
+        if accept is not None and len(rows):
+            rows, scores = self._accepted(rows, scores, k, accept)
+        best.add(rows, scores)
 
     def _accepted(
         self, rows: np.ndarray, scores: np.ndarray, k: int, accept: Callable[[int], bool]

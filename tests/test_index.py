@@ -169,6 +169,14 @@ def test_groups_clusters_and_annoy_chunks_find_the_exact_top(tmp_path: Path) -> 
     assert len(refused) == 5 and ids[row] not in [h.track_id for h in refused]
     # a budget of one chunk still answers, from the best chunk
     assert len(index.search(vectors[row], 10, max_groups=1)) == 10
+    # no tags at all: every chunk looks alike, the walk runs out of budget and the sound
+    # index over the whole catalog finds the best-sounding rows wherever they are
+    sound_only = vectors[3500].copy()
+    sound_only[FINE_DIMS:] = 0
+    exact = set(ids[np.argsort(-(vectors @ sound_only))[:10]].tolist())
+    hits = index.search(sound_only, 10, max_groups=2, overfetch=100)
+    assert hits[0].track_id == ids[3500]
+    assert len(exact & {h.track_id for h in hits}) >= 9
     index.close()
 
 

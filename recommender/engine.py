@@ -35,7 +35,7 @@ from .errors import (
     UnknownVideoError,
 )
 from .feedback import Community, MemberRatings, Ranked, rerank, steer
-from .index import VectorIndex
+from .index import IndexError_, VectorIndex
 from .links import parse_video_id, watch_url
 from .rebuild import rebuild_in_child
 from .store import Store, Track
@@ -127,8 +127,15 @@ class Engine:
     async def open(cls, settings: Settings) -> Engine:
         store = await Store.open(settings.database_path, settings.db_busy_timeout_s)
         engine = cls(settings, store)
-        engine.index = await asyncio.to_thread(VectorIndex.open_current, settings.index_dir)
-        engine._names = await store.class_names()
+        try:
+            try:
+                engine.index = await asyncio.to_thread(VectorIndex.open_current, settings.index_dir)
+            except IndexError_ as exc:  # e.g. built by an older earshot: rebuild, not crash
+                log.warning("%s; serving without an index until it is rebuilt (reindex)", exc)
+            engine._names = await store.class_names()
+        except BaseException:
+            await store.close()  # its thread would otherwise keep the process alive
+            raise
         return engine
 
     async def close(self) -> None:

@@ -299,11 +299,12 @@ class IndexWriter:
         chunk_end: list[int] = []
         annoy_file: list[int] = []
         (self.path / "annoy").mkdir()
-        annoy_rows = 0
+        annoy_groups = annoy_rows = 0
         for start, end in zip(starts, ends, strict=True):
             shared = int(keys[start]) < shared_groups
             if shared and end - start >= ANNOY_FROM:
-                number = sum(1 for a in annoy_file if a >= 0)
+                number = annoy_groups
+                annoy_groups += 1
                 self._build_annoy(vectors, start, end, str(number))
                 chunk_start.append(start)
                 chunk_end.append(end)
@@ -337,7 +338,7 @@ class IndexWriter:
         )
         self.stats.update(
             chunks=len(chunk_start),
-            annoy_groups=sum(1 for a in annoy_file if a >= 0),
+            annoy_groups=annoy_groups,
             annoy_rows=annoy_rows,
         )
         report("indexing sound", 0, 1)
@@ -464,7 +465,10 @@ class VectorIndex:
         try:
             self.meta: dict[str, Any] = json.loads((path / "meta.json").read_text())
             if self.meta.get("layout") != LAYOUT:
-                raise ValueError(f"layout {self.meta.get('layout')!r}, expected {LAYOUT!r}")
+                raise ValueError(
+                    f"it was built by another version of earshot (layout "
+                    f"{self.meta.get('layout')!r}, this version reads {LAYOUT!r})"
+                )
             self.tagger = TagModel.load(path / "tagger.npz")
             self.ids = np.load(path / "ids.npy", mmap_mode="r")
             self.by_id = np.load(path / "by_id.npy")

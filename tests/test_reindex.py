@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import multiprocessing
 import os
 import shutil
@@ -76,5 +77,27 @@ async def test_reindex_of_an_empty_catalog_says_what_to_run(tmp_path: Path) -> N
     try:
         with pytest.raises(EarshotError, match="catalog is empty"):
             await engine.reindex()
+    finally:
+        await engine.close()
+
+
+async def test_an_index_from_an_older_version_is_rebuilt_not_fatal(
+    built_catalog: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Upgrading earshot over an index it cannot read: the engine opens without one (the
+    bot says the index is missing) and reindex replaces it."""
+    data = tmp_path / "data"
+    shutil.copytree(built_catalog, data)
+    settings = Settings(data_dir=data, tagger_steps=300)
+    (build,) = (data / "index" / "builds").iterdir()
+    meta = json.loads((build / "meta.json").read_text())
+    del meta["layout"]  # what a build from before the chunked layout looks like
+    (build / "meta.json").write_text(json.dumps(meta))
+    engine = await Engine.open(settings)
+    try:
+        assert engine.index is None
+        assert "another version of earshot" in caplog.text
+        rebuilt = await engine.reindex()
+        assert engine.index is not None and rebuilt["count"] == meta["count"]
     finally:
         await engine.close()

@@ -41,6 +41,19 @@ def _float(env: Mapping[str, str], name: str, default: float, low: float, high: 
     return value
 
 
+JS_RUNTIMES = ("deno", "node", "bun", "quickjs")  # what yt-dlp can solve YouTube's JS with
+
+
+def _js_runtime(env: Mapping[str, str]) -> str | None:
+    raw = env.get("YTDLP_JS_RUNTIME", "").strip()
+    if raw and raw.partition(":")[0].strip().lower() not in JS_RUNTIMES:
+        raise ConfigError(
+            f"YTDLP_JS_RUNTIME must be NAME or NAME:PATH with NAME one of "
+            f"{', '.join(JS_RUNTIMES)}, got {raw!r}"
+        )
+    return raw or None
+
+
 def _bool(env: Mapping[str, str], name: str) -> bool:
     raw = env.get(name, "").strip().lower()
     if raw in ("", "0", "false", "no", "off"):
@@ -72,6 +85,7 @@ class Settings:
     max_concurrent_requests: int = 2
     ytdlp_cookies: Path | None = None
     ytdlp_proxy: str | None = None
+    ytdlp_js_runtime: str | None = None  # NAME[:PATH]; default: the deno installed with earshot
     allow_test_hosts: bool = False  # test-only: lets yt-dlp fetch from 127.0.0.1
     test_media_base: str | None = None  # test-only: where video ids are served from
 
@@ -116,6 +130,7 @@ class Settings:
             max_concurrent_requests=_int(env, "MAX_CONCURRENT_REQUESTS", 2, 1, 64),
             ytdlp_cookies=path("YTDLP_COOKIES_FILE"),
             ytdlp_proxy=env.get("YTDLP_PROXY", "").strip() or None,
+            ytdlp_js_runtime=_js_runtime(env),
             allow_test_hosts=_bool(env, "EARSHOT_TEST_ALLOW_LOOPBACK"),
             test_media_base=env.get("EARSHOT_TEST_MEDIA_BASE", "").strip() or None,
         )

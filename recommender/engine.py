@@ -41,7 +41,7 @@ from .rebuild import rebuild_in_child
 from .store import Store, Track
 from .tfrecord import read_clips_reporting
 from .worker import Listened, WorkerConfig, WorkerPool, listen_file, listen_video, warm_up
-from .youtube import FetchOptions
+from .youtube import FetchOptions, js_runtime
 
 log = logging.getLogger(__name__)
 
@@ -374,6 +374,7 @@ class Engine:
                 cookies_file=str(s.ytdlp_cookies) if s.ytdlp_cookies else None,
                 proxy=s.ytdlp_proxy,
                 test_media_base=media_base,
+                js_runtime=js_runtime(s.ytdlp_js_runtime),
             ),
         )
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,10 @@ from urllib.parse import urlsplit
 import yt_dlp
 from yt_dlp.utils import DownloadError, download_range_func
 
+from . import refusals
 from .errors import EarshotError
 from .links import watch_url
+from .refusals import Refusal
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +29,22 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class VideoUnavailableError(EarshotError):
-    """The video cannot be listened to; the message says why."""
+    """YouTube would not give earshot this video; ``refusal`` says why."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.member_message)
+        self.refusal = refusal
+
+    def __reduce__(self) -> tuple[Any, ...]:  # crosses from the worker process intact
+        return type(self), (self.refusal,)
+
+
+class LiveStreamError(VideoUnavailableError):
+    def __init__(self, refusal: Refusal = refusals.LIVE) -> None:
+        super().__init__(refusal)
 
 
 class VideoTooLongError(EarshotError):
-    pass
-
-
-class LiveStreamError(EarshotError):
     pass
 
 
@@ -60,55 +69,54 @@ class FetchOptions:
     proxy: str | None = None
     test_media_base: str | None = None  # set only with EARSHOT_TEST_ALLOW_LOOPBACK
     ffmpeg_location: str | None = None  # a folder holding a binary named ffmpeg
+    js_runtime: tuple[str, str | None] = ("deno", None)  # (name, path), for YouTube's JS
 
 
-# What YouTube says, and what we tell the member. Checked in order.
-_UNAVAILABLE = [
-    (r"private video|video is private", "That video is private."),
-    (
-        r"confirm your age|age[- ]restricted|inappropriate for some users",
-        "That video is age-restricted, so earshot cannot listen to it.",
-    ),
-    (
-        r"not (?:made this video )?available in your country|blocked it in your country|"
-        r"geo.?restrict",
-        "That video is not available in the bot's region.",
-    ),
-    (
-        r"removed|terminated|no longer available|deleted",
-        "That video has been removed from YouTube.",
-    ),
-    (r"members[- ]only|join this channel", "That video is for channel members only."),
-    (r"premieres? in|live event will begin|scheduled", "That video has not premiered yet."),
-    (r"video unavailable|unavailable|does not exist|404", "That video is unavailable."),
-]
+def js_runtime(setting: str | None = None) -> tuple[str, str | None]:
+    """The JavaScript runtime yt-dlp solves YouTube's challenges with, as (name, path).
+
+    ``setting`` is YTDLP_JS_RUNTIME: ``NAME`` or ``NAME:PATH`` as yt-dlp's --js-runtimes
+    takes it. By default, the deno binary that the ``deno`` package installed beside
+    earshot; yt-dlp is given its path explicitly rather than left to search PATH.
+    """
+    if setting:
+        name, _, path = setting.partition(":")  # checked by Settings
+        return name.strip().lower(), path.strip() or None
+    try:
+        import deno
+
+        return "deno", deno.find_deno_bin()
+    except (ImportError, FileNotFoundError):
+        return "deno", None  # yt-dlp then looks for deno itself
 
 
-_AVAILABILITY = {
-    "private": "That video is private.",
-    "premium_only": "That video is for YouTube Premium members only.",
-    "subscriber_only": "That video is for channel members only.",
-    "needs_auth": "That video needs a signed-in account (it may be age-restricted).",
-}
-
-
-def explain_failure(message: str) -> str:
-    """A member-facing sentence for a yt-dlp error message."""
-    lowered = message.lower()
-    for pattern, sentence in _UNAVAILABLE:
-        if re.search(pattern, lowered):
-            return sentence
-    return "YouTube did not let earshot fetch that video right now; try again later."
+def _refused(video_id: str, error: DownloadError, doing: str) -> VideoUnavailableError:
+    """Log a refusal on its own line (with the operator's hint if it is about earshot)."""
+    refusal = refusals.classify(error)
+    if refusal.blames_earshot:
+        log.error(
+            "YouTube refused to let earshot %s %s (%s): %s",
+            doing,
+            video_id,
+            refusal.kind,
+            refusal.operator_hint,
+        )
+    else:
+        log.warning(
+            "YouTube refused %s (%s) while earshot tried to %s it", video_id, refusal.kind, doing
+        )
+    log.debug("yt-dlp said: %s", error)
+    return VideoUnavailableError(refusal)
 
 
 def check_playable(info: VideoInfo, max_video_seconds: int) -> None:
     """Refuse live streams, upcoming premieres and videos over the length limit."""
     status = info.info.get("live_status")
     if info.info.get("is_live") or status in ("is_live", "post_live"):
-        raise LiveStreamError("That is a live stream; earshot listens to finished videos only.")
+        raise LiveStreamError()
     if status == "is_upcoming":
-        raise VideoUnavailableError("That video has not premiered yet.")
-    refusal = _AVAILABILITY.get(str(info.info.get("availability")))
+        raise VideoUnavailableError(refusals.NOT_PREMIERED)
+    refusal = refusals.BY_AVAILABILITY.get(str(info.info.get("availability")))
     if refusal:
         raise VideoUnavailableError(refusal)
     if info.duration_s is not None and info.duration_s > max_video_seconds:
@@ -141,7 +149,9 @@ def choose_sections(
 
 
 class _Logger:
-    """yt-dlp's output into our log, quietly."""
+    """yt-dlp's output into our log: its warnings (a missing JS runtime, a fallback to
+    fewer clients) at WARNING, so an operator sees why formats go missing; its errors
+    are logged by the caller as refusals."""
 
     def debug(self, msg: str) -> None:
         log.debug("yt-dlp: %s", msg)
@@ -150,10 +160,10 @@ class _Logger:
         log.debug("yt-dlp: %s", msg)
 
     def warning(self, msg: str) -> None:
-        log.info("yt-dlp: %s", msg)
+        log.warning("yt-dlp: %s", msg)
 
     def error(self, msg: str) -> None:
-        log.info("yt-dlp: %s", msg)
+        log.debug("yt-dlp: %s", msg)
 
 
 def source_url(video_id: str, options: FetchOptions) -> str:
@@ -162,10 +172,13 @@ def source_url(video_id: str, options: FetchOptions) -> str:
     return watch_url(video_id)
 
 
+def _runtime_config(path: str | None) -> dict[str, str]:
+    return {"path": path} if path else {}
+
+
 def _params(options: FetchOptions) -> dict[str, Any]:
     params: dict[str, Any] = {
         "quiet": True,
-        "no_warnings": True,
         "noprogress": True,
         "logger": _Logger(),
         "noplaylist": True,
@@ -175,6 +188,10 @@ def _params(options: FetchOptions) -> dict[str, Any]:
         "format": "bestaudio[abr<=192]/bestaudio/best[height<=480]/best",
         "allowed_extractors": YOUTUBE_EXTRACTORS,
         "cachedir": False,
+        "js_runtimes": {options.js_runtime[0]: _runtime_config(options.js_runtime[1])},
+        # The challenge solver comes from the pinned yt-dlp-ejs package, never fetched
+        # from GitHub or npm at run time.
+        "remote_components": [],
     }
     if options.cookies_file:
         params["cookiefile"] = options.cookies_file
@@ -194,12 +211,11 @@ def probe(video_id: str, options: FetchOptions) -> VideoInfo:
         with yt_dlp.YoutubeDL(_params(options)) as ydl:
             info = ydl.extract_info(source_url(video_id, options), download=False)
     except DownloadError as exc:
-        log.warning("yt-dlp could not read %s: %s", video_id, exc)
-        raise VideoUnavailableError(explain_failure(str(exc))) from None
+        raise _refused(video_id, exc, "read") from None
     if not info:
-        raise VideoUnavailableError("That video is unavailable.")
+        raise VideoUnavailableError(refusals.UNAVAILABLE)
     if info.get("_type") == "playlist":
-        raise VideoUnavailableError("That link is a playlist, not a video.")
+        raise VideoUnavailableError(refusals.PLAYLIST)
     duration = info.get("duration")
     return VideoInfo(
         video_id,
@@ -235,13 +251,55 @@ def download_sections(info: VideoInfo, options: FetchOptions, folder: Path) -> l
         with yt_dlp.YoutubeDL(params) as ydl:
             ydl.process_ie_result(dict(info.info), download=True)
     except DownloadError as exc:
-        log.warning("yt-dlp could not download %s: %s", info.video_id, exc)
-        raise VideoUnavailableError(explain_failure(str(exc))) from None
+        raise _refused(info.video_id, exc, "download") from None
     files = sorted(
         p
         for p in folder.iterdir()
         if p.is_file() and p.name.startswith("section-") and not p.name.endswith(".part")
     )
     if not files:
-        raise VideoUnavailableError("earshot could not download any audio from that video.")
+        raise VideoUnavailableError(refusals.NO_AUDIO)
     return files
+
+
+@dataclass(frozen=True)
+class YtDlpEnvironment:
+    """What yt-dlp reports about itself with earshot's options (its ``-v`` header)."""
+
+    version: str
+    js_runtimes: str  # e.g. "deno-2.9.8", or "none" when it found no usable runtime
+    ejs_version: str | None  # the yt-dlp-ejs solver package, if installed
+    libraries: str
+
+
+class _HeaderLogger(_Logger):
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def debug(self, msg: str) -> None:
+        self.lines.append(msg)
+
+
+def ytdlp_environment(options: FetchOptions) -> YtDlpEnvironment:
+    """Ask yt-dlp, configured as earshot configures it, which JS runtime and solver it sees.
+
+    This reads the lines yt-dlp prints with ``-v`` ("JS runtimes: deno-2.9.8", "Optional
+    libraries: ... yt_dlp_ejs-0.8.0"), so what it shows is what yt-dlp itself will use.
+    """
+    logger = _HeaderLogger()
+    params = {**_params(options), "verbose": True, "logger": logger}
+    with yt_dlp.YoutubeDL(params, auto_init=False) as ydl:
+        ydl.print_debug_header()
+    found: dict[str, str] = {}
+    for line in logger.lines:
+        key, sep, value = line.removeprefix("[debug] ").partition(": ")
+        if sep:
+            found.setdefault(key, value.strip())
+    libraries = found.get("Optional libraries", "")
+    ejs = next(
+        (lib.split("-", 1)[1] for lib in libraries.split(", ") if lib.startswith("yt_dlp_ejs-")),
+        None,
+    )
+    return YtDlpEnvironment(
+        yt_dlp.version.__version__, found.get("JS runtimes", "none"), ejs, libraries
+    )

@@ -178,8 +178,8 @@ async def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
         pca = await engine.ensure_pca_params()
         print(f"PCA parameters: {pca.resolve()}")
         configure_hub_cache(settings.data_dir)
-        model_dir = await asyncio.to_thread(fetch_model, settings.vggish_model)
-        print(f"VGGish model:   {settings.vggish_model} -> {model_dir}")
+        handle, model_dir = await asyncio.to_thread(fetch_model, settings.vggish_model)
+        print(f"VGGish model:   {handle} -> {model_dir}")
         version = await engine.warm_up()
         print(f"model loads and runs in a worker: version {version}")
     finally:

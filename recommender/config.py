@@ -7,7 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_VGGISH_MODEL = "https://tfhub.dev/google/vggish/1"
+# tfhub.dev first (the handle earlier caches are keyed by), then its Kaggle Models mirror.
+DEFAULT_VGGISH_MODEL = (
+    "https://tfhub.dev/google/vggish/1,"
+    "https://www.kaggle.com/models/google/vggish/TensorFlow2/vggish/1"
+)
 DEFAULT_PCA_PARAMS_URL = "https://storage.googleapis.com/audioset/vggish_pca_params.npz"
 
 

@@ -17,6 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import EarshotError
+from .model_source import ModelError, first_that_works, model_id
+
+__all__ = ["AudioTooShortError", "Embedder", "ModelError", "PcaParams", "fetch_model"]
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +36,6 @@ PCA_PARAMS_SHA256 = "4d878af3e306defbfb37095365aa7e5a6cecb86bad13e859e626151c4e6
 
 
 class AudioTooShortError(EarshotError):
-    pass
-
-
-class ModelError(EarshotError):
     pass
 
 
@@ -74,47 +73,33 @@ class PcaParams:
         return scaled.astype(np.uint8)
 
 
-def model_id(handle: str) -> str:
-    """A stable name for the model: the handle, plus a content hash for a local folder."""
-    path = Path(handle)
-    if path.is_dir():
-        saved = path / "saved_model.pb"
-        digest = hashlib.sha256(saved.read_bytes()).hexdigest()[:12] if saved.exists() else "?"
-        return f"local:{path.name}:{digest}"
-    return handle
-
-
 def configure_hub_cache(data_dir: Path) -> None:
     """TF-Hub's downloads go under DATA_DIR unless the operator chose a cache."""
     if not os.environ.get("TFHUB_CACHE_DIR"):  # unset, or left empty in .env
         os.environ["TFHUB_CACHE_DIR"] = str((data_dir / "tfhub").resolve())
 
 
-def fetch_model(handle: str) -> Path:
-    """Download (or find) the model ahead of time; returns its local folder."""
+def fetch_model(setting: str) -> tuple[str, Path]:
+    """Download (or find) the model ahead of time: (the handle that answered, its folder)."""
     import tensorflow_hub as hub
 
-    try:
-        return Path(hub.resolve(handle))
-    except Exception as exc:  # hub raises many kinds; the operator needs the message
-        raise ModelError(f"cannot fetch the VGGish model {handle}: {exc}") from None
+    handle, folder = first_that_works(setting, hub.resolve)
+    return handle, Path(folder)
 
 
 class Embedder:
     """A loaded VGGish and its postprocessing. Build one per process and keep it."""
 
-    def __init__(self, handle: str, pca_path: Path) -> None:
+    def __init__(self, setting: str, pca_path: Path) -> None:
+        """``setting`` is VGGISH_MODEL: handles tried in order, or a SavedModel folder."""
         self.pca = PcaParams(pca_path)
-        self.handle = handle
-        self.version = f"{model_id(handle)}|pca:{self.pca.digest}"
+        self.setting = setting
+        self.version = f"{model_id(setting)}|pca:{self.pca.digest}"
         import tensorflow as tf  # noqa: F401  (heavy: imported only where a model runs)
         import tensorflow_hub as hub
 
-        try:
-            self.model = hub.load(handle)
-        except Exception as exc:
-            raise ModelError(f"cannot load the VGGish model {handle}: {exc}") from None
-        log.info("VGGish loaded from %s", handle)
+        self.handle, self.model = first_that_works(setting, hub.load)
+        log.info("VGGish loaded from %s", self.handle)
 
     def raw(self, waveform: np.ndarray) -> np.ndarray:
         import tensorflow as tf

@@ -25,7 +25,7 @@ from .audio import ffmpeg_folder, ffmpeg_path
 from .audioset import Ontology, find_metadata_dir, find_tfrecords
 from .config import Settings
 from .download import fetch
-from .embedder import PCA_PARAMS_SHA256, PcaParams, model_id
+from .embedder import PCA_PARAMS_SHA256, PcaParams
 from .errors import (
     BusyError,
     CatalogEmptyError,
@@ -37,6 +37,7 @@ from .errors import (
 from .feedback import Community, MemberRatings, Ranked, rerank, steer
 from .index import IndexError_, VectorIndex
 from .links import parse_video_id, watch_url
+from .model_source import model_id
 from .rebuild import rebuild_in_child
 from .store import Store, Track
 from .tfrecord import read_clips_reporting

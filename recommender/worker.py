@@ -84,7 +84,7 @@ def _worker_init(data_dir: Path) -> None:
 
 def _get_embedder(config: WorkerConfig) -> Embedder:
     global _embedder
-    if _embedder is None or _embedder.handle != config.model:
+    if _embedder is None or _embedder.setting != config.model:
         _embedder = Embedder(config.model, config.pca_params)
     return _embedder
 

@@ -2,7 +2,8 @@
 
 Used by the download tests (resumable fetch of a tarball) and the audio tests (yt-dlp's
 generic extractor reading audio files). ``cut_after[name] = n`` makes the next full-file
-response for that file stop after n bytes, to test resuming.
+response for that file stop after n bytes, to test resuming; ``status_for[name] = code``
+answers every request for that name with that HTTP error (403 from a model hub, say).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class RangeServer:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.cut_after: dict[str, int] = {}
+        self.status_for: dict[str, int] = {}
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
         self.ignore_range = False
         self.stall_s = 0.0  # wait this long before answering (a hanging server)
@@ -52,6 +54,10 @@ class RangeServer:
                 server.requests.append((self.path, header))
                 if server.stall_s:
                     time.sleep(server.stall_s)
+                refused = server.status_for.get(self.path.split("?")[0].lstrip("/"))
+                if refused:
+                    self.send_error(refused)
+                    return
                 path = (server.root / self.path.split("?")[0].lstrip("/")).resolve()
                 if not path.exists():  # /<video id> -> the file named <video id>.<ext>
                     path = next(iter(sorted(path.parent.glob(path.name + ".*"))), path)

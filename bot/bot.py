@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import secrets
@@ -52,7 +51,6 @@ class Earshot(commands.Bot):
         self.created_at = time.monotonic()
         self.ready_after_s: float | None = None
         self.recent_errors: deque[RecentError] = deque(maxlen=20)
-        self._warm_up_task: asyncio.Task[None] | None = None
         self.loop_lag = LoopLagMonitor()
 
     async def setup_hook(self) -> None:
@@ -73,15 +71,11 @@ class Earshot(commands.Bot):
         self.tree.on_error = self.on_app_command_error
         if self.settings.sync != "off":
             await self.sync_commands(self.settings.sync)
-        # The model loads in a worker process meanwhile; the bot does not wait for it.
-        self._warm_up_task = asyncio.create_task(self._warm_up())
-
-    async def _warm_up(self) -> None:
-        try:
-            version = await self.engine.warm_up()
-            log.info("listening worker ready (model %s)", version)
-        except Exception as exc:  # the bot still serves catalog clips and cached songs
-            log.warning("the listening worker could not load the model: %s", exc)
+        log.info(
+            "listening workers start on the first new song and stop after %.0f s without one"
+            " (LISTEN_IDLE_SECONDS)",
+            self.settings.engine.listen_idle_s,
+        )
 
     async def sync_commands(self, where: str) -> list[app_commands.AppCommand]:
         if where == "global":
@@ -109,8 +103,6 @@ class Earshot(commands.Bot):
         return await super().is_owner(user)
 
     async def close(self) -> None:
-        if self._warm_up_task is not None:
-            self._warm_up_task.cancel()
         self.loop_lag.stop()
         await super().close()
         if hasattr(self, "engine"):

@@ -87,6 +87,7 @@ class Settings:
     download_max_bytes: int = 50_000_000
     request_timeout_s: float = 120.0
     max_concurrent_requests: int = 2
+    listen_idle_s: float = 600.0  # listening workers stop after this long without a job
     ytdlp_cookies: Path | None = None
     ytdlp_proxy: str | None = None
     ytdlp_js_runtime: str | None = None  # NAME[:PATH]; default: the deno installed with earshot
@@ -132,6 +133,7 @@ class Settings:
             download_max_bytes=_int(env, "DOWNLOAD_MAX_BYTES", 50_000_000, 100_000, 2_000_000_000),
             request_timeout_s=_float(env, "REQUEST_TIMEOUT_SECONDS", 120.0, 1.0, 3600.0),
             max_concurrent_requests=_int(env, "MAX_CONCURRENT_REQUESTS", 2, 1, 64),
+            listen_idle_s=_float(env, "LISTEN_IDLE_SECONDS", 600.0, 1.0, 7 * 86400.0),
             ytdlp_cookies=path("YTDLP_COOKIES_FILE"),
             ytdlp_proxy=env.get("YTDLP_PROXY", "").strip() or None,
             ytdlp_js_runtime=_js_runtime(env),

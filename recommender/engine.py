@@ -383,7 +383,9 @@ class Engine:
         if self._pool is None:
             pca = await self.ensure_pca_params()
             config = self._worker_config(pca)
-            self._pool = WorkerPool(config, self.settings.max_concurrent_requests)
+            self._pool = WorkerPool(
+                config, self.settings.max_concurrent_requests, self.settings.listen_idle_s
+            )
         return self._pool
 
     async def warm_up(self) -> str:

@@ -138,14 +138,24 @@ def listen_file(config: WorkerConfig, path: Path) -> Listened:
 
 
 class WorkerPool:
-    """A process pool for listening jobs, with a time limit that kills what overruns."""
+    """A process pool for listening jobs, with a time limit that kills what overruns.
 
-    def __init__(self, config: WorkerConfig, workers: int) -> None:
+    Workers cost a loaded model's memory, so they start on the first job and stop once
+    no job has come for ``idle_s`` seconds; the next job starts them again (and waits
+    for the model to load, as any job does).
+    """
+
+    def __init__(self, config: WorkerConfig, workers: int, idle_s: float = 600.0) -> None:
         self.config = config
         self.workers = workers
+        self.idle_s = idle_s
         shutil.rmtree(config.temp_root, ignore_errors=True)
-        self._pool = self._new_pool()
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._active = 0
+        self._last_used = time.monotonic()
+        self._idle_timer: asyncio.TimerHandle | None = None
         self.replaced = 0
+        self.started = 0  # how many times the workers were started (first need, or again)
 
     def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
         return concurrent.futures.ProcessPoolExecutor(
@@ -155,9 +165,26 @@ class WorkerPool:
             initargs=(self.config.data_dir,),
         )
 
+    def _current(self) -> concurrent.futures.ProcessPoolExecutor:
+        if self._pool is None:
+            log.info("starting the listening workers")
+            self._pool = self._new_pool()
+            self.started += 1
+        return self._pool
+
+    def pids(self) -> list[int]:
+        """The worker processes running now (none while idle)."""
+        processes = getattr(self._pool, "_processes", None) or {}
+        return [p.pid for p in list(processes.values()) if p.pid is not None and p.is_alive()]
+
+    @property
+    def running(self) -> bool:
+        return self._pool is not None
+
     async def run(self, function: Any, *args: Any, timeout_s: float) -> Any:
         loop = asyncio.get_running_loop()
-        pool = self._pool
+        pool = self._current()
+        self._active += 1
         future = loop.run_in_executor(pool, function, self.config, *args)
         try:
             return await asyncio.wait_for(future, timeout_s)
@@ -178,6 +205,28 @@ class WorkerPool:
             raise WorkerCrashedError(
                 "The listening worker stopped unexpectedly; it has been restarted. Try again."
             ) from None
+        finally:
+            self._active -= 1
+            self._last_used = time.monotonic()
+            self._schedule_idle_stop(loop)
+
+    def _schedule_idle_stop(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        self._idle_timer = loop.call_later(self.idle_s, self._stop_if_idle)
+
+    def _stop_if_idle(self) -> None:
+        self._idle_timer = None
+        if self._pool is None or self._active:
+            return
+        log.info(
+            "no new song for %.0f s: stopping the listening workers (they start again on the "
+            "next one)",
+            self.idle_s,
+        )
+        pool, self._pool = self._pool, None
+        # Joining the exiting processes takes a moment: not on the caller's event loop.
+        threading.Thread(target=self._stop, args=(pool,), daemon=True).start()
 
     def _replace(self, broken: concurrent.futures.ProcessPoolExecutor) -> None:
         if broken is not self._pool:
@@ -192,10 +241,19 @@ class WorkerPool:
             for leftover in self.config.temp_root.glob(f"job-{pid}-*"):
                 shutil.rmtree(leftover, ignore_errors=True)
 
-    def shutdown(self) -> None:
-        processes = dict(getattr(self._pool, "_processes", None) or {})
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    @staticmethod
+    def _stop(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+        processes = dict(getattr(pool, "_processes", None) or {})
+        pool.shutdown(wait=False, cancel_futures=True)
         for process in processes.values():
             process.join(timeout=5)
             if process.is_alive():
                 process.kill()
+
+    def shutdown(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        if self._pool is not None:
+            self._stop(self._pool)
+            self._pool = None

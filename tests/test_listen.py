@@ -39,6 +39,8 @@ IDS = {
         "model",
         "crash",
         "after",
+        "cold1",
+        "cold2",
     )
 }
 
@@ -151,7 +153,8 @@ async def test_a_worker_that_dies_mid_job_is_replaced(
     try:
         await engine.warm_up()
         assert engine._pool is not None
-        workers = list(engine._pool._pool._processes.values())  # type: ignore[attr-defined]
+        workers = engine._pool.pids()
+        assert workers
         server.stall_s = 30
         job = asyncio.ensure_future(engine.recommend(IDS["crash"], 3))
         for _ in range(100):  # until the worker is inside the download
@@ -159,7 +162,7 @@ async def test_a_worker_that_dies_mid_job_is_replaced(
                 break
             await asyncio.sleep(0.1)
         for worker in workers:
-            os.kill(worker.pid, signal.SIGKILL)
+            os.kill(worker, signal.SIGKILL)
         with pytest.raises(WorkerCrashedError, match=r"stopped unexpectedly.*restarted"):
             await job
         server.stall_s = 0
@@ -172,6 +175,47 @@ async def test_a_worker_that_dies_mid_job_is_replaced(
     finally:
         server.stall_s = 0
         await engine.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return (
+        Path(f"/proc/{pid}").exists()
+        and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+    )
+
+
+async def test_workers_start_on_first_need_and_stop_when_idle(
+    catalog: Path, fake_vggish: Path, pca_params: Path, server: RangeServer
+) -> None:
+    settings = _settings(catalog, fake_vggish, pca_params, server, listen_idle_s=2.0)
+    engine = await Engine.open(settings)
+    try:
+        await engine.recommend(await _catalog_video(engine), 3)  # a catalog clip: no worker
+        assert engine._pool is None or not engine._pool.pids()
+        first = await engine.recommend(IDS["cold1"], 3)
+        assert first.query.source == "download"
+        assert engine._pool is not None
+        workers = engine._pool.pids()
+        assert workers and engine._pool.started == 1
+        for _ in range(200):  # idle for 2 s, then they exit
+            if not engine._pool.running and not any(_alive(pid) for pid in workers):
+                break
+            await asyncio.sleep(0.1)
+        assert not engine._pool.running and not any(_alive(pid) for pid in workers)
+        second = await engine.recommend(IDS["cold2"], 3)  # started again, model loaded again
+        assert second.query.source == "download" and len(second.items) == 3
+        assert engine._pool.started == 2
+    finally:
+        await engine.close()
+
+
+async def _catalog_video(engine: Engine) -> str:
+    stats = await engine.store.tracks_by_ids([1])
+    return stats[1].video_id
 
 
 async def test_unavailable_video_is_refused_and_nothing_is_left(engine: Engine) -> None:

@@ -18,6 +18,7 @@ from recommender.errors import EarshotError
 
 from .config import BotSettings
 from .health import LoopLagMonitor
+from .invite import invite_url
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,11 @@ class Earshot(commands.Bot):
                 self.ready_after_s,
                 len(self.guilds),
             )
+            if not self.guilds and self.application_id:
+                log.warning(
+                    "earshot is in no server yet; invite it with %s",
+                    invite_url(self.application_id),
+                )
 
     async def is_owner(self, user: discord.abc.User) -> bool:
         if user.id in self.settings.admins:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from recommender.config import ConfigError, Settings
 
 # Three base64url parts separated by dots; the first encodes the bot's user id.
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{18,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}")
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{18,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}")
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class BotSettings:
                 "DISCORD_TOKEN is not set: put the bot token from the Discord developer "
                 "portal (Applications > your app > Bot > Reset Token) in .env"
             )
-        if not _TOKEN.fullmatch(token):
+        if not TOKEN_SHAPE.fullmatch(token):
             raise ConfigError(
                 "DISCORD_TOKEN does not look like a bot token (three dot-separated parts); "
                 "copy it again from the developer portal"

@@ -256,6 +256,25 @@ async def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    import time
+
+    from .doctor import as_json, run_checks, table
+
+    started = time.perf_counter()
+    checks = await run_checks(settings, os.environ)
+    report = as_json(checks, time.perf_counter() - started)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(table(checks))
+        if report["failed"]:
+            print(f"failed: {', '.join(report['failed'])}")
+        else:
+            print(f"all checks passed in {report['seconds']} s")
+    return 0 if report["ok"] else 1
+
+
 async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from .audioset import Ontology, find_metadata_dir
     from .evaluate import evaluate, load_split
@@ -454,6 +473,17 @@ def build_parser() -> argparse.ArgumentParser:
         "and the index. Each step is skipped when already done.",
     )
     p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser(
+        "doctor",
+        help="check everything a real deployment needs, and print a table",
+        description="Check the JS runtime and solver yt-dlp sees, ffmpeg, the model (loaded "
+        "and run on a second of audio), the PCA parameters, the data folder, the catalog "
+        "and the index, plus the checks other installed parts add (the bot: its token's "
+        "shape and invite link). Exits 1 if any check fails.",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("stats", help="counts and index metadata")
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -41,7 +41,16 @@ from .model_source import model_id
 from .rebuild import rebuild_in_child
 from .store import Store, Track
 from .tfrecord import read_clips_reporting
-from .worker import Listened, WorkerConfig, WorkerPool, listen_file, listen_video, warm_up
+from .worker import (
+    Listened,
+    ModelCheck,
+    WorkerConfig,
+    WorkerPool,
+    check_model,
+    listen_file,
+    listen_video,
+    warm_up,
+)
 from .youtube import FetchOptions, js_runtime
 
 log = logging.getLogger(__name__)
@@ -392,6 +401,15 @@ class Engine:
         """Load the model in a worker ahead of the first request; returns its version."""
         pool = await self._workers()
         return await pool.run(warm_up, timeout_s=max(self.settings.request_timeout_s, 300))
+
+    async def check_model(self) -> ModelCheck:
+        """Load the model in a listening worker and embed a second of audio."""
+        pool = await self._workers()
+        return await pool.run(check_model, timeout_s=max(self.settings.request_timeout_s, 300))
+
+    def fetch_options(self) -> FetchOptions:
+        """How listening workers call yt-dlp and ffmpeg."""
+        return self._worker_config(self.settings.pca_params_path).fetch
 
     async def listen(self, video_id: str, *, fetch_new: bool = True) -> tuple[Listened, str]:
         """The frames of a video: from the cache, or fetched once however many ask."""

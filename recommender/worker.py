@@ -96,6 +96,21 @@ def warm_up(config: WorkerConfig) -> str:
     return embedder.version
 
 
+@dataclass(frozen=True)
+class ModelCheck:
+    handle: str  # the handle in VGGISH_MODEL that loaded
+    version: str
+    shape: tuple[int, ...]  # of the frames for one second of audio: (1, 128)
+
+
+def check_model(config: WorkerConfig) -> ModelCheck:
+    """Load the model as a listening job would, and embed one second of audio."""
+    embedder = _get_embedder(config)
+    t = np.arange(16_000, dtype=np.float32) / 16_000
+    frames = embedder.frames((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32))
+    return ModelCheck(embedder.handle, embedder.version, tuple(frames.shape))
+
+
 def _embed_waves(embedder: Embedder, waves: list[np.ndarray]) -> np.ndarray:
     usable = [w for w in waves if len(w) >= 15_600]
     if not usable:

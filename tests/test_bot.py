@@ -290,6 +290,23 @@ def test_cooldown_says_how_long_to_wait(
             bot.stop()
 
 
+def test_a_bot_in_no_server_logs_its_invite_link(tmp_path: Path, pca_params: Path) -> None:
+    with FakeDiscord() as discord:
+        discord.in_guild = False
+        bot = BotProcess(discord, tmp_path / "data", tmp_path / "bot.log")
+        bot.start()
+        log = tmp_path / "bot.log"
+        try:
+            discord.wait_for(lambda: "in no server yet" in log.read_text(), 30, "the invite")
+        finally:
+            assert bot.stop() == 0
+    expected = (
+        "https://discord.com/oauth2/authorize?client_id=900000000000000001"
+        "&scope=bot+applications.commands&permissions=85056"
+    )
+    assert f"earshot is in no server yet; invite it with {expected}" in log.read_text()
+
+
 def test_missing_index_and_unexpected_errors(tmp_path: Path, pca_params: Path) -> None:
     data = tmp_path / "data"
     with FakeDiscord() as discord:

@@ -78,6 +78,7 @@ class FakeDiscord:
         self.bot_id = self.app_id
         self.owner_id = owner_id
         self.guild_id = 800_000_000_000_000_001
+        self.in_guild = True  # False: the bot was invited nowhere yet
         self.channel_id = 800_000_000_000_000_002
         self.calls: list[Call] = []
         self.messages: dict[int, dict] = {}
@@ -316,7 +317,9 @@ class FakeDiscord:
                         {
                             "v": 10,
                             "user": self.bot_user(),
-                            "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+                            "guilds": [{"id": str(self.guild_id), "unavailable": True}]
+                            if self.in_guild
+                            else [],
                             "session_id": self.session_id,
                             "resume_gateway_url": self.gateway_url,
                             "application": {"id": str(self.app_id), "flags": 0},
@@ -324,7 +327,8 @@ class FakeDiscord:
                             "relationships": [],
                         },
                     )
-                    await self._dispatch_to(ws, "GUILD_CREATE", self.guild())
+                    if self.in_guild:
+                        await self._dispatch_to(ws, "GUILD_CREATE", self.guild())
                 elif op == 6:
                     self.resumes.append(payload["d"])
                     await self._dispatch_to(ws, "RESUMED", {})

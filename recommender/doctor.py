@@ -1,0 +1,242 @@
+"""``python -m recommender doctor``: does this deployment have what the real services need?
+
+Each check says ok, warn or fail, with the facts behind it. The engine's checks are here;
+other packages add theirs through the ``earshot.doctor`` entry-point group (the bot adds
+the Discord token's shape and its invite link), so this library never learns about them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from .audio import ffmpeg_path
+from .config import Settings
+from .embedder import PCA_PARAMS_SHA256
+from .errors import EarshotError
+
+log = logging.getLogger(__name__)
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+ENTRY_POINT_GROUP = "earshot.doctor"
+MIN_FREE_BYTES = 1 << 30  # below this, a reindex or a download may run out of disk
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # ok, warn or fail
+    detail: str  # one line for the table
+    facts: dict[str, Any] = field(default_factory=dict)  # for --json
+
+
+def _run(command: list[str], timeout_s: float = 30.0) -> str:
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL
+    )
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        raise EarshotError(lines[-1] if lines else f"exit code {done.returncode}")
+    return done.stdout.strip()
+
+
+async def check_ytdlp(options: Any) -> Check:
+    from .youtube import ytdlp_environment
+
+    seen = await asyncio.to_thread(ytdlp_environment, options)
+    name, path = options.js_runtime
+    facts = {
+        "yt_dlp": seen.version,
+        "js_runtimes": seen.js_runtimes,
+        "ejs": seen.ejs_version,
+        "runtime": name,
+        "runtime_path": path,
+    }
+    if seen.js_runtimes == "none" or "unsupported" in seen.js_runtimes:
+        return Check(
+            "yt-dlp",
+            FAIL,
+            f"yt-dlp {seen.version} sees no usable JavaScript runtime ({seen.js_runtimes}); "
+            "YouTube formats will go missing. Reinstall earshot (the deno package) or set "
+            "YTDLP_JS_RUNTIME",
+            facts,
+        )
+    if not seen.ejs_version:
+        return Check(
+            "yt-dlp",
+            FAIL,
+            f"yt-dlp {seen.version} has no yt-dlp-ejs solver: install yt-dlp[default]",
+            facts,
+        )
+    if name in ("deno", "node", "bun"):  # run it for real: a noexec mount would stop it here
+        program = {"deno": ["eval", "console.log(6*7)"], "node": ["-e", "console.log(6*7)"]}
+        args = program.get(name, ["-e", "console.log(6*7)"])
+        try:
+            answer = await asyncio.to_thread(_run, [path or name, *args])
+        except (OSError, subprocess.SubprocessError, EarshotError) as exc:
+            return Check("yt-dlp", FAIL, f"{seen.js_runtimes} is found but does not run: {exc}")
+        if answer != "42":
+            return Check("yt-dlp", FAIL, f"{seen.js_runtimes} ran, but answered {answer!r}")
+    return Check(
+        "yt-dlp",
+        OK,
+        f"yt-dlp {seen.version}, JS runtime {seen.js_runtimes}, solver yt-dlp-ejs "
+        f"{seen.ejs_version}",
+        facts,
+    )
+
+
+async def check_ffmpeg(settings: Settings) -> Check:
+    try:
+        binary = ffmpeg_path(settings.ffmpeg_binary)
+        first = (await asyncio.to_thread(_run, [binary, "-version"])).splitlines()[0]
+    except (OSError, subprocess.SubprocessError, EarshotError) as exc:
+        return Check("ffmpeg", FAIL, f"ffmpeg does not run: {exc}")
+    version = first.removeprefix("ffmpeg version ").split(" ")[0]
+    return Check("ffmpeg", OK, f"ffmpeg {version}", {"path": binary, "version": version})
+
+
+async def check_pca(settings: Settings, engine: Any) -> Check:
+    try:
+        path = await engine.ensure_pca_params()
+    except Exception as exc:  # a fetch can fail many ways; the operator needs the message
+        return Check("PCA parameters", FAIL, f"cannot fetch them: {exc}")
+    digest = await asyncio.to_thread(lambda: hashlib.sha256(path.read_bytes()).hexdigest())
+    facts = {"path": str(path.resolve()), "sha256": digest}
+    if digest != PCA_PARAMS_SHA256:
+        return Check(
+            "PCA parameters",
+            FAIL,
+            f"{path} is not Google's vggish_pca_params.npz (sha256 {digest[:12]}…, expected "
+            f"{PCA_PARAMS_SHA256[:12]}…): queries would not land in the catalog's space",
+            facts,
+        )
+    return Check("PCA parameters", OK, f"sha256 {digest[:12]}… matches AudioSet's", facts)
+
+
+async def check_model(engine: Any) -> Check:
+    started = time.perf_counter()
+    try:
+        result = await engine.check_model()
+    except Exception as exc:  # ModelError names every handle; anything else, as it is
+        return Check("VGGish model", FAIL, " ".join(str(exc).split()))
+    seconds = time.perf_counter() - started
+    facts = {
+        "handle": result.handle,
+        "version": result.version,
+        "shape": list(result.shape),
+        "load_s": round(seconds, 1),
+    }
+    if result.shape != (1, 128):
+        return Check("VGGish model", FAIL, f"one second gave frames of shape {result.shape}", facts)
+    return Check(
+        "VGGish model",
+        OK,
+        f"loaded from {result.handle} in {seconds:.1f} s; 1 s of audio -> 1 x 128 frames",
+        facts,
+    )
+
+
+def _folder_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+async def check_data_dir(settings: Settings) -> Check:
+    folder = settings.data_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".doctor-"):
+            pass
+    except OSError as exc:
+        return Check("data folder", FAIL, f"{folder} is not writable: {exc}")
+    free = shutil.disk_usage(folder).free
+    facts = {"path": str(folder.resolve()), "free_bytes": free}
+    detail = f"{folder.resolve()} writable, {free / 2**30:.1f} GB free"
+    if free < MIN_FREE_BYTES:
+        return Check("data folder", WARN, detail + " (under 1 GB: a reindex may not fit)", facts)
+    return Check("data folder", OK, detail, facts)
+
+
+async def check_catalog(engine: Any) -> list[Check]:
+    stats = await engine.stats()
+    clips = stats["tracks"] - stats["member_tracks"]
+    catalog = (
+        Check(
+            "catalog",
+            OK,
+            f"{stats['tracks']:,} clips ({stats['member_tracks']:,} from members' songs), "
+            f"{stats['cached_embeddings']:,} songs cached, {stats['ratings']:,} ratings",
+            {k: stats[k] for k in ("tracks", "member_tracks", "cached_embeddings", "ratings")},
+        )
+        if clips
+        else Check("catalog", FAIL, "empty: run `python -m recommender prepare` (or ingest)", {})
+    )
+    meta = stats["index"]
+    if meta is None or engine.index is None:
+        return [
+            catalog,
+            Check("index", FAIL, "none: run `python -m recommender reindex`", {}),
+        ]
+    age_h = (time.time() - meta["built_at"]) / 3600
+    size = await asyncio.to_thread(_folder_size, engine.index.path)
+    facts = {"items": stats["indexed"], "age_hours": round(age_h, 1), "bytes": size}
+    detail = f"{stats['indexed']:,} items, built {age_h:.1f} h ago, {size / 2**20:,.0f} MB on disk"
+    status = OK if stats["indexed"] else FAIL
+    return [catalog, Check("index", status, detail, facts)]
+
+
+ExtraChecks = Callable[[Mapping[str, str]], Awaitable[Iterable[Check]]]
+
+
+def _extra_checks() -> list[tuple[str, ExtraChecks]]:
+    return [(ep.name, ep.load()) for ep in entry_points(group=ENTRY_POINT_GROUP)]
+
+
+async def run_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
+    """Every check, the cheap ones first; the model loads in a listening worker."""
+    from .embedder import configure_hub_cache
+    from .engine import Engine
+
+    configure_hub_cache(settings.data_dir)
+    checks = [await check_data_dir(settings)]
+    engine = await Engine.open(settings)
+    try:
+        checks.append(await check_ytdlp(engine.fetch_options()))
+        checks.append(await check_ffmpeg(settings))
+        checks.append(await check_pca(settings, engine))
+        checks.append(await check_model(engine))
+        checks.extend(await check_catalog(engine))
+    finally:
+        await engine.close()
+    for name, extra in _extra_checks():
+        try:
+            checks.extend(await extra(env))
+        except Exception as exc:  # a broken plug-in is a failed check, not a crash
+            log.exception("doctor checks from %s failed", name)
+            checks.append(Check(name, FAIL, f"its checks could not run: {exc}"))
+    return checks
+
+
+def table(checks: list[Check]) -> str:
+    width = max(len(c.name) for c in checks)
+    marks = {OK: "ok  ", WARN: "WARN", FAIL: "FAIL"}
+    return "\n".join(f"{marks[c.status]}  {c.name:<{width}}  {c.detail}" for c in checks)
+
+
+def as_json(checks: list[Check], seconds: float) -> dict[str, Any]:
+    return {
+        "ok": all(c.status != FAIL for c in checks),
+        "failed": [c.name for c in checks if c.status == FAIL],
+        "seconds": round(seconds, 1),
+        "checks": [asdict(c) for c in checks],
+    }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install everything (into .venv), prepare what is missing (model, catalog, index), and
-# run the bot. Settings come from .env; see .env.example.
+# Install everything (into .venv), bring yt-dlp up to date, prepare what is missing (model,
+# catalog, index), check the deployment with the doctor, and run the bot. Settings come
+# from .env; see .env.example.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -10,5 +11,48 @@ if [ ! -f .env ] && [ -z "${DISCORD_TOKEN:-}" ]; then
     exit 2
 fi
 .venv/bin/python -m bot --check
+
+# YouTube changes weekly and an exact pin goes stale within a month: take yt-dlp's newest
+# release (with the yt-dlp-ejs solver it expects) at each start, unless told not to.
+setting() {  # a setting as earshot reads it: the environment first, then .env
+    .venv/bin/python -c 'import os, sys; from dotenv import load_dotenv; load_dotenv(); print(os.environ.get(sys.argv[1], ""))' "$1"
+}
+auto_update=$(setting YTDLP_AUTO_UPDATE | tr '[:upper:]' '[:lower:]')
+ytdlp_version() { .venv/bin/python -m yt_dlp --version; }
+case "${auto_update:-true}" in
+    false | 0 | no | off)
+        echo "yt-dlp $(ytdlp_version): auto-update is off (YTDLP_AUTO_UPDATE)"
+        ;;
+    *)
+        before=$(ytdlp_version)
+        log=$(mktemp)
+        if .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade \
+            "yt-dlp[default]" >"$log" 2>&1; then
+            after=$(ytdlp_version)
+            if [ "$before" = "$after" ]; then
+                echo "yt-dlp $after is the newest release"
+            else
+                echo "yt-dlp upgraded from $before to $after (YTDLP_AUTO_UPDATE=false turns this off)"
+            fi
+        else
+            echo "yt-dlp: could not check for a newer release; keeping $before:" >&2
+            tail -n 3 "$log" >&2
+        fi
+        rm -f "$log"
+        ;;
+esac
+
 .venv/bin/python -m recommender prepare
+echo "checking the deployment (python -m recommender doctor):"
+errors=$(mktemp)
+if ! report=$(.venv/bin/python -m recommender doctor 2>"$errors"); then
+    echo "$report"
+    failed=$(echo "$report" | sed -n 's/^failed: //p')
+    [ -n "$failed" ] || tail -n 20 "$errors" >&2
+    rm -f "$errors"
+    echo "earshot will not start: the doctor's check failed: ${failed:-it could not run}." >&2
+    exit 1
+fi
+rm -f "$errors"
+echo "$report"
 exec .venv/bin/python -m bot "$@"

@@ -62,7 +62,7 @@ async def check_ytdlp(options: Any) -> Check:
         "runtime": name,
         "runtime_path": path,
     }
-    if seen.js_runtimes == "none" or "unsupported" in seen.js_runtimes:
+    if seen.js_runtimes.startswith("none") or "unsupported" in seen.js_runtimes:
         return Check(
             "yt-dlp",
             FAIL,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 
 import pytest
@@ -182,3 +183,17 @@ def test_sections_spread_over_the_song() -> None:
     assert choose_sections(45, 30, 2) == [(0.0, 45.0)]
     assert choose_sections(300, 30, 2) == [(85.0, 115.0), (185.0, 215.0)]
     assert all(end <= 61 for _, end in choose_sections(61, 30, 2))
+
+
+def test_yt_dlp_warnings_reach_the_log_at_warning(
+    server: RangeServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "recommender.youtube")
+    seen = ytdlp_environment(_options(server, tmp_path, js_runtime=("rhino", None)))
+    assert seen.js_runtimes.startswith("none")
+    warnings = [r for r in caplog.records if r.name == "recommender.youtube"]
+    assert any(
+        r.levelno == logging.WARNING
+        and "Ignoring unsupported JavaScript runtime(s): rhino" in r.getMessage()
+        for r in warnings
+    ), [r.getMessage() for r in warnings]

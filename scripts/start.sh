@@ -18,27 +18,12 @@ setting() {  # a setting as earshot reads it: the environment first, then .env
     .venv/bin/python -c 'import os, sys; from dotenv import load_dotenv; load_dotenv(); print(os.environ.get(sys.argv[1], ""))' "$1"
 }
 auto_update=$(setting YTDLP_AUTO_UPDATE | tr '[:upper:]' '[:lower:]')
-ytdlp_version() { .venv/bin/python -m yt_dlp --version; }
 case "${auto_update:-true}" in
     false | 0 | no | off)
-        echo "yt-dlp $(ytdlp_version): auto-update is off (YTDLP_AUTO_UPDATE)"
+        echo "yt-dlp $(.venv/bin/python -m yt_dlp --version): auto-update is off (YTDLP_AUTO_UPDATE)"
         ;;
     *)
-        before=$(ytdlp_version)
-        log=$(mktemp)
-        if .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade \
-            "yt-dlp[default]" >"$log" 2>&1; then
-            after=$(ytdlp_version)
-            if [ "$before" = "$after" ]; then
-                echo "yt-dlp $after is the newest release"
-            else
-                echo "yt-dlp upgraded from $before to $after (YTDLP_AUTO_UPDATE=false turns this off)"
-            fi
-        else
-            echo "yt-dlp: could not check for a newer release; keeping $before:" >&2
-            tail -n 3 "$log" >&2
-        fi
-        rm -f "$log"
+        bash scripts/update_ytdlp.sh .venv/bin/python
         ;;
 esac
 

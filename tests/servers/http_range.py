@@ -25,6 +25,8 @@ _TYPES = {
     ".gz": "application/gzip",
     ".csv": "text/csv",
     ".json": "application/json",
+    ".html": "text/html",
+    ".whl": "application/zip",
     ".npz": "application/octet-stream",
 }
 

@@ -296,12 +296,17 @@ def cmd_bot(args: argparse.Namespace) -> dict:
             )
             burst_refused = sum(1 for r in burst if r.get("followups"))
 
-            # Nobody asks for a new song: the workers stop, and the tree is the bot alone.
+            # Nobody asks for a new song: the workers stop, and the tree is the bot alone
+            # (plus multiprocessing's small resource tracker).
+            stops = (tmp / "bot.log").read_text().count("stopping the listening workers")
             idle_started = time.monotonic()
-            while _rss_mb(bot.process.pid)[1] > 0 and time.monotonic() - idle_started < 600:
-                time.sleep(1)
+            while (
+                (tmp / "bot.log").read_text().count("stopping the listening workers") == stops
+                and time.monotonic() - idle_started < IDLE_S + 120
+            ):
+                time.sleep(0.5)
             idle_after_s = time.monotonic() - idle_started
-            time.sleep(2)
+            time.sleep(5)  # the workers exit and are joined
             idle_bot, idle_workers = _rss_mb(bot.process.pid)
             bot.stop()
             doctor = _time_doctor(data, model, shared / "vggish_pca_params.npz")

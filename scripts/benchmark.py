@@ -86,8 +86,8 @@ def _listen_child(model: str, pca: str, song: str, seconds: float) -> dict:
 
 
 def cmd_listen(args: argparse.Namespace) -> dict:
-    from scripts.vggish_architecture import build_vggish_architecture
-    from tests.media import make_song
+    from scripts.standins.media import make_song
+    from scripts.standins.vggish_architecture import build_vggish_architecture
 
     shared = ROOT.parent / "shared" / "data" / "audioset" / "vggish_pca_params.npz"
     pca = os.environ.get("VGGISH_PCA_PARAMS") or str(shared)
@@ -132,8 +132,8 @@ IDLE_S = 60  # LISTEN_IDLE_SECONDS in the bot benchmark (600 by default; shorter
 
 def _time_doctor(data: Path, model: Path, pca: Path) -> dict:
     """``python -m recommender doctor`` on the benchmark's deployment, model cached."""
-    from tests.bot_harness import TOKEN
-    from tests.cli import cli_env
+    from scripts.standins.bot_process import TOKEN
+    from scripts.standins.cli import cli_env
 
     env = cli_env(
         data,
@@ -168,12 +168,12 @@ def cmd_bot(args: argparse.Namespace) -> dict:
     import shutil
     import threading
 
-    from scripts.vggish_architecture import build_vggish_architecture
-    from tests.bot_harness import BotProcess
-    from tests.cli import run_cli
-    from tests.media import make_song
-    from tests.servers.discord_api import FakeDiscord, Member
-    from tests.servers.http_range import RangeServer
+    from scripts.standins.bot_process import BotProcess
+    from scripts.standins.cli import run_cli
+    from scripts.standins.discord_api import FakeDiscord, Member
+    from scripts.standins.http_range import RangeServer
+    from scripts.standins.media import make_song
+    from scripts.standins.vggish_architecture import build_vggish_architecture
 
     shared = ROOT.parent / "shared" / "data" / "audioset"
     with tempfile.TemporaryDirectory(prefix="earshot-bench-") as tmp_name:
@@ -300,10 +300,9 @@ def cmd_bot(args: argparse.Namespace) -> dict:
             # (plus multiprocessing's small resource tracker).
             stops = (tmp / "bot.log").read_text().count("stopping the listening workers")
             idle_started = time.monotonic()
-            while (
-                (tmp / "bot.log").read_text().count("stopping the listening workers") == stops
-                and time.monotonic() - idle_started < IDLE_S + 120
-            ):
+            while (tmp / "bot.log").read_text().count(
+                "stopping the listening workers"
+            ) == stops and time.monotonic() - idle_started < IDLE_S + 120:
                 time.sleep(0.5)
             idle_after_s = time.monotonic() - idle_started
             time.sleep(5)  # the workers exit and are joined
@@ -538,8 +537,8 @@ def cmd_scale(args: argparse.Namespace) -> dict:
 
     from recommender.config import Settings
     from recommender.engine import Engine
-    from tests.bot_harness import BotProcess
-    from tests.servers.discord_api import FakeDiscord
+    from scripts.standins.bot_process import BotProcess
+    from scripts.standins.discord_api import FakeDiscord
 
     report: dict = {"benchmark": "scale", "machine": machine(), "clips": args.clips}
     with contextlib.ExitStack() as stack:

@@ -50,7 +50,7 @@ def audioset_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def fake_vggish(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.fake_vggish import build_fake_vggish
+    from scripts.standins.vggish_interface import build_fake_vggish
 
     return build_fake_vggish(tmp_path_factory.mktemp("models") / "vggish")
 
@@ -63,7 +63,7 @@ def pca_params() -> Path:
 @pytest.fixture(scope="session")
 def built_catalog(audioset_slice: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data dir with the slice ingested and indexed. Copy it before changing it."""
-    from tests.cli import run_cli
+    from scripts.standins.cli import run_cli
 
     data = tmp_path_factory.mktemp("catalog")
     run_cli(data, "ingest", "--audioset", str(audioset_slice))

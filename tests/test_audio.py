@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from recommender.audio import SAMPLE_RATE, DecodeError, decode, ffmpeg_folder, ffmpeg_path
-from tests.media import FORMATS, make_song
+from scripts.standins.media import FORMATS, make_song
 
 
 @pytest.mark.parametrize("extension", sorted(FORMATS))

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.bot_harness import BotProcess
-from tests.media import make_song
-from tests.servers.discord_api import FakeDiscord, Member
-from tests.servers.http_range import RangeServer
+from scripts.standins.bot_process import BotProcess
+from scripts.standins.discord_api import FakeDiscord, Member
+from scripts.standins.http_range import RangeServer
+from scripts.standins.media import make_song
 
 NUMBERS = ["1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣", "6️⃣", "7️⃣", "8️⃣", "9️⃣", "🔟"]
 NEW_SONG = "newsong0001"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import ROOT, cli_env, run_cli, run_json
-from tests.servers.http_range import RangeServer
+from scripts.standins.cli import ROOT, cli_env, run_cli, run_json
+from scripts.standins.http_range import RangeServer
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from recommender.index import BUILDS, current_build
-from tests.cli import ROOT, cli_env, run_json
+from scripts.standins.cli import ROOT, cli_env, run_json
 
 
 def _limit_file_size() -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.doctor import application_id
-from tests.bot_harness import TOKEN
-from tests.cli import run_cli
+from scripts.standins.bot_process import TOKEN
+from scripts.standins.cli import run_cli
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from recommender.download import DownloadError, fetch
-from tests.cli import run_cli, run_json
-from tests.servers.http_range import RangeServer
+from scripts.standins.cli import run_cli, run_json
+from scripts.standins.http_range import RangeServer
 
 
 @pytest.fixture()

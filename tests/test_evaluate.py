@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from recommender.evaluate import holdout_fraction, precision
-from tests.cli import run_cli
+from scripts.standins.cli import run_cli
 
 
 def test_precision_counts_shared_labels() -> None:

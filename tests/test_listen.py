@@ -18,9 +18,9 @@ from recommender.engine import Engine
 from recommender.errors import BusyError, UnknownVideoError
 from recommender.worker import ListenTimeoutError, WorkerCrashedError
 from recommender.youtube import VideoUnavailableError
-from tests.cli import run_cli, run_json
-from tests.media import make_song
-from tests.servers.http_range import RangeServer
+from scripts.standins.cli import run_cli, run_json
+from scripts.standins.http_range import RangeServer
+from scripts.standins.media import make_song
 
 IDS = {
     name: f"{name:_<11}"

@@ -18,7 +18,7 @@ from recommender.model_source import (
     model_handles,
     model_id,
 )
-from tests.servers.http_range import RangeServer
+from scripts.standins.http_range import RangeServer
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.bot_harness import BotProcess
-from tests.cli import ROOT
-from tests.servers.discord_api import FakeDiscord
+from scripts.standins.bot_process import BotProcess
+from scripts.standins.cli import ROOT
+from scripts.standins.discord_api import FakeDiscord
 
 
 @pytest.fixture()

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import ROOT
-from tests.servers.http_range import RangeServer
+from scripts.standins.cli import ROOT
+from scripts.standins.http_range import RangeServer
 
 OLD, NEW = "2026.1.1", "2026.2.2"
 

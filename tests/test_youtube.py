@@ -26,8 +26,8 @@ from recommender.youtube import (
     probe,
     ytdlp_environment,
 )
-from tests.media import FORMATS, make_song
-from tests.servers.http_range import RangeServer
+from scripts.standins.http_range import RangeServer
+from scripts.standins.media import FORMATS, make_song
 
 SONG_SECONDS = 40.0
 

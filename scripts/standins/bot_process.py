@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from tests.cli import ROOT
-from tests.servers.discord_api import FakeDiscord
+from scripts.standins.cli import ROOT
+from scripts.standins.discord_api import FakeDiscord
 
 TOKEN = "OTAwMDAwMDAwMDAwMDAwMDAx.GAbcde.abcdefghijklmnopqrstuvwxyz0123"
 

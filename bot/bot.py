@@ -13,6 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from cogs.checks import NotOwnerError
 from recommender.engine import Engine
 from recommender.errors import EarshotError
 
@@ -31,10 +32,6 @@ class RecentError:
     error_id: str
     where: str
     summary: str
-
-
-class NotOwnerError(app_commands.CheckFailure):
-    """Raised by owner-only commands for anyone else."""
 
 
 class Earshot(commands.Bot):
@@ -58,15 +55,15 @@ class Earshot(commands.Bot):
         self.loop_lag.start()
         self.engine = await Engine.open(self.settings.engine)
         stats = await self.engine.stats()
-        if stats["tracks"] == 0:
+        if stats.tracks == 0:
             log.warning(
                 "the catalog is empty: run `python -m recommender ingest --audioset DIR`"
                 " (or --download), then `python -m recommender reindex`"
             )
-        elif stats["index"] is None:
+        elif stats.index is None:
             log.warning("there is no index: run `python -m recommender reindex`")
         else:
-            log.info("catalog: %d tracks, %d indexed", stats["tracks"], stats["indexed"])
+            log.info("catalog: %d tracks, %d indexed", stats.tracks, stats.indexed)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         self.tree.on_error = self.on_app_command_error
@@ -129,17 +126,23 @@ class Earshot(commands.Bot):
         elif isinstance(original, EarshotError):
             message = str(original)
         else:
-            error_id = secrets.token_hex(4)
             where = interaction.command.qualified_name if interaction.command else "?"
-            log.error("error %s in /%s", error_id, where, exc_info=original)
-            self.recent_errors.append(
-                RecentError(time.time(), error_id, where, f"{type(original).__name__}: {original}")
-            )
+            error_id = self.report_error(where, original)
             message = (
                 f"Sorry, something went wrong on earshot's side (error id `{error_id}`). "
                 "The bot's owners can find it in the log."
             )
         await self.send_error(interaction, message)
+
+    def report_error(self, where: str, error: BaseException) -> str:
+        """Log an unexpected error with a new id, keep it for /stats, and return the id
+        (which the member is shown, so the owners can find it in the log)."""
+        error_id = secrets.token_hex(4)
+        log.error("error %s in /%s", error_id, where, exc_info=error)
+        self.recent_errors.append(
+            RecentError(time.time(), error_id, where, f"{type(error).__name__}: {error}")
+        )
+        return error_id
 
     async def send_error(self, interaction: discord.Interaction, message: str) -> None:
         """An ephemeral answer, whether or not the interaction was already deferred."""

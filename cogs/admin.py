@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from typing import TYPE_CHECKING
 
@@ -12,21 +11,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.bot import NotOwnerError, RecentError
 from bot.health import resident_mb
 from recommender.errors import EarshotError
+
+from .checks import owner_only
 
 if TYPE_CHECKING:
     from bot.bot import Earshot
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 2.0
-
-
-async def _owner_only(interaction: discord.Interaction) -> bool:
-    if await interaction.client.is_owner(interaction.user):  # type: ignore[attr-defined]
-        return True
-    raise NotOwnerError()
 
 
 def _age(seconds: float) -> str:
@@ -41,24 +35,22 @@ class Admin(commands.Cog):
     def __init__(self, bot: Earshot) -> None:
         self.bot = bot
         self.reindex_task: asyncio.Task[None] | None = None
-        self.progress: tuple[str, int, int] = ("starting", 0, 0)
 
     def _progress_text(self) -> str:
-        stage, done, total = self.progress
+        stage, done, total = self.bot.engine.reindex_progress or ("starting", 0, 0)
         if total:
             return f"{stage}: {done:,}/{total:,} ({100 * done / total:.0f}%)"
         return stage
 
     @app_commands.command(name="reindex", description="Rebuild the search index (bot owners)")
     @app_commands.default_permissions(administrator=True)
-    @app_commands.check(_owner_only)
+    @app_commands.check(owner_only)
     async def reindex(self, interaction: discord.Interaction) -> None:
         if self.reindex_task is not None and not self.reindex_task.done():
             await interaction.response.send_message(
                 f"A rebuild is already running: {self._progress_text()}.", ephemeral=True
             )
             return
-        self.progress = ("starting", 0, 0)
         await interaction.response.send_message(
             "Rebuilding the index in the background; /recommend keeps working meanwhile.",
             ephemeral=True,
@@ -67,26 +59,18 @@ class Admin(commands.Cog):
 
     async def _rebuild(self, interaction: discord.Interaction) -> None:
         started = time.monotonic()
-
-        def report(stage: str, done: int, total: int) -> None:
-            self.progress = (stage, done, total)
-
-        job = asyncio.create_task(self.bot.engine.reindex(report))
+        job = asyncio.create_task(self.bot.engine.reindex())
         while not job.done():
             await asyncio.wait({job}, timeout=PROGRESS_EVERY_S)
             if not job.done():
                 await self._edit(interaction, f"Rebuilding the index… {self._progress_text()}")
         try:
-            meta = job.result()
+            built = job.result()
         except EarshotError as exc:
             await self._edit(interaction, f"The rebuild failed: {exc} The old index keeps serving.")
             return
         except Exception as exc:
-            error_id = secrets.token_hex(4)
-            log.error("error %s in /reindex", error_id, exc_info=exc)
-            self.bot.recent_errors.append(
-                RecentError(time.time(), error_id, "reindex", f"{type(exc).__name__}: {exc}")
-            )
+            error_id = self.bot.report_error("reindex", exc)
             await self._edit(
                 interaction,
                 f"The rebuild failed (error id `{error_id}`); the old index keeps serving.",
@@ -94,7 +78,7 @@ class Admin(commands.Cog):
             return
         await self._edit(
             interaction,
-            f"Index rebuilt: {meta['count']:,} items in {time.monotonic() - started:.0f} s, "
+            f"Index rebuilt: {built.count:,} items in {time.monotonic() - started:.0f} s, "
             "now serving.",
         )
 
@@ -109,7 +93,7 @@ class Admin(commands.Cog):
     @app_commands.command(name="stats", description="Catalog, index and error figures (owners)")
     @app_commands.describe(minutes="Window for the loop-lag figures (default 1 minute)")
     @app_commands.default_permissions(administrator=True)
-    @app_commands.check(_owner_only)
+    @app_commands.check(owner_only)
     async def stats(
         self, interaction: discord.Interaction, minutes: app_commands.Range[int, 1, 10] = 1
     ) -> None:
@@ -117,19 +101,18 @@ class Admin(commands.Cog):
         embed = discord.Embed(title="earshot", colour=discord.Colour.dark_teal())
         embed.add_field(
             name="Catalog",
-            value=f"{stats['tracks']:,} tracks ({stats['member_tracks']:,} from members)",
+            value=f"{stats.tracks:,} tracks ({stats.member_tracks:,} from members)",
         )
-        index = stats["index"]
+        index = stats.index
         if index:
             embed.add_field(
                 name="Index",
-                value=f"{index['count']:,} items, built "
-                f"{_age(time.time() - index['built_at'])} ago",
+                value=f"{index.count:,} items, built {_age(time.time() - index.built_at)} ago",
             )
         else:
             embed.add_field(name="Index", value="none: run /reindex")
-        embed.add_field(name="Cached songs", value=f"{stats['cached_embeddings']:,}")
-        embed.add_field(name="Ratings", value=f"{stats['ratings']:,}")
+        embed.add_field(name="Cached songs", value=f"{stats.cached_embeddings:,}")
+        embed.add_field(name="Ratings", value=f"{stats.ratings:,}")
         if self.reindex_task is not None and not self.reindex_task.done():
             embed.add_field(name="Rebuild", value=self._progress_text(), inline=False)
         lag = self.bot.loop_lag.summary(last_s=60.0 * minutes)

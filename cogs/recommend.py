@@ -9,9 +9,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from recommender.engine import RecommendResult
 from recommender.errors import EarshotError
 from recommender.links import ACCEPTED_FORMS, VIDEO_ID, LinkError, parse_video_id
+from recommender.ratings import DISLIKE_KEY, LIKE_KEYS
+from recommender.results import RecommendResult
 
 if TYPE_CHECKING:
     from bot.bot import Earshot
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 
 NUMBER_EMOJI = ("1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣", "6️⃣", "7️⃣", "8️⃣", "9️⃣", "🔟")
 DISLIKE_EMOJI = "👎"
-REACTION_KEYS = {emoji: str(n) for n, emoji in enumerate(NUMBER_EMOJI, 1)} | {DISLIKE_EMOJI: "down"}
+REACTION_KEYS = dict(zip(NUMBER_EMOJI, LIKE_KEYS, strict=True)) | {DISLIKE_EMOJI: DISLIKE_KEY}
 FOOTER = "React 1️⃣-🔟 to like a suggestion, 👎 if the rest missed. earshot learns from your ratings."
 EMBED_DESCRIPTION_LIMIT = 4096
 EMBED_TOTAL_LIMIT = 6000
@@ -71,6 +72,16 @@ def _cooldown(interaction: discord.Interaction) -> app_commands.Cooldown | None:
 class Recommend(commands.Cog):
     def __init__(self, bot: Earshot) -> None:
         self.bot = bot
+        # A context menu cannot be declared inside a cog; it is built and removed here.
+        menu = app_commands.ContextMenu(name="Find similar music", callback=self.find_similar)
+        cooldown = app_commands.checks.dynamic_cooldown(_cooldown, key=lambda i: i.user.id)
+        self.find_similar_menu = cooldown(menu)
+
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.find_similar_menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.find_similar_menu.name, type=self.find_similar_menu.type)
 
     @app_commands.command(name="recommend", description="Find music that sounds like a song")
     @app_commands.describe(
@@ -85,6 +96,15 @@ class Recommend(commands.Cog):
         count: app_commands.Range[int, 1, 20] = 5,
     ) -> None:
         await self.answer(interaction, url, count)
+
+    async def find_similar(
+        self, interaction: discord.Interaction, message: discord.Message
+    ) -> None:
+        """Apps > Find similar music: the same recommendation for a message's first link."""
+        link = first_youtube_link(message.content)
+        if link is None:
+            raise EarshotError(f"That message has no YouTube video link. {ACCEPTED_FORMS}.")
+        await self.answer(interaction, link, 5)
 
     async def answer(self, interaction: discord.Interaction, url: str, count: int) -> None:
         """Defer, recommend for this member and server, reply, and add rating reactions."""
@@ -120,16 +140,5 @@ def first_youtube_link(text: str) -> str | None:
     return None
 
 
-@app_commands.checks.dynamic_cooldown(_cooldown, key=lambda i: i.user.id)
-async def find_similar(interaction: discord.Interaction, message: discord.Message) -> None:
-    """Apps > Find similar music: the same recommendation for a message's first link."""
-    link = first_youtube_link(message.content)
-    if link is None:
-        raise EarshotError(f"That message has no YouTube video link. {ACCEPTED_FORMS}.")
-    cog = interaction.client.get_cog("Recommend")  # type: ignore[attr-defined]
-    await cog.answer(interaction, link, 5)
-
-
 async def setup(bot: Earshot) -> None:
     await bot.add_cog(Recommend(bot))
-    bot.tree.add_command(app_commands.ContextMenu(name="Find similar music", callback=find_similar))

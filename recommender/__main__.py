@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +19,9 @@ from tqdm import tqdm
 
 from .config import ConfigError, Settings
 from .errors import EarshotError
+from .index import IndexInfo
+
+SPLITS = ("bal_train", "eval", "unbal_train")
 
 log = logging.getLogger("recommender")
 
@@ -64,35 +69,41 @@ async def _engine(settings: Settings):
 
 
 async def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from . import download
-
-    if args.download:
-        dest = args.audioset or settings.data_dir / "audioset"
-        with bars() as progress:
-            await asyncio.to_thread(
-                download.download_release,
-                dest,
-                features_url=os.environ.get("AUDIOSET_FEATURES_URL") or download.FEATURES_URL,
-                features_sha256=os.environ.get(
-                    "AUDIOSET_FEATURES_SHA256", download.FEATURES_SHA256
-                ),
-                class_labels_url=os.environ.get("AUDIOSET_CLASS_LABELS_URL")
-                or download.CLASS_LABELS_URL,
-                ontology_url=os.environ.get("AUDIOSET_ONTOLOGY_URL") or download.ONTOLOGY_URL,
-                splits=tuple(args.splits),
-                progress=progress,
-            )
-        source = dest
-    elif args.audioset:
-        source = args.audioset
-    else:
+    if not args.download and not args.audioset:
         print("ingest needs --audioset DIR or --download", file=sys.stderr)
         return 2
+    return await _ingest(settings, args.audioset, args.meta, args.download, args.splits)
+
+
+async def _ingest(
+    settings: Settings,
+    audioset: Path | None,
+    meta: Path | None,
+    download: bool,
+    splits: list[str],
+) -> int:
+    from . import download as release
+
+    source = audioset
+    if download:
+        source = audioset or settings.data_dir / "audioset"
+        with bars() as progress:
+            await asyncio.to_thread(
+                release.download_release,
+                source,
+                features_url=settings.audioset_features_url or release.FEATURES_URL,
+                features_sha256=settings.audioset_features_sha256 or release.FEATURES_SHA256,
+                class_labels_url=settings.audioset_class_labels_url or release.CLASS_LABELS_URL,
+                ontology_url=settings.audioset_ontology_url or release.ONTOLOGY_URL,
+                splits=tuple(splits),
+                progress=progress,
+            )
+    assert source is not None
     engine = await _engine(settings)
     try:
         with bars() as progress:
-            report = await engine.ingest(source, args.meta, progress)
-        total = await engine.store.count_tracks()
+            report = await engine.ingest(source, meta, progress)
+        total = (await engine.stats()).tracks
     finally:
         await engine.close()
     print(
@@ -116,21 +127,18 @@ async def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     engine = await _engine(settings)
     try:
         with bars() as progress:
-            meta = await engine.reindex(progress)
+            built = await engine.reindex(progress)
     finally:
         await engine.close()
-    print(
-        f"index built: {_layout(meta)}, {meta['total_s']}s, vector version {meta['vector_version']}"
-    )
+    print(f"index built: {_layout(built)}, {built.total_s}s, vector version {built.vector_version}")
     return 0
 
 
-def _layout(meta: dict) -> str:
+def _layout(info: IndexInfo) -> str:
     return (
-        f"{meta['count']} items in {meta.get('chunks', '?')} chunks "
-        f"({meta.get('shared_groups', 0)} tag groups, {meta.get('annoy_groups', 0)} of them "
-        f"searched with Annoy ({meta['trees']} trees), {meta.get('clustered_rows', 0)} items "
-        "clustered)"
+        f"{info.count} items in {info.chunks} chunks ({info.shared_groups} tag groups, "
+        f"{info.annoy_groups} of them searched with Annoy ({info.trees} trees), "
+        f"{info.clustered_rows} items clustered)"
     )
 
 
@@ -175,7 +183,7 @@ async def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
 
     engine = await _engine(settings)
     try:
-        pca = await engine.ensure_pca_params()
+        pca = await engine.listener.ensure_pca_params()
         print(f"PCA parameters: {pca.resolve()}")
         configure_hub_cache(settings.data_dir)
         handle, model_dir = await asyncio.to_thread(fetch_model, settings.vggish_model)
@@ -201,10 +209,10 @@ async def cmd_prepare(args: argparse.Namespace, settings: Settings) -> int:
         await cmd_setup(args, settings)
     engine = await _engine(settings)
     try:
-        catalog = await engine.store.count_tracks() - await engine.store.count_tracks("member")
-        has_index = engine.index is not None
+        stats = await engine.stats()
     finally:
         await engine.close()
+    catalog, has_index = stats.catalog_clips, stats.index is not None
     if catalog:
         print(f"catalog: already {catalog} clips")
     else:
@@ -213,13 +221,7 @@ async def cmd_prepare(args: argparse.Namespace, settings: Settings) -> int:
             "step 2/3: building the catalog from "
             + (str(source) if source else "the official AudioSet release (about 2.4 GB)")
         )
-        ingest = argparse.Namespace(
-            audioset=source,
-            meta=None,
-            download=source is None,
-            splits=["bal_train", "eval", "unbal_train"],
-        )
-        await cmd_ingest(ingest, settings)
+        await _ingest(settings, source, None, source is None, list(SPLITS))
         has_index = False
     if has_index:
         print("index: already built")
@@ -236,20 +238,17 @@ async def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await engine.close()
     if args.json:
-        print(json.dumps(stats, indent=2))
+        print(json.dumps(dataclasses.asdict(stats), indent=2))
         return 0
-    print(f"tracks:            {stats['tracks']} ({stats['member_tracks']} asked about by members)")
-    print(f"indexed items:     {stats['indexed']}")
-    print(f"cached embeddings: {stats['cached_embeddings']}")
-    print(f"ratings:           {stats['ratings']}")
-    index = stats["index"]
-    if index:
-        import time
-
-        age_h = (time.time() - index["built_at"]) / 3600
+    print(f"tracks:            {stats.tracks} ({stats.member_tracks} asked about by members)")
+    print(f"indexed items:     {stats.indexed}")
+    print(f"cached embeddings: {stats.cached_embeddings}")
+    print(f"ratings:           {stats.ratings}")
+    if stats.index:
+        age_h = (time.time() - stats.index.built_at) / 3600
         print(
-            f"index:             {_layout(index)}, "
-            f"built {age_h:.1f} h ago, vector version {index['vector_version']}"
+            f"index:             {_layout(stats.index)}, "
+            f"built {age_h:.1f} h ago, vector version {stats.index.vector_version}"
         )
     else:
         print("index:             none (run: python -m recommender reindex)")
@@ -257,8 +256,6 @@ async def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
-    import time
-
     from .doctor import as_json, run_checks, table
 
     started = time.perf_counter()
@@ -362,8 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--splits",
         nargs="+",
-        default=["bal_train", "eval", "unbal_train"],
-        choices=["bal_train", "eval", "unbal_train"],
+        default=list(SPLITS),
+        choices=list(SPLITS),
         help="with --download: which splits to extract",
     )
     p.set_defaults(func=cmd_ingest)

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import EarshotError
+from .vggish_format import SAMPLE_RATE
 
-SAMPLE_RATE = 16_000
+__all__ = ["SAMPLE_RATE", "DecodeError", "decode", "ffmpeg_folder", "ffmpeg_path"]
 
 
 class DecodeError(EarshotError):

@@ -71,6 +71,11 @@ def _bool(env: Mapping[str, str], name: str) -> bool:
 class Settings:
     data_dir: Path = Path("data")
     audioset_dir: Path | None = None  # a local AudioSet folder for `prepare` to ingest
+    # The official release's addresses, for `ingest --download` (None: Google's own).
+    audioset_features_url: str | None = None
+    audioset_features_sha256: str | None = None
+    audioset_class_labels_url: str | None = None
+    audioset_ontology_url: str | None = None
     index_trees: int = 10
     index_search_k: int = 0  # 0: Annoy's default (trees * count)
     index_overfetch: int = 20
@@ -117,6 +122,10 @@ class Settings:
         return cls(
             data_dir=path("DATA_DIR") or Path("data"),
             audioset_dir=path("AUDIOSET_DIR"),
+            audioset_features_url=env.get("AUDIOSET_FEATURES_URL", "").strip() or None,
+            audioset_features_sha256=env.get("AUDIOSET_FEATURES_SHA256", "").strip() or None,
+            audioset_class_labels_url=env.get("AUDIOSET_CLASS_LABELS_URL", "").strip() or None,
+            audioset_ontology_url=env.get("AUDIOSET_ONTOLOGY_URL", "").strip() or None,
             index_trees=_int(env, "INDEX_TREES", 10, 1, 2000),
             index_search_k=_int(env, "INDEX_SEARCH_K", 0, 0, 10_000_000),
             index_overfetch=_int(env, "INDEX_OVERFETCH", 20, 1, 200),

@@ -24,6 +24,7 @@ from .audio import ffmpeg_path
 from .config import Settings
 from .embedder import PCA_PARAMS_SHA256
 from .errors import EarshotError
+from .vggish_format import EMBEDDING_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ async def check_ffmpeg(settings: Settings) -> Check:
 
 async def check_pca(settings: Settings, engine: Any) -> Check:
     try:
-        path = await engine.ensure_pca_params()
+        path = await engine.listener.ensure_pca_params()
     except Exception as exc:  # a fetch can fail many ways; the operator needs the message
         return Check("PCA parameters", FAIL, f"cannot fetch them: {exc}")
     digest = await asyncio.to_thread(lambda: hashlib.sha256(path.read_bytes()).hexdigest())
@@ -137,7 +138,7 @@ async def check_model(engine: Any) -> Check:
         "shape": list(result.shape),
         "load_s": round(seconds, 1),
     }
-    if result.shape != (1, 128):
+    if result.shape != (1, EMBEDDING_SIZE):
         return Check("VGGish model", FAIL, f"one second gave frames of shape {result.shape}", facts)
     return Check(
         "VGGish model",
@@ -169,29 +170,33 @@ async def check_data_dir(settings: Settings) -> Check:
 
 async def check_catalog(engine: Any) -> list[Check]:
     stats = await engine.stats()
-    clips = stats["tracks"] - stats["member_tracks"]
+    counts = {
+        "tracks": stats.tracks,
+        "member_tracks": stats.member_tracks,
+        "cached_embeddings": stats.cached_embeddings,
+        "ratings": stats.ratings,
+    }
     catalog = (
         Check(
             "catalog",
             OK,
-            f"{stats['tracks']:,} clips ({stats['member_tracks']:,} from members' songs), "
-            f"{stats['cached_embeddings']:,} songs cached, {stats['ratings']:,} ratings",
-            {k: stats[k] for k in ("tracks", "member_tracks", "cached_embeddings", "ratings")},
+            f"{stats.tracks:,} clips ({stats.member_tracks:,} from members' songs), "
+            f"{stats.cached_embeddings:,} songs cached, {stats.ratings:,} ratings",
+            counts,
         )
-        if clips
+        if stats.catalog_clips
         else Check("catalog", FAIL, "empty: run `python -m recommender prepare` (or ingest)", {})
     )
-    meta = stats["index"]
-    if meta is None or engine.index is None:
+    if stats.index is None or engine.index is None:
         return [
             catalog,
             Check("index", FAIL, "none: run `python -m recommender reindex`", {}),
         ]
-    age_h = (time.time() - meta["built_at"]) / 3600
+    age_h = (time.time() - stats.index.built_at) / 3600
     size = await asyncio.to_thread(_folder_size, engine.index.path)
-    facts = {"items": stats["indexed"], "age_hours": round(age_h, 1), "bytes": size}
-    detail = f"{stats['indexed']:,} items, built {age_h:.1f} h ago, {size / 2**20:,.0f} MB on disk"
-    status = OK if stats["indexed"] else FAIL
+    facts = {"items": stats.indexed, "age_hours": round(age_h, 1), "bytes": size}
+    detail = f"{stats.indexed:,} items, built {age_h:.1f} h ago, {size / 2**20:,.0f} MB on disk"
+    status = OK if stats.indexed else FAIL
     return [catalog, Check("index", status, detail, facts)]
 
 
@@ -211,7 +216,7 @@ async def run_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
     checks = [await check_data_dir(settings)]
     engine = await Engine.open(settings)
     try:
-        checks.append(await check_ytdlp(engine.fetch_options()))
+        checks.append(await check_ytdlp(engine.listener.fetch_options()))
         checks.append(await check_ffmpeg(settings))
         checks.append(await check_pca(settings, engine))
         checks.append(await check_model(engine))

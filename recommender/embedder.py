@@ -18,17 +18,27 @@ import numpy as np
 
 from .errors import EarshotError
 from .model_source import ModelError, first_that_works, model_id
+from .vggish_format import (
+    EMBEDDING_SIZE,
+    EXAMPLE_FRAMES,
+    EXAMPLE_HOP,
+    MIN_SAMPLES,
+    SAMPLE_RATE,
+    STFT_HOP,
+    STFT_WINDOW,
+)
 
-__all__ = ["AudioTooShortError", "Embedder", "ModelError", "PcaParams", "fetch_model"]
+__all__ = [
+    "MIN_SAMPLES",
+    "AudioTooShortError",
+    "Embedder",
+    "ModelError",
+    "PcaParams",
+    "fetch_model",
+]
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16_000
-STFT_WINDOW = 400  # 25 ms
-STFT_HOP = 160  # 10 ms
-EXAMPLE_FRAMES = 96  # 0.96 s of 10 ms frames, no overlap between examples
-MIN_SAMPLES = STFT_WINDOW + (EXAMPLE_FRAMES - 1) * STFT_HOP  # 15,600 = 0.975 s
-EXAMPLE_HOP = EXAMPLE_FRAMES * STFT_HOP  # 15,360 samples between example starts
 CHUNK_EXAMPLES = 32  # examples per model call: bounds activation memory for long songs
 QUANTIZE_MIN, QUANTIZE_MAX = -2.0, 2.0
 # sha256 of Google's vggish_pca_params.npz (the file released with AudioSet's features).
@@ -57,7 +67,8 @@ class PcaParams:
                 self.means = np.asarray(data["pca_means"], dtype=np.float64).reshape(-1)
         except (OSError, KeyError, ValueError) as exc:
             raise ModelError(f"cannot read the VGGish PCA parameters at {path}: {exc}") from None
-        if self.eigen_vectors.shape != (128, 128) or self.means.shape != (128,):
+        size = EMBEDDING_SIZE
+        if self.eigen_vectors.shape != (size, size) or self.means.shape != (size,):
             raise ModelError(f"{path} does not hold 128x128 PCA parameters")
         self.digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
@@ -105,7 +116,7 @@ class Embedder:
         import tensorflow as tf
 
         output = self.model(tf.constant(waveform, dtype=tf.float32))
-        return np.asarray(output, dtype=np.float32).reshape(-1, 128)
+        return np.asarray(output, dtype=np.float32).reshape(-1, EMBEDDING_SIZE)
 
     def frames(self, waveform: np.ndarray) -> np.ndarray:
         """Postprocessed uint8 frames, one per 0.96 s of ``waveform`` (16 kHz mono)."""
@@ -125,7 +136,7 @@ class Embedder:
             count = min(CHUNK_EXAMPLES, total - first)
             start = first * EXAMPLE_HOP
             parts.append(self.raw(wave[start : start + (count - 1) * EXAMPLE_HOP + MIN_SAMPLES]))
-        raw = np.concatenate(parts) if parts else np.zeros((0, 128), np.float32)
+        raw = np.concatenate(parts) if parts else np.zeros((0, EMBEDDING_SIZE), np.float32)
         if len(raw) == 0:
             raise AudioTooShortError("the audio is too short for one VGGish frame")
         return self.pca.postprocess(raw)

@@ -27,6 +27,7 @@ from .index import IndexWriter, VectorIndex
 from .tagger import train_tagger
 from .tfrecord import ClipRecord, CorruptRecordError, read_clips
 from .vectors import VectorSpace
+from .vggish_format import EMBEDDING_SIZE
 
 K = 10
 SEED_TREES = 50
@@ -68,7 +69,7 @@ def load_split(train: Path, test: Path, ontology: Ontology, holdout: float | Non
 
 def seed_vectors(clips: Sequence[ClipRecord]) -> np.ndarray:
     """The original method: the 10 raw uint8 frames concatenated (1280-d), zero-padded."""
-    out = np.zeros((len(clips), K * 128), dtype=np.float32)
+    out = np.zeros((len(clips), K * EMBEDDING_SIZE), dtype=np.float32)
     for i, clip in enumerate(clips):
         flat = clip.frames[:K].astype(np.float32).ravel()
         out[i, : len(flat)] = flat
@@ -255,7 +256,8 @@ def simulate_feedback(
     queries answered without any ratings. The first query, made before any rating, must
     come out exactly as the plain ranking.
     """
-    from .feedback import Community, MemberRatings, rerank, steer
+    from .ranking import Candidates, SearchSettings, suggest
+    from .ratings import MemberRatings
 
     labels = _label_matrix(catalog, specific_labels)
     counts = labels.sum(0)
@@ -263,18 +265,19 @@ def simulate_feedback(
     rng = np.random.default_rng(seed)
     chosen = sorted(rng.choice(eligible, size=min(members, len(eligible)), replace=False))
     videos = {i: clip.video_id for i, clip in enumerate(catalog)}
-    empty = Community()
+    known = Candidates(videos)  # the catalog knows every video; no channels, no server
+    search = SearchSettings(overfetch=overfetch, search_k=search_k)
 
-    def suggest(vector: np.ndarray, q: int, ratings: MemberRatings) -> list[int]:
-        hits = index.search(
+    def suggest_for(vector: np.ndarray, q: int, ratings: MemberRatings) -> list[int]:
+        ranked = suggest(
+            index,
             vector,
-            K * 3 + 10,
-            overfetch=overfetch,
-            search_k=search_k,
+            ratings,
+            lambda hits: known,
+            count=K,
+            exclude_video=videos[q],
+            search=search,
             accept=lambda track: track != q,
-        )
-        ranked = rerank(
-            index, vector, hits, ratings, empty, videos=videos, exclude_video=videos[q], count=K
         )
         return [r.hit.track_id for r in ranked]
 
@@ -286,8 +289,8 @@ def simulate_feedback(
         queries = rng.choice(len(catalog), size=rounds + 1, replace=False)
         for r, q in enumerate(queries):
             vector = space.query_vector(catalog[q].frames)
-            plain = suggest(vector, int(q), MemberRatings())
-            personal = suggest(steer(index, vector, ratings), int(q), ratings)
+            plain = suggest_for(vector, int(q), MemberRatings())
+            personal = suggest_for(vector, int(q), ratings)
             if r == 0:
                 identical &= plain == personal
             else:

@@ -44,8 +44,8 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,14 +53,14 @@ import numpy as np
 from annoy import AnnoyIndex
 
 from .tagger import TagModel
-from .vectors import VectorSpace
+from .vectors import SOUND_DIMS, VectorSpace
 
 LAYOUT = "earshot-chunks-v1"
 METRIC = "dot"
 CURRENT = "CURRENT"
 BUILDS = "builds"
 PARTIAL = ".partial"
-FINE_DIMS = 128
+FINE_DIMS = SOUND_DIMS
 SCAN_ROWS = 1024  # rows per scanned chunk: about 1 MB of vectors
 ANNOY_FROM = 2048  # a shared-vector group this large is searched through Annoy
 SHARED_FROM = 32  # rows sharing one routing vector before they form a group of their own
@@ -71,8 +71,32 @@ _COPY_ROWS = 50_000
 _STAGING = "staging-vectors.f32"
 
 
-class IndexError_(RuntimeError):
+class IndexUnreadableError(RuntimeError):
     """The index is missing or cannot be read."""
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """A build's own description (meta.json), typed."""
+
+    count: int
+    built_at: float
+    vector_version: str
+    trees: int
+    chunks: int = 0
+    shared_groups: int = 0
+    annoy_groups: int = 0
+    clustered_rows: int = 0
+    total_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)  # timings and the rest
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> IndexInfo:
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        return cls(
+            **{k: meta[k] for k in known if k in meta},
+            extra={k: v for k, v in meta.items() if k not in known},
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,17 +487,17 @@ class VectorIndex:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            self.meta: dict[str, Any] = json.loads((path / "meta.json").read_text())
-            if self.meta.get("layout") != LAYOUT:
+            self._meta: dict[str, Any] = json.loads((path / "meta.json").read_text())
+            if self._meta.get("layout") != LAYOUT:
                 raise ValueError(
                     f"it was built by another version of earshot (layout "
-                    f"{self.meta.get('layout')!r}, this version reads {LAYOUT!r})"
+                    f"{self._meta.get('layout')!r}, this version reads {LAYOUT!r})"
                 )
-            self.tagger = TagModel.load(path / "tagger.npz")
-            self.ids = np.load(path / "ids.npy", mmap_mode="r")
-            self.by_id = np.load(path / "by_id.npy")
-            self._sorted_ids = np.asarray(self.ids)[self.by_id]
-            self.vectors = np.load(path / "vectors.npy", mmap_mode="r")
+            self._tagger = TagModel.load(path / "tagger.npz")
+            self._ids = np.load(path / "ids.npy", mmap_mode="r")
+            self._by_id = np.load(path / "by_id.npy")
+            self._sorted_ids = np.asarray(self._ids)[self._by_id]
+            self._vectors = np.load(path / "vectors.npy", mmap_mode="r")
             with np.load(path / "chunks.npz") as chunks:
                 self._start = chunks["start"]
                 self._end = chunks["end"]
@@ -482,11 +506,70 @@ class VectorIndex:
                 self._fine_norm = chunks["fine_norm"]
                 self._annoy_file = chunks["annoy"]
         except (OSError, ValueError, KeyError) as exc:
-            raise IndexError_(f"index build {path} cannot be read: {exc}") from None
-        self.fine_dims = int(self.meta["fine_dims"])
-        self.space = VectorSpace(self.tagger, float(self.meta["audio_weight"]))
+            raise IndexUnreadableError(f"index build {path} cannot be read: {exc}") from None
+        self.fine_dims = int(self._meta["fine_dims"])
+        self._space = VectorSpace(self._tagger, float(self._meta["audio_weight"]))
         self._annoy: dict[str, AnnoyIndex] = {}
         self._annoy_lock = threading.Lock()
+
+    @property
+    def info(self) -> IndexInfo:
+        """What the build says about itself: size, layout, timings, when, which vectors."""
+        return IndexInfo.from_meta(self._meta)
+
+    @property
+    def dim(self) -> int:
+        return int(self._vectors.shape[1])
+
+    def vector_at(self, row: int) -> np.ndarray:
+        return np.asarray(self._vectors[row])
+
+    def vector_of(self, hit: Hit) -> np.ndarray:
+        """The exact vector behind a search hit."""
+        return self.vector_at(hit.position)
+
+    def vectors_of(self, track_ids: Sequence[int]) -> np.ndarray:
+        """The vectors of the tracks in this build (absent ones left out), in row order."""
+        rows = self.positions_of(list(track_ids))
+        return np.asarray(self._vectors[np.sort(rows[rows >= 0])])
+
+    def copy_rows(self, start: int = 0, end: int | None = None) -> np.ndarray:
+        """A copy of rows [start, end) in memory (to hand to another index library)."""
+        return np.array(self._vectors[start:end])
+
+    def track_at(self, row: int) -> int:
+        return int(self._ids[row])
+
+    def query_vector(self, frames: np.ndarray, known_labels: Sequence[int] = ()) -> np.ndarray:
+        """The search point for a track's frames, in this build's vector space."""
+        return self._space.query_vector(frames, known_labels)
+
+    def top_tags(self, frames: np.ndarray) -> list[int]:
+        """The labels this build's tagger hears most confidently in ``frames``."""
+        return self._space.top_tags(frames)
+
+    def sound_similarity(self, hit: Hit, query: np.ndarray) -> float:
+        """How alike a hit and a query vector sound: the cosine of their sound blocks."""
+        return self._space.sound_similarity(self.vector_of(hit), query)
+
+    def cosine(self, hit: Hit, query: np.ndarray) -> float:
+        """The cosine of a hit's whole vector and a query vector."""
+        item = self.vector_of(hit)
+        denominator = float(np.linalg.norm(item) * np.linalg.norm(query)) or 1.0
+        return float(item @ query) / denominator
+
+    def exact_search(self, query: np.ndarray, k: int, batch: int = 262_144) -> list[Hit]:
+        """The true k best by a full scan (what search is measured against)."""
+        query = np.asarray(query, dtype=np.float32)
+        best = _Best(k)
+        for first in range(0, len(self), batch):
+            rows = np.arange(first, min(first + batch, len(self)))
+            best.add(rows, self._vectors[rows[0] : rows[-1] + 1] @ query)
+        order = np.lexsort((best.rows, -best.scores))
+        return [
+            Hit(int(self._ids[r]), float(s), int(r))
+            for s, r in zip(best.scores[order], best.rows[order], strict=True)
+        ]
 
     @classmethod
     def open_current(cls, root: Path) -> VectorIndex | None:
@@ -494,11 +577,11 @@ class VectorIndex:
         return cls(path) if path else None
 
     def __len__(self) -> int:
-        return int(self.meta["count"])
+        return int(self._meta["count"])
 
     @property
     def version(self) -> str:
-        return str(self.meta["vector_version"])
+        return str(self._meta["vector_version"])
 
     def positions_of(self, track_ids: np.ndarray | list[int]) -> np.ndarray:
         """Rows of ``track_ids`` in this build; -1 where absent."""
@@ -506,7 +589,7 @@ class VectorIndex:
         if not len(wanted):
             return np.zeros(0, dtype=np.int64)
         found = np.minimum(np.searchsorted(self._sorted_ids, wanted), len(self._sorted_ids) - 1)
-        return np.where(self._sorted_ids[found] == wanted, self.by_id[found], -1)
+        return np.where(self._sorted_ids[found] == wanted, self._by_id[found], -1)
 
     def _annoy_of(self, name: str) -> AnnoyIndex:
         with self._annoy_lock:
@@ -514,7 +597,9 @@ class VectorIndex:
             if annoy is None:
                 annoy = AnnoyIndex(self.fine_dims, METRIC)
                 if not annoy.load(str(self.path / "annoy" / f"{name}.ann"), prefault=False):
-                    raise IndexError_(f"index build {self.path} has no readable annoy/{name}")
+                    raise IndexUnreadableError(
+                        f"index build {self.path} has no readable annoy/{name}"
+                    )
                 self._annoy[name] = annoy
             return annoy
 
@@ -567,7 +652,7 @@ class VectorIndex:
             self._offer(best, np.sort(np.asarray(found, dtype=np.int64)), query, k, accept)
         order = np.lexsort((best.rows, -best.scores))
         return [
-            Hit(int(self.ids[r]), float(s), int(r))
+            Hit(int(self._ids[r]), float(s), int(r))
             for s, r in zip(best.scores[order], best.rows[order], strict=True)
         ]
 
@@ -583,9 +668,9 @@ class VectorIndex:
         if not len(rows):
             return
         if rows[-1] - rows[0] + 1 == len(rows):  # a whole chunk: one contiguous read
-            scores = self.vectors[rows[0] : rows[-1] + 1] @ query
+            scores = self._vectors[rows[0] : rows[-1] + 1] @ query
         else:
-            scores = self.vectors[rows] @ query
+            scores = self._vectors[rows] @ query
         keep = scores > best.floor
         rows, scores = rows[keep], scores[keep]
         if accept is not None and len(rows):
@@ -598,7 +683,7 @@ class VectorIndex:
         """The chunk's best k rows that ``accept`` lets through, asking best first."""
         kept: list[int] = []
         for i in np.argsort(-scores, kind="stable"):
-            if accept(int(self.ids[rows[i]])):
+            if accept(int(self._ids[rows[i]])):
                 kept.append(int(i))
                 if len(kept) == k:
                     break

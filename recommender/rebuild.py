@@ -1,14 +1,23 @@
 """Rebuilding the index in a child process: read the catalog, train the tagger, write a
-build beside the live one and swap it in.
+build beside the live one and point CURRENT at it.
 
 It runs in its own process so that its CPU work never competes with the caller's event
-loop for the GIL; it reads SQLite read-only (WAL lets the bot keep writing meanwhile)
-and sends progress over a pipe.
+loop for the GIL; it reads SQLite read-only (WAL lets the bot keep writing meanwhile).
+Both ends of the pipe between them live here. The child sends, in order:
+
+    ("progress", stage, done, total)   any number of times
+    ("done", build_path)               the build is complete and current
+    ("error", message)                 a failure to tell the operator as it is
+    ("crash", traceback)               anything else
+
+and a child that dies without a word (killed, out of memory) is reported as such.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import multiprocessing
 import random
 import sqlite3
 import time
@@ -19,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import Settings
 from .errors import CatalogEmptyError, EarshotError
 from .index import IndexWriter
 from .store import read_tracks
@@ -145,3 +155,56 @@ def rebuild_in_child(
         connection.send(("crash", traceback.format_exc()))
     finally:
         connection.close()
+
+
+async def rebuild_in_background(settings: Settings, progress: Progress) -> Path:
+    """Run ``rebuild`` in a child process, relaying its progress; the new build's path.
+
+    The child is stopped if the caller is cancelled; whatever it did not finish is left
+    as a partial build that the next rebuild clears, and the old index keeps serving.
+    """
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(
+        target=rebuild_in_child,
+        name="earshot-reindex",
+        daemon=True,
+        args=(
+            sender,
+            settings.database_path.resolve(),
+            settings.index_dir.resolve(),
+            settings.index_trees,
+            settings.tagger_steps,
+        ),
+    )
+    child.start()
+    sender.close()
+    outcome: tuple | None = None
+    try:
+        while outcome is None:
+            if not receiver.poll():
+                await asyncio.sleep(0.1)
+                continue
+            try:
+                message = receiver.recv()
+            except EOFError:  # the child is gone without a word
+                await asyncio.to_thread(child.join, 10)
+                raise EarshotError(
+                    f"The rebuild process stopped unexpectedly (exit code "
+                    f"{child.exitcode}); the old index keeps serving."
+                ) from None
+            if message[0] == "progress":
+                progress(*message[1:])
+            else:
+                outcome = message
+    finally:
+        if child.is_alive():
+            child.terminate()
+        await asyncio.to_thread(child.join, 10)
+        receiver.close()
+    kind, detail = outcome
+    if kind == "error":
+        raise EarshotError(detail)
+    if kind == "crash":
+        raise RuntimeError(f"the rebuild process failed:\n{detail}")
+    return Path(detail)

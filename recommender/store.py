@@ -2,23 +2,30 @@
 
 WAL mode so readers never block the writer; every multi-row change in one transaction;
 the schema version lives in ``PRAGMA user_version`` and is migrated forward on open.
+Writes that must not be lost while another process holds the database locked (ratings,
+replies, members' songs) go through ``write_behind``: queued in order in memory and
+written as soon as the lock goes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 import numpy as np
 
 from .audioset import Ontology
-from .feedback import Community
+from .errors import BusyError
+from .ratings import Community, rating_from_reactions
 from .tfrecord import EMBEDDING_SIZE, ClipRecord
 
 # Each entry moves the schema from version i to i + 1. Never edit a released entry: append.
@@ -116,17 +123,6 @@ class Track:
     frames: np.ndarray | None = None
 
 
-def rating_from_reactions(position: int, reactions: set[str]) -> int:
-    """A member's rating of the suggestion at ``position``, from their reactions on the
-    reply: a number reaction likes that suggestion; a thumbs-down dislikes every
-    suggestion the member did not like."""
-    if str(position) in reactions:
-        return 1
-    if "down" in reactions:
-        return -1
-    return 0
-
-
 def _labels_text(labels: Iterable[int]) -> str:
     return " ".join(str(x) for x in labels)
 
@@ -161,6 +157,17 @@ def read_tracks(db: sqlite3.Connection, up_to_id: int, chunk: int = 5000) -> Ite
         last = rows[-1][0]
 
 
+log = logging.getLogger(__name__)
+
+MAX_PENDING_WRITES = 10_000  # queued while locked; past this, callers are told "busy"
+FLUSH_ON_CLOSE_S = 15.0  # how long close() waits for queued writes
+
+
+def is_locked(error: sqlite3.OperationalError) -> bool:
+    text = str(error).lower()
+    return "locked" in text or "busy" in text
+
+
 class Store:
     """One connection to the earshot database. Use ``await Store.open(path)``."""
 
@@ -168,6 +175,8 @@ class Store:
         self.db = db
         self.path = path
         self._write_lock = asyncio.Lock()
+        self._pending: deque[tuple[Callable[..., Awaitable[Any]], tuple]] = deque()
+        self._flusher: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, path: Path, busy_timeout_s: float = 5.0) -> Store:
@@ -185,7 +194,59 @@ class Store:
         return store
 
     async def close(self) -> None:
+        if self._flusher is not None and not self._flusher.done():
+            try:  # a last chance for queued writes before the connection closes
+                await asyncio.wait_for(asyncio.shield(self._flusher), FLUSH_ON_CLOSE_S)
+            except TimeoutError:
+                log.error(
+                    "%d queued writes could not be saved: the database stayed locked",
+                    len(self._pending),
+                )
+                self._flusher.cancel()
         await self.db.close()
+
+    # --- writes that wait out another process's lock ---------------------------------
+
+    async def write_behind(self, write: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+        """``await write(*args)`` now if it can be; if another process holds the database
+        locked past the busy timeout, queue it (in order, behind any queued before) and
+        write it as soon as the lock goes. Returns what the write returned, or True when
+        queued."""
+        if not self._pending:
+            try:
+                return await write(*args)
+            except sqlite3.OperationalError as exc:
+                if not is_locked(exc):
+                    raise
+                log.warning("the database is locked; queueing a write until it is free")
+        if len(self._pending) >= MAX_PENDING_WRITES:
+            raise BusyError("The database is busy; try again in a minute.")
+        self._pending.append((write, args))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return True
+
+    async def _flush(self) -> None:
+        delay = 0.5
+        while self._pending:
+            write, args = self._pending[0]
+            try:
+                await write(*args)
+            except sqlite3.OperationalError as exc:
+                if not is_locked(exc):
+                    log.exception("dropping a queued write that cannot succeed")
+                    self._pending.popleft()
+                    continue
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            self._pending.popleft()
+            delay = 0.5
+        log.info("queued writes are all in the database")
+
+    @property
+    def pending_writes(self) -> int:
+        return len(self._pending)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
@@ -362,7 +423,7 @@ class Store:
         meta = {"title": row[1], "channel": row[2], "duration_s": row[3]}
         return frames_from_blob(row[0]), meta
 
-    async def cache_embedding(
+    async def cache_song_and_add_to_catalog(
         self,
         video_id: str,
         model: str,

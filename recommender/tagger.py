@@ -17,8 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .vggish_format import EMBEDDING_SIZE
+
 WINDOW = 10  # frames: one AudioSet clip
-POOLED_SIZE = 3 * 128
+POOLED_SIZE = 3 * EMBEDDING_SIZE
 
 
 def dequantize(frames: np.ndarray) -> np.ndarray:
@@ -75,7 +77,7 @@ class TagModel:
     @property
     def frame_mean(self) -> np.ndarray:
         """Mean dequantized frame of the training catalog (the first block of mu)."""
-        return self.mu[:128]
+        return self.mu[:EMBEDDING_SIZE]
 
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
@@ -123,7 +125,7 @@ def train_tagger(
     rng = np.random.default_rng(seed)
     column = {label: i for i, label in enumerate(labels)}
     n = len(frames)
-    padded = np.zeros((n, WINDOW, 128), dtype=np.uint8)  # 8-bit: a quarter of float32
+    padded = np.zeros((n, WINDOW, EMBEDDING_SIZE), dtype=np.uint8)  # 8-bit: a quarter of float32
     lengths = np.zeros(n, dtype=np.int64)
     targets = np.zeros((n, len(labels)), dtype=np.float32)
     for i, (clip, clip_labels) in enumerate(zip(frames, label_sets, strict=True)):

@@ -18,7 +18,9 @@ from pathlib import Path
 import google_crc32c
 import numpy as np
 
-EMBEDDING_SIZE = 128
+from .vggish_format import EMBEDDING_SIZE
+
+__all__ = ["EMBEDDING_SIZE"]
 _MASK_DELTA = 0xA282EAD8
 
 

@@ -19,8 +19,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from .tagger import WINDOW, TagModel, dequantize, pool_windows
+from .vggish_format import EMBEDDING_SIZE
 
 SCHEME = "earshot-v1"
+SOUND_DIMS = EMBEDDING_SIZE  # the sound block comes first in every vector
 AUDIO_WEIGHT = 0.1
 KNOWN_LABEL_CONFIDENCE = 0.95
 _MAX_PROBABILITY = 0.99
@@ -39,7 +41,7 @@ class VectorSpace:
         self.audio_weight = audio_weight
         self.labels = [int(x) for x in tagger.labels]
         self._column = {label: i for i, label in enumerate(self.labels)}
-        self.dim = 128 + len(self.labels)
+        self.dim = SOUND_DIMS + len(self.labels)
         self.version = f"{SCHEME}-w{audio_weight:g}-{tagger.digest}"
 
     def sound(self, frames: np.ndarray) -> np.ndarray:
@@ -82,7 +84,7 @@ class VectorSpace:
         unknown = ~tags.any(1)
         if unknown.any():
             tags[unknown] = self.tagger.predict_pooled(pooled[unknown])
-        sound = self.audio_weight * _unit(pooled[:, :128] - self.tagger.frame_mean)
+        sound = self.audio_weight * _unit(pooled[:, :SOUND_DIMS] - self.tagger.frame_mean)
         out[clips] = np.concatenate([sound, tags], axis=1)
         return out
 
@@ -93,6 +95,12 @@ class VectorSpace:
         p = np.maximum(p, KNOWN_LABEL_CONFIDENCE * self.known_tags(known_labels))
         tags = -np.log1p(-np.minimum(p, _MAX_PROBABILITY))
         return np.concatenate([self.sound(frames), tags]).astype(np.float32)
+
+    def sound_similarity(self, item: np.ndarray, query: np.ndarray) -> float:
+        """Cosine of the sound blocks of an item and a query vector (both unit length
+        times ``audio_weight`` as built), in [-1, 1]."""
+        weight_sq = self.audio_weight**2 or 1.0
+        return float(item[:SOUND_DIMS] @ query[:SOUND_DIMS]) / weight_sq
 
     def top_tags(self, frames: np.ndarray, count: int = 5, floor: float = 0.1) -> list[int]:
         """The labels the tagger hears most confidently, best first."""

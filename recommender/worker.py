@@ -26,6 +26,7 @@ import numpy as np
 from .audio import decode
 from .embedder import Embedder, configure_hub_cache
 from .errors import EarshotError
+from .vggish_format import MIN_SAMPLES, SAMPLE_RATE
 from .youtube import FetchOptions, check_playable, download_sections, probe
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ def _get_embedder(config: WorkerConfig) -> Embedder:
 def warm_up(config: WorkerConfig) -> str:
     """Load the model and run it once on a second of silence."""
     embedder = _get_embedder(config)
-    embedder.frames(np.zeros(16_000, dtype=np.float32))
+    embedder.frames(np.zeros(SAMPLE_RATE, dtype=np.float32))
     return embedder.version
 
 
@@ -106,15 +107,15 @@ class ModelCheck:
 def check_model(config: WorkerConfig) -> ModelCheck:
     """Load the model as a listening job would, and embed one second of audio."""
     embedder = _get_embedder(config)
-    t = np.arange(16_000, dtype=np.float32) / 16_000
+    t = np.arange(SAMPLE_RATE, dtype=np.float32) / SAMPLE_RATE
     frames = embedder.frames((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32))
     return ModelCheck(embedder.handle, embedder.version, tuple(frames.shape))
 
 
 def _embed_waves(embedder: Embedder, waves: list[np.ndarray]) -> np.ndarray:
-    usable = [w for w in waves if len(w) >= 15_600]
+    usable = [w for w in waves if len(w) >= MIN_SAMPLES]
     if not usable:
-        longest = max((len(w) for w in waves), default=0) / 16_000
+        longest = max((len(w) for w in waves), default=0) / SAMPLE_RATE
         raise EarshotError(
             f"the audio is only {longest:.2f} s long; earshot needs at least one second"
         )
@@ -146,7 +147,7 @@ def listen_file(config: WorkerConfig, path: Path) -> Listened:
     embedder = _get_embedder(config)
     wave = decode(path, config.fetch.ffmpeg, max_seconds=config.fetch.max_video_seconds)
     frames = _embed_waves(embedder, [wave])
-    return Listened(frames, path.stem, "", len(wave) / 16_000, embedder.version)
+    return Listened(frames, path.stem, "", len(wave) / SAMPLE_RATE, embedder.version)
 
 
 # --- in the caller's process ------------------------------------------------------------

@@ -355,8 +355,9 @@ def cmd_rerank(args: argparse.Namespace) -> dict:
 
     import numpy as np
 
-    from recommender.feedback import Community, MemberRatings, rerank, steer
     from recommender.index import IndexWriter, VectorIndex
+    from recommender.ranking import Candidates, suggest
+    from recommender.ratings import Community, MemberRatings
     from recommender.store import Store
     from recommender.tagger import TagModel
     from recommender.vectors import VectorSpace
@@ -427,23 +428,26 @@ def cmd_rerank(args: argparse.Namespace) -> dict:
         load_ms = asyncio.run(ratings_query_ms())
         timings = []
         for _ in range(args.requests):
-            query = np.asarray(index.vectors[int(rng.integers(0, n))]).copy()
+            query = index.vector_at(int(rng.integers(0, n))).copy()
             query[128:] = -np.log1p(-np.clip(query[128:] * 0.8 + 0.05, 0, 0.99))
-            hits = index.search(query, 60, overfetch=20)
-            rated = rng.choice(n, size=40, replace=False) + 1
+            rated = rng.choice(n, size=args.ratings, replace=False) + 1
             ratings = MemberRatings(
                 {int(t): (1 if i % 3 else -1) for i, t in enumerate(rated)},
                 {int(t): f"v{t}" for t in rated},
             )
-            community = Community(
-                likes={h.track_id: 2 for h in hits[:5]},
-                dislikes={h.track_id: 3 for h in hits[5:8]},
-                co_likes={h.track_id: 1 for h in hits[8:12]},
-            )
-            videos = {h.track_id: f"v{h.track_id}" for h in hits}
+
+            def describe(hits):  # what the store answers: videos and the server's signal
+                return Candidates(
+                    {h.track_id: f"v{h.track_id}" for h in hits},
+                    community=Community(
+                        likes={h.track_id: 2 for h in hits[:5]},
+                        dislikes={h.track_id: 3 for h in hits[5:8]},
+                        co_likes={h.track_id: 1 for h in hits[8:12]},
+                    ),
+                )
+
             t = time.perf_counter()
-            steered = steer(index, query, ratings)
-            rerank(index, steered, hits, ratings, community, videos=videos, count=10)
+            suggest(index, query, ratings, describe, count=10)
             timings.append((time.perf_counter() - t) * 1000)
         index.close()
     timings.sort()
@@ -460,7 +464,9 @@ def cmd_rerank(args: argparse.Namespace) -> dict:
         "ratings_load_ms_p50": round(sorted(load_ms)[len(load_ms) // 2], 3),
         "requests": args.requests,
         "target_ms": 5.0,
-        "what": "steer (taste from 40 ratings) + rerank of 60 candidates, per request",
+        "ratings": args.ratings,
+        "what": f"the serving pipeline (ranking.suggest: steer by a taste from {args.ratings} "
+        "ratings, search, re-rank, widen), per request",
     }
 
 
@@ -624,15 +630,15 @@ def cmd_scale(args: argparse.Namespace) -> dict:
             picks = rng.choice(len(index), size=args.queries - args.queries // 2, replace=False)
             rows = [
                 db.execute(
-                    "SELECT frames FROM tracks WHERE id = ?", (int(index.ids[p]),)
+                    "SELECT frames FROM tracks WHERE id = ?", (index.track_at(int(p)),)
                 ).fetchone()[0]
                 for p in picks
             ]
         query_frames = [frames_from_blob(r) for r in rows]
         query_frames += [c.frames for c in _synthetic_clips(args.queries // 2, seed=1)]
-        queries = np.stack([index.space.query_vector(f) for f in query_frames])
-        vectors = np.asarray(index.vectors)
-        exact = [set(np.argpartition(-(vectors @ q), 10)[:10].tolist()) for q in queries]
+        queries = np.stack([index.query_vector(f) for f in query_frames])
+        exact = [{h.position for h in index.exact_search(q, 10)} for q in queries]
+        vectors = index.copy_rows()
         shipped = Settings()
         times, recall = [], []
         for q, truth in zip(queries, exact, strict=True):
@@ -779,6 +785,7 @@ def main() -> int:
         help="Annoy trees (few: this measures re-ranking, not lookups)",
     )
     rerank.add_argument("--requests", type=int, default=500)
+    rerank.add_argument("--ratings", type=int, default=40, help="ratings behind the taste")
     rerank.add_argument("--json", action="store_true")
     scale = sub.add_parser("scale", help="a synthetic catalog of N clips, end to end")
     scale.add_argument("--clips", type=int, default=1_000_000)

@@ -13,7 +13,7 @@ from recommender.index import (
     ANNOY_FROM,
     BUILDS,
     FINE_DIMS,
-    IndexError_,
+    IndexUnreadableError,
     IndexWriter,
     VectorIndex,
     current_build,
@@ -137,13 +137,13 @@ def test_groups_clusters_and_annoy_chunks_find_the_exact_top(tmp_path: Path) -> 
     writer.commit(tagger, VectorSpace(tagger), {})
     index = VectorIndex.open_current(tmp_path)
     assert index is not None
-    meta = index.meta
-    assert meta["shared_groups"] == 5 and meta["annoy_groups"] == 1
-    assert meta["clustered_rows"] == 900 and meta["annoy_rows"] == ANNOY_FROM + 500
-    assert sorted(np.asarray(index.ids).tolist()) == sorted(ids.tolist())
+    info = index.info
+    assert info.shared_groups == 5 and info.annoy_groups == 1
+    assert info.clustered_rows == 900 and info.extra["annoy_rows"] == ANNOY_FROM + 500
+    assert sorted(index.track_at(r) for r in range(len(index))) == sorted(ids.tolist())
     rows = index.positions_of([7 * 5, 7 * 4000, 3, 0])
-    assert rows[2] == -1 and int(index.ids[rows[0]]) == 35 and int(index.ids[rows[3]]) == 0
-    np.testing.assert_array_equal(index.vectors[rows[1]], vectors[4000])
+    assert rows[2] == -1 and index.track_at(rows[0]) == 35 and index.track_at(rows[3]) == 0
+    np.testing.assert_array_equal(index.vector_at(rows[1]), vectors[4000])
 
     recall = []
     for _ in range(60):
@@ -160,7 +160,7 @@ def test_groups_clusters_and_annoy_chunks_find_the_exact_top(tmp_path: Path) -> 
         bounds = index.bounds(query)
         for chunk, bound in enumerate(bounds):  # no row beats its chunk's bound
             start, end = index._start[chunk], index._end[chunk]
-            assert (np.asarray(index.vectors[start:end]) @ query).max() <= bound
+            assert (index.copy_rows(start, end) @ query).max() <= bound
     assert np.mean(recall) >= 0.95
     # a query inside the large group: Annoy finds its own row, accept can refuse it
     row = 100
@@ -187,5 +187,5 @@ def test_an_old_layout_is_refused_clearly(tmp_path: Path) -> None:
     meta = json.loads((path / "meta.json").read_text())
     meta["layout"] = "annoy-v0"
     (path / "meta.json").write_text(json.dumps(meta))
-    with pytest.raises(IndexError_, match="another version of earshot"):
+    with pytest.raises(IndexUnreadableError, match="another version of earshot"):
         VectorIndex.open_current(tmp_path)

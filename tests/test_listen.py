@@ -134,7 +134,7 @@ async def test_a_hanging_download_times_out_and_the_worker_is_replaced(
         with pytest.raises(ListenTimeoutError, match="longer than 20 seconds"):
             await engine.recommend(IDS["hang"], 3)
         server.stall_s = 0
-        assert engine._pool is not None and engine._pool.replaced == 1
+        assert engine.listener.pool is not None and engine.listener.pool.replaced == 1
         result = await engine.recommend(IDS["later"], 3)
         assert result.query.source == "download" and len(result.items) == 3
         assert not _leftovers(catalog)
@@ -152,8 +152,8 @@ async def test_a_worker_that_dies_mid_job_is_replaced(
     engine = await Engine.open(settings)
     try:
         await engine.warm_up()
-        assert engine._pool is not None
-        workers = engine._pool.pids()
+        assert engine.listener.pool is not None
+        workers = engine.listener.pool.pids()
         assert workers
         server.stall_s = 30
         job = asyncio.ensure_future(engine.recommend(IDS["crash"], 3))
@@ -166,11 +166,12 @@ async def test_a_worker_that_dies_mid_job_is_replaced(
         with pytest.raises(WorkerCrashedError, match=r"stopped unexpectedly.*restarted"):
             await job
         server.stall_s = 0
-        assert engine._pool.replaced == 1
+        assert engine.listener.pool.replaced == 1
         result = await engine.recommend(IDS["after"], 3)
         assert result.query.source == "download" and len(result.items) == 3
         assert (
-            await engine.store.cached_embedding(IDS["crash"], await engine.model_version()) is None
+            await engine.store.cached_embedding(IDS["crash"], await engine.listener.model_version())
+            is None
         )
     finally:
         server.stall_s = 0
@@ -195,20 +196,20 @@ async def test_workers_start_on_first_need_and_stop_when_idle(
     engine = await Engine.open(settings)
     try:
         await engine.recommend(await _catalog_video(engine), 3)  # a catalog clip: no worker
-        assert engine._pool is None or not engine._pool.pids()
+        assert engine.listener.pool is None or not engine.listener.pool.pids()
         first = await engine.recommend(IDS["cold1"], 3)
         assert first.query.source == "download"
-        assert engine._pool is not None
-        workers = engine._pool.pids()
-        assert workers and engine._pool.started == 1
+        assert engine.listener.pool is not None
+        workers = engine.listener.pool.pids()
+        assert workers and engine.listener.pool.started == 1
         for _ in range(200):  # idle for 2 s, then they exit
-            if not engine._pool.running and not any(_alive(pid) for pid in workers):
+            if not engine.listener.pool.running and not any(_alive(pid) for pid in workers):
                 break
             await asyncio.sleep(0.1)
-        assert not engine._pool.running and not any(_alive(pid) for pid in workers)
+        assert not engine.listener.pool.running and not any(_alive(pid) for pid in workers)
         second = await engine.recommend(IDS["cold2"], 3)  # started again, model loaded again
         assert second.query.source == "download" and len(second.items) == 3
-        assert engine._pool.started == 2
+        assert engine.listener.pool.started == 2
     finally:
         await engine.close()
 
@@ -221,7 +222,10 @@ async def _catalog_video(engine: Engine) -> str:
 async def test_unavailable_video_is_refused_and_nothing_is_left(engine: Engine) -> None:
     with pytest.raises(VideoUnavailableError, match="unavailable"):
         await engine.recommend("zzzzzzzzzzz", 3)
-    assert await engine.store.cached_embedding("zzzzzzzzzzz", await engine.model_version()) is None
+    assert (
+        await engine.store.cached_embedding("zzzzzzzzzzz", await engine.listener.model_version())
+        is None
+    )
     assert not _leftovers(engine.settings.data_dir)
 
 
@@ -250,7 +254,7 @@ async def test_a_new_model_version_never_serves_a_stale_vector(
     first = await Engine.open(_settings(catalog, fake_vggish, pca_params, server))
     try:
         await first.recommend(video, 2)
-        assert (await first.listen(video, fetch_new=False))[1] == "cache"
+        assert (await first.listener.listen(video, fetch_new=False))[1] == "cache"
     finally:
         await first.close()
     changed = tmp_path / "pca.npz"
@@ -262,9 +266,9 @@ async def test_a_new_model_version_never_serves_a_stale_vector(
         )
     second = await Engine.open(_settings(catalog, fake_vggish, changed, server))
     try:
-        assert await second.model_version() != await first.model_version()
+        assert await second.listener.model_version() != await first.listener.model_version()
         with pytest.raises(UnknownVideoError):
-            await second.listen(video, fetch_new=False)
+            await second.listener.listen(video, fetch_new=False)
     finally:
         await second.close()
 

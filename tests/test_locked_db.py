@@ -40,12 +40,12 @@ async def test_ratings_wait_for_a_locked_database(built_catalog: Path, tmp_path:
         assert await engine.react(42, 111, "1", True)
         assert await engine.react(42, 111, "down", True)
         assert time.monotonic() - started < 3  # a bounded wait, not the whole lock
-        assert engine.pending_writes == 2
+        assert engine.store.pending_writes == 2
         during = await engine.recommend(video, 3)  # reads go on (WAL)
         assert [i.track_id for i in during.items] == [i.track_id for i in result.items]
         holder.wait(10)
         for _ in range(150):
-            if engine.pending_writes == 0:
+            if engine.store.pending_writes == 0:
                 break
             await asyncio.sleep(0.1)
         rows = await engine.store._all(

@@ -43,18 +43,21 @@ async def test_tracks_added_during_a_rebuild_wait_for_the_next_one(engine: Engin
         await engine.reindex()
     frames = np.random.default_rng(0).integers(0, 256, (20, 128), dtype=np.uint8)
     for i in range(5):  # members' songs arrive while the index is being built
-        await engine.store.cache_embedding(f"membersong{i}", "m", frames, "t", "c", 20.0)
-    meta = await job
-    assert meta["count"] == before and {"reading", "training tagger", "vectors"} <= set(progress)
+        await engine.store.cache_song_and_add_to_catalog(
+            f"membersong{i}", "m", frames, "t", "c", 20.0
+        )
+    built = await job
+    assert built.count == before and {"reading", "training tagger", "vectors"} <= set(progress)
     assert len(engine.index) == before  # type: ignore[arg-type]
-    meta = await engine.reindex()
-    assert meta["count"] == before + 5
+    built = await engine.reindex()
+    assert built.count == before + 5
 
 
 async def test_a_killed_rebuild_leaves_the_old_index_serving(engine: Engine) -> None:
     old = engine.index
     assert old is not None
-    video = (await engine.store.tracks_by_ids([int(old.ids[0])]))[int(old.ids[0])].video_id
+    first = old.track_at(0)
+    video = (await engine.store.tracks_by_ids([first]))[first].video_id
     job = asyncio.create_task(engine.reindex())
     for _ in range(100):
         children = [p for p in multiprocessing.active_children() if p.name == "earshot-reindex"]
@@ -68,8 +71,8 @@ async def test_a_killed_rebuild_leaves_the_old_index_serving(engine: Engine) -> 
     assert engine.index is old
     result = await engine.recommend(video, 3)
     assert len(result.items) == 3
-    meta = await engine.reindex()  # and the next rebuild works
-    assert meta["count"] == len(old)
+    built = await engine.reindex()  # and the next rebuild works
+    assert built.count == len(old)
 
 
 async def test_reindex_of_an_empty_catalog_says_what_to_run(tmp_path: Path) -> None:
@@ -98,6 +101,6 @@ async def test_an_index_from_an_older_version_is_rebuilt_not_fatal(
         assert engine.index is None
         assert "another version of earshot" in caplog.text
         rebuilt = await engine.reindex()
-        assert engine.index is not None and rebuilt["count"] == meta["count"]
+        assert engine.index is not None and rebuilt.count == meta["count"]
     finally:
         await engine.close()

@@ -7,15 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender.feedback import (
-    Community,
-    MemberRatings,
-    positions,
-    rerank,
-    steer,
-    taste_vector,
-)
 from recommender.index import IndexWriter, VectorIndex
+from recommender.ranking import Candidates, rerank, steer, suggest, taste_vector
+from recommender.ratings import Community, MemberRatings
 from recommender.tagger import TagModel
 from recommender.vectors import VectorSpace
 
@@ -50,13 +44,13 @@ def _videos() -> dict[int, str]:
 
 
 def test_positions_map_track_ids_to_rows(index: VectorIndex) -> None:
-    found = positions(index, [100, 399, 250, 5, 1000])
+    found = index.positions_of([100, 399, 250, 5, 1000])
     assert list(found[3:]) == [-1, -1]
-    assert [int(index.ids[r]) for r in found[:3]] == [100, 399, 250]
+    assert [index.track_at(r) for r in found[:3]] == [100, 399, 250]
 
 
 def test_no_ratings_means_the_plain_ranking(index: VectorIndex) -> None:
-    query = np.asarray(index.vectors[3]) + 0.1
+    query = index.vector_at(3) + 0.1
     assert np.array_equal(steer(index, query, MemberRatings()), query)
     hits = index.search(query, 30)
     ranked = rerank(index, query, hits, MemberRatings(), Community(), videos=_videos(), count=10)
@@ -67,7 +61,7 @@ def test_no_ratings_means_the_plain_ranking(index: VectorIndex) -> None:
 
 
 def test_dislikes_never_come_back_and_sink_in_the_server(index: VectorIndex) -> None:
-    query = np.asarray(index.vectors[20])
+    query = index.vector_at(20)
     hits = index.search(query, 30)
     top = [h.track_id for h in hits]
     mine = MemberRatings({top[0]: -1}, {top[0]: "video-of-top"})
@@ -83,7 +77,7 @@ def test_dislikes_never_come_back_and_sink_in_the_server(index: VectorIndex) -> 
 
 
 def test_diversity_and_reasons(index: VectorIndex) -> None:
-    query = np.asarray(index.vectors[10])
+    query = index.vector_at(10)
     hits = index.search(query, 30)
     videos = _videos() | {112: "video000110", 113: "video000110"}  # one video, three clips
     community = Community(likes={hits[2].track_id: 3}, co_likes={hits[3].track_id: 2})
@@ -108,7 +102,7 @@ def test_diversity_and_reasons(index: VectorIndex) -> None:
 
 
 def test_taste_steers_gently_toward_what_was_liked(index: VectorIndex) -> None:
-    query = np.asarray(index.vectors[50])
+    query = index.vector_at(50)
     liked = [200, 201, 202]
     few = MemberRatings(dict.fromkeys(liked, 1))
     many = MemberRatings({t: 1 for t in range(200, 240)})
@@ -121,3 +115,31 @@ def test_taste_steers_gently_toward_what_was_liked(index: VectorIndex) -> None:
     assert 0 < shift_few < shift_many <= 0.6 + 1e-6  # grows with ratings, capped
     cos = float(moved_few @ query) / (np.linalg.norm(moved_few) * np.linalg.norm(query))
     assert cos > 0.95  # a few ratings never swamp the song asked about
+
+
+def test_the_pipeline_widens_its_search_when_filters_leave_too_few(index: VectorIndex) -> None:
+    query = index.vector_at(30)
+    asked: list[int] = []
+
+    def describe(hits):
+        asked.append(len(hits))
+        return Candidates(_videos())
+
+    plain = suggest(index, query, MemberRatings(), describe, count=10)
+    assert len(plain) == 10 and asked == [40]  # count * 3 + 10, enough at once
+    # Most candidates turn out unknown to the store (gone since the build): widen, 4x.
+    few = {t: v for t, v in _videos().items() if t % 10 == 0}
+    asked.clear()
+    ranked = suggest(
+        index, query, MemberRatings(), lambda hits: describe(hits) and Candidates(few), count=10
+    )
+    assert len(ranked) == 10 and all(r.hit.track_id % 10 == 0 for r in ranked)
+    assert asked[:2] == [40, 160]
+    disliked = [r.hit.track_id for r in plain]
+    mine = MemberRatings(dict.fromkeys(disliked, -1), {t: f"video{t:06d}" for t in disliked})
+    asked.clear()
+    again = suggest(index, query, mine, describe, count=10)
+    assert asked[0] == 40 + len(disliked)  # room for what the member will never see again
+    assert not {r.hit.track_id for r in again} & set(disliked)
+    with pytest.raises(ValueError, match="count must be at least 1"):
+        suggest(index, query, MemberRatings(), describe, count=0)

@@ -1,4 +1,8 @@
-"""Ratings into recommendations: a member's taste, the server's signal, diversity, reasons.
+"""Ranking: the audio neighbours of a query, ordered for one member in one server.
+
+``suggest`` is the one pipeline that serving, the evaluation and the benchmarks all run:
+steer the query by the member's taste, over-fetch from the index, re-rank, and widen the
+search when filters leave too few.
 
 - Taste: the vectors of what a member liked, minus half of what they disliked, steer the
   query (Rocchio). Its weight grows with the number of ratings up to a cap, relative to
@@ -14,12 +18,13 @@ A member with no ratings, in a server with none, gets the plain audio ranking.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .index import Hit, VectorIndex
+from .index import MAX_GROUPS, Hit, VectorIndex
+from .ratings import Community, MemberRatings
 
 TASTE_WEIGHT = 0.6  # at full strength, the taste adds this share of the query's length
 TASTE_FULL_AT = 30  # ratings for full strength
@@ -31,43 +36,6 @@ NEAR_DUPLICATE = 0.995
 CHANNEL_CAP = 2
 
 
-@dataclass
-class MemberRatings:
-    """One member's ratings: track id -> +1 or -1, and the videos behind them."""
-
-    values: dict[int, int] = field(default_factory=dict)
-    videos: dict[int, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_rows(cls, rows: Iterable[tuple[int, str, int]]) -> MemberRatings:
-        ratings = cls()
-        for track, video, value in rows:
-            ratings.values[track] = value
-            ratings.videos[track] = video
-        return ratings
-
-    def liked(self) -> list[int]:
-        return [t for t, v in self.values.items() if v > 0]
-
-    def disliked(self) -> list[int]:
-        return [t for t, v in self.values.items() if v < 0]
-
-    def disliked_videos(self) -> set[str]:
-        return {self.videos[t] for t in self.disliked() if t in self.videos}
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-
-@dataclass
-class Community:
-    """What other members of the server said about the candidates."""
-
-    likes: dict[int, int] = field(default_factory=dict)  # track -> members who liked it
-    dislikes: dict[int, int] = field(default_factory=dict)
-    co_likes: dict[int, int] = field(default_factory=dict)  # liked with this member's likes
-
-
 @dataclass(frozen=True)
 class Ranked:
     hit: Hit
@@ -75,23 +43,17 @@ class Ranked:
     reasons: tuple[str, ...]
 
 
-def positions(index: VectorIndex, track_ids: Sequence[int]) -> np.ndarray:
-    """Rows of ``track_ids`` in the index; -1 where absent."""
-    return index.positions_of(list(track_ids))
-
-
 def taste_vector(index: VectorIndex, ratings: MemberRatings) -> np.ndarray | None:
     """Mean of liked vectors minus DISLIKE_SHARE x mean of disliked ones, unit length."""
-    liked = positions(index, ratings.liked())
-    disliked = positions(index, ratings.disliked())
-    liked, disliked = liked[liked >= 0], disliked[disliked >= 0]
+    liked = index.vectors_of(ratings.liked())
+    disliked = index.vectors_of(ratings.disliked())
     if not len(liked) and not len(disliked):
         return None
-    taste = np.zeros(index.vectors.shape[1], dtype=np.float32)
+    taste = np.zeros(index.dim, dtype=np.float32)
     if len(liked):
-        taste += np.asarray(index.vectors[np.sort(liked)]).mean(0)
+        taste += liked.mean(0)
     if len(disliked):
-        taste -= DISLIKE_SHARE * np.asarray(index.vectors[np.sort(disliked)]).mean(0)
+        taste -= DISLIKE_SHARE * disliked.mean(0)
     norm = float(np.linalg.norm(taste))
     return taste / norm if norm > 1e-9 else None
 
@@ -153,7 +115,7 @@ def rerank(
         channel = (channels or {}).get(hit.track_id)
         if channel and per_channel.get(channel, 0) >= CHANNEL_CAP:
             continue
-        vector = np.asarray(index.vectors[hit.position])
+        vector = index.vector_of(hit)
         unit = vector / max(float(np.linalg.norm(vector)), 1e-9)
         if any(float(unit @ other) > NEAR_DUPLICATE for other in chosen_vectors):
             continue
@@ -165,3 +127,66 @@ def rerank(
         if len(chosen) == count:
             break
     return chosen
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """What the ranking needs to know about a batch of hits, from wherever it is kept."""
+
+    videos: dict[int, str]  # track -> its video; a track missing here is dropped
+    channels: dict[int, str] = field(default_factory=dict)  # track -> channel, where known
+    community: Community = field(default_factory=Community)
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    overfetch: int = 20  # Annoy candidates per wanted result, re-ranked exactly
+    search_k: int = -1  # Annoy nodes inspected; -1: Annoy's default
+    max_groups: int = MAX_GROUPS  # chunks visited before the sound index answers
+
+
+def suggest(
+    index: VectorIndex,
+    query: np.ndarray,
+    ratings: MemberRatings,
+    describe: Callable[[Sequence[Hit]], Candidates],
+    *,
+    count: int,
+    exclude_video: str = "",
+    search: SearchSettings = SearchSettings(),
+    accept: Callable[[int], bool] | None = None,
+) -> list[Ranked]:
+    """The ``count`` best suggestions for ``query``, for the member behind ``ratings``.
+
+    ``describe`` tells the videos, channels and server signal of each batch of hits (the
+    engine asks the store; the evaluation knows its catalog). A member with no ratings,
+    in a server with none, gets the plain audio ranking.
+    """
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    steered = steer(index, query, ratings)
+    want = count * 3 + 10 + len(ratings.disliked())
+    while True:
+        hits = index.search(
+            steered,
+            want,
+            overfetch=search.overfetch,
+            search_k=search.search_k,
+            max_groups=search.max_groups,
+            accept=accept,
+        )
+        candidates = describe(hits)
+        ranked = rerank(
+            index,
+            steered,
+            hits,
+            ratings,
+            candidates.community,
+            videos=candidates.videos,
+            channels=candidates.channels,
+            exclude_video=exclude_video,
+            count=count,
+        )
+        if len(ranked) == count or len(hits) < want or want >= len(index):
+            return ranked
+        want *= 4

@@ -1,0 +1,17 @@
+"""Checks shared by the cogs: owner-only commands, and the error they raise."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+
+
+class NotOwnerError(app_commands.CheckFailure):
+    """Raised by owner-only commands for anyone else."""
+
+
+async def owner_only(interaction: discord.Interaction) -> bool:
+    """The bot's owners: the application's owner or team, and BOT_ADMINS."""
+    if await interaction.client.is_owner(interaction.user):  # type: ignore[attr-defined]
+        return True
+    raise NotOwnerError()

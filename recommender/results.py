@@ -1,0 +1,72 @@
+"""What the engine answers with: typed results at the boundary, for the cogs and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .index import IndexInfo
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    files: int
+    files_skipped: int
+    clips_added: int
+    non_music: int
+    problems: dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    track_id: int
+    video_id: str
+    start_s: float
+    url: str
+    labels: list[str]
+    score: float
+    sound_similarity: float
+    match: float  # cosine of query and item vectors, 0..1: how close, for people
+    reasons: list[str] = field(default_factory=list)  # why it is here, in a few words
+
+
+@dataclass(frozen=True)
+class Query:
+    video_id: str
+    url: str
+    source: str  # "catalog", "cache", "download" or "file"
+    labels: list[str] = field(default_factory=list)  # known labels, if a catalog clip
+    tags: list[str] = field(default_factory=list)  # what the tagger hears
+    title: str = ""
+    channel: str = ""
+
+
+@dataclass(frozen=True)
+class RecommendResult:
+    query: Query
+    items: list[Recommendation]
+
+
+@dataclass(frozen=True)
+class TasteProfile:
+    liked: int
+    disliked: int
+    top_tags: list[str]
+    avoided_tags: list[str]
+
+
+@dataclass(frozen=True)
+class Stats:
+    tracks: int
+    member_tracks: int  # songs members asked about (join the index at reindex)
+    indexed: int
+    cached_embeddings: int
+    ratings: int
+    ingest: dict[str, int]
+    index: IndexInfo | None
+    schema_version: int
+    pending_writes: int = 0
+
+    @property
+    def catalog_clips(self) -> int:
+        """AudioSet clips, without members' songs."""
+        return self.tracks - self.member_tracks

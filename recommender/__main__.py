@@ -188,7 +188,7 @@ async def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
         configure_hub_cache(settings.data_dir)
         handle, model_dir = await asyncio.to_thread(fetch_model, settings.vggish_model)
         print(f"VGGish model:   {handle} -> {model_dir}")
-        version = await engine.warm_up()
+        version = await engine.listener.warm_up()
         print(f"model loads and runs in a worker: version {version}")
     finally:
         await engine.close()

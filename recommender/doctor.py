@@ -128,7 +128,7 @@ async def check_pca(settings: Settings, engine: Any) -> Check:
 async def check_model(engine: Any) -> Check:
     started = time.perf_counter()
     try:
-        result = await engine.check_model()
+        result = await engine.listener.check_model()
     except Exception as exc:  # ModelError names every handle; anything else, as it is
         return Check("VGGish model", FAIL, " ".join(str(exc).split()))
     seconds = time.perf_counter() - started

@@ -10,35 +10,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from .candidates import StoreCandidates
 from .config import Settings
 from .errors import CatalogEmptyError, EarshotError, IndexMissingError, ReindexRunningError
-from .index import Hit, IndexInfo, IndexUnreadableError, VectorIndex
+from .index import IndexInfo, IndexUnreadableError, VectorIndex
 from .ingest import ingest
 from .links import parse_video_id, watch_url
 from .listening import Listener
-from .ranking import Candidates, Ranked, SearchSettings, suggest
-from .ratings import Community, MemberRatings
+from .presentation import Labels, recommendation, taste_profile
+from .ranking import SearchSettings, suggest
+from .ratings import MemberRatings
 from .rebuild import rebuild_in_background
 from .results import (
     IngestReport,
+    Progress,
     Query,
     Recommendation,
     RecommendResult,
     Stats,
     TasteProfile,
 )
-from .store import Store, Track
-from .worker import ModelCheck
+from .store import Store
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[str, int, int], None]
-SOUNDS_ALIKE = 0.5  # sound similarity from which "sounds alike" is a reason
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -52,7 +50,7 @@ class Engine:
         self.index: VectorIndex | None = None
         self.listener = Listener(settings, store)
         self.reindex_progress: tuple[str, int, int] | None = None  # while one runs
-        self._names: dict[int, str] = {}
+        self._labels = Labels({})
         self._reindex_lock = asyncio.Lock()
         self._search = SearchSettings(
             settings.index_overfetch, settings.index_search_k or -1, settings.index_max_groups
@@ -67,7 +65,7 @@ class Engine:
                 engine.index = await asyncio.to_thread(VectorIndex.open_current, settings.index_dir)
             except IndexUnreadableError as exc:  # built by an older earshot: rebuild, not crash
                 log.warning("%s; serving without an index until it is rebuilt (reindex)", exc)
-            engine._names = await store.class_names()
+            engine._labels = Labels(await store.class_names())
         except BaseException:
             await store.close()  # its thread would otherwise keep the process alive
             raise
@@ -86,7 +84,7 @@ class Engine:
     ) -> IngestReport:
         """Store the music clips of every .tfrecord under ``audioset_dir``."""
         report = await ingest(self.store, audioset_dir, meta_dir, progress)
-        self._names = await self.store.class_names()
+        self._labels = Labels(await self.store.class_names())
         return report
 
     async def reindex(self, progress: Progress = _no_progress) -> IndexInfo:
@@ -146,8 +144,8 @@ class Engine:
                 video_id,
                 watch_url(video_id, tracks[0].start_s),
                 "catalog",
-                labels=self._label_names(labels),
-                tags=self._label_names(index.top_tags(frames)),
+                labels=self._labels(labels),
+                tags=self._labels(index.top_tags(frames)),
             )
         else:
             if len(index) == 0:
@@ -158,7 +156,7 @@ class Engine:
                 video_id,
                 watch_url(video_id),
                 source,
-                tags=self._label_names(index.top_tags(frames)),
+                tags=self._labels(index.top_tags(frames)),
                 title=listened.title,
                 channel=listened.channel,
             )
@@ -171,7 +169,7 @@ class Engine:
         if not path.is_file():
             raise EarshotError(f"{path} is not a file")
         listened = await self.listener.listen_file(path)
-        tags = self._label_names(index.top_tags(listened.frames))
+        tags = self._labels(index.top_tags(listened.frames))
         query = Query(path.name, path.resolve().as_uri(), "file", title=listened.title, tags=tags)
         return RecommendResult(
             query, await self._suggestions(index, listened.frames, [], "", count)
@@ -193,81 +191,22 @@ class Engine:
         ratings = MemberRatings()
         if member is not None:
             ratings = MemberRatings.from_rows(await self.store.ratings_of(member))
-        tracks: dict[int, Track] = {}
-        loop = asyncio.get_running_loop()
-
-        async def ask_store(hits: Sequence[Hit]) -> Candidates:
-            found = await self.store.tracks_by_ids([h.track_id for h in hits])
-            tracks.update(found)
-            community = Community()
-            if member is not None:
-                community = await self.store.community(guild, member, list(found), ratings.liked())
-            videos = {t: track.video_id for t, track in found.items()}
-            members_songs = [tr.video_id for tr in found.values() if tr.source == "member"]
-            by_video = await self.store.channels(members_songs)
-            channels = {t: by_video[v] for t, v in videos.items() if v in by_video}
-            return Candidates(videos, channels, community)
-
-        def describe(hits: Sequence[Hit]) -> Candidates:
-            return asyncio.run_coroutine_threadsafe(ask_store(hits), loop).result()
-
+        known = StoreCandidates(self.store, asyncio.get_running_loop(), ratings, member, guild)
         ranked = await asyncio.to_thread(
             suggest,
             index,
             vector,
             ratings,
-            describe,
+            known.describe,
             count=count,
             exclude_video=video_id,
             search=self._search,
         )
-        query_tags = set(self._label_names(known_labels)) | set(
-            self._label_names(index.top_tags(frames))
-        )
+        query_tags = set(self._labels(known_labels)) | set(self._labels(index.top_tags(frames)))
         return [
-            self._recommendation(index, vector, r, tracks[r.hit.track_id], query_tags)
+            recommendation(self._labels, index, vector, r, known.tracks[r.hit.track_id], query_tags)
             for r in ranked
         ]
-
-    def _recommendation(
-        self,
-        index: VectorIndex,
-        query: np.ndarray,
-        ranked: Ranked,
-        track: Track,
-        query_tags: set[str],
-    ) -> Recommendation:
-        hit = ranked.hit
-        sound = index.sound_similarity(hit, query)
-        labels = self._label_names(track.labels)
-        shared = [name for name in labels if name in query_tags and name != "Music"]
-        reasons = [", ".join(shared[:3]).lower()] if shared else []
-        if sound >= SOUNDS_ALIKE:
-            reasons.append("sounds alike")
-        reasons.extend(ranked.reasons)
-        return Recommendation(
-            track.id,
-            track.video_id,
-            track.start_s,
-            watch_url(track.video_id, track.start_s),
-            labels,
-            round(hit.score, 4),
-            round(sound, 4),
-            round(max(0.0, index.cosine(hit, query)), 4),
-            reasons,
-        )
-
-    def _label_names(self, labels: Sequence[int]) -> list[str]:
-        return [self._names[i] for i in labels if i in self._names]
-
-    # --- listening -------------------------------------------------------------------
-
-    async def warm_up(self) -> str:
-        """Load the model in a listening worker now; returns its version."""
-        return await self.listener.warm_up()
-
-    async def check_model(self) -> ModelCheck:
-        return await self.listener.check_model()
 
     # --- replies and ratings ---------------------------------------------------------
 
@@ -308,20 +247,9 @@ class Engine:
     async def taste(self, user_id: int) -> TasteProfile:
         """Counts and the labels most common in what a member liked and skipped."""
         rows = await self.store.ratings_of(user_id)
-        liked = [t for t, _, v in rows if v > 0]
-        skipped = [t for t, _, v in rows if v < 0]
-        tracks = await self.store.tracks_by_ids(liked + skipped)
-
-        def top(ids: list[int]) -> list[str]:
-            counts: dict[str, int] = {}
-            for track_id in ids:
-                track = tracks.get(track_id)
-                for name in self._label_names(track.labels if track else ()):
-                    if name != "Music":
-                        counts[name] = counts.get(name, 0) + 1
-            return [n for n, _ in sorted(counts.items(), key=lambda kv: -kv[1])[:6]]
-
-        return TasteProfile(len(liked), len(skipped), top(liked), top(skipped))
+        return taste_profile(
+            self._labels, rows, await self.store.tracks_by_ids([t for t, _, _ in rows])
+        )
 
     # --- figures ---------------------------------------------------------------------
 

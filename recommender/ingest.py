@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 from .audioset import Ontology, find_metadata_dir, find_tfrecords
 from .errors import EarshotError
-from .results import IngestReport
+from .results import IngestReport, Progress
 from .store import Store
 from .tfrecord import read_clips_reporting
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[str, int, int], None]
 
 
 async def ingest(

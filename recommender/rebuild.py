@@ -22,7 +22,6 @@ import random
 import sqlite3
 import time
 import traceback
-from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -31,14 +30,13 @@ import numpy as np
 from .config import Settings
 from .errors import CatalogEmptyError, EarshotError
 from .index import IndexWriter
+from .results import Progress
 from .store import read_tracks
 from .tagger import train_tagger
 from .vectors import VectorSpace
 
 TAGGER_TRAIN_MAX_CLIPS = 100_000
 SPECIFIC_KINDS = ("genre", "instrument", "mood")
-
-Progress = Callable[[str, int, int], None]
 
 
 def rebuild(

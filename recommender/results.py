@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .index import IndexInfo
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total), for bars and replies
 
 
 @dataclass(frozen=True)

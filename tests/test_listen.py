@@ -129,7 +129,7 @@ async def test_a_hanging_download_times_out_and_the_worker_is_replaced(
     settings = _settings(catalog, fake_vggish, pca_params, server, request_timeout_s=20.0)
     engine = await Engine.open(settings)
     try:
-        await engine.warm_up()  # the model loads within the limit; the download will not
+        await engine.listener.warm_up()  # the model loads within the limit; the download will not
         server.stall_s = 60
         with pytest.raises(ListenTimeoutError, match="longer than 20 seconds"):
             await engine.recommend(IDS["hang"], 3)
@@ -151,7 +151,7 @@ async def test_a_worker_that_dies_mid_job_is_replaced(
     settings = _settings(catalog, fake_vggish, pca_params, server, max_concurrent_requests=1)
     engine = await Engine.open(settings)
     try:
-        await engine.warm_up()
+        await engine.listener.warm_up()
         assert engine.listener.pool is not None
         workers = engine.listener.pool.pids()
         assert workers

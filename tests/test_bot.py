@@ -7,6 +7,7 @@ the gateway and records every REST call the bot makes.
 from __future__ import annotations
 
 import itertools
+import re
 import shutil
 import sqlite3
 import time
@@ -198,8 +199,12 @@ def test_reactions_become_ratings_and_survive_a_restart(world) -> None:
     discord.react(alice, message, "🎉")
     discord.react(Member(discord.bot_id, "earshot"), message, "3️⃣")
     discord.react(alice, 12345, "1️⃣")
-    time.sleep(1.0)
-    assert ratings(data, alice.id) == {} and ratings(data, discord.bot_id) == {}
+    # Events are handled in order: once a later like is in, the ones above were handled.
+    discord.react(alice, message, "5️⃣")
+    discord.wait_for(lambda: ratings(data, alice.id) == {5: 1}, 20, "the marker like")
+    assert ratings(data, discord.bot_id) == {}
+    discord.react(alice, message, "5️⃣", add=False)
+    discord.wait_for(lambda: ratings(data, alice.id) == {}, 20, "the marker removed")
 
     bot.stop()
     bot.start()
@@ -242,11 +247,29 @@ def test_reindex_is_for_owners_and_recommend_keeps_answering(world) -> None:
     assert after["kind"] == "edited"
 
 
+def _counts(data: Path) -> tuple[int, int, int, int]:
+    with sqlite3.connect(data / "earshot.sqlite3") as db:
+        return tuple(  # type: ignore[return-value]
+            db.execute(sql).fetchone()[0]
+            for sql in (
+                "SELECT COUNT(*) FROM tracks",
+                "SELECT COUNT(*) FROM tracks WHERE source = 'member'",
+                "SELECT COUNT(*) FROM embeddings",
+                "SELECT COUNT(*) FROM ratings",
+            )
+        )
+
+
 def test_stats_for_owners(world) -> None:
-    discord, _, _, _ = world
+    discord, _, _, data = world
     answer = outcome(discord, discord.interaction(OWNER, "stats"))
     fields = {f["name"]: f["value"] for f in answer["message"]["embeds"][0]["fields"]}
-    assert answer["ephemeral"] and "tracks" in fields["Catalog"] and "Ratings" in fields
+    tracks, members, cached, rated = _counts(data)
+    assert answer["ephemeral"]
+    assert fields["Catalog"] == f"{tracks:,} tracks ({members:,} from members)"
+    assert fields["Cached songs"] == f"{cached:,}" and fields["Ratings"] == f"{rated:,}"
+    indexed = int(fields["Index"].split(" items")[0].replace(",", ""))
+    assert 0 < indexed <= tracks and "built" in fields["Index"]
     refused = outcome(discord, discord.interaction(member(), "stats"))
     assert "Only the bot's owners" in refused["content"]
 
@@ -338,8 +361,14 @@ def test_missing_index_and_unexpected_errors(tmp_path: Path, pca_params: Path) -
 def test_stats_reports_loop_lag_and_memory(world) -> None:
     discord, _, _, _ = world
     answer = outcome(discord, discord.interaction(OWNER, "stats", minutes=2))
-    fields = {f["name"]: f["value"] for f in answer["message"]["embeds"][0]["fields"]}
-    assert "loop lag p50" in fields["Health"] and "memory" in fields["Health"]
+    health = {f["name"]: f["value"] for f in answer["message"]["embeds"][0]["fields"]}["Health"]
+    figures = re.fullmatch(
+        r"loop lag p50 ([\d.]+) ms, p99 ([\d.]+) ms, max ([\d.]+) ms; memory (\d+) MB", health
+    )
+    assert figures, health
+    p50, p99, worst, memory = (float(x) for x in figures.groups())
+    assert 0 <= p50 <= p99 <= worst < 5000  # a responsive loop, in milliseconds
+    assert 30 < memory < 1500  # the bot's own process, without TensorFlow
 
 
 def test_ratings_personalise_and_taste_can_be_reset(world) -> None:

@@ -22,7 +22,11 @@ def test_holdout_is_stable_and_balanced() -> None:
     ids = [f"{i:011d}" for i in range(4000)]
     share = np.mean([holdout_fraction(v) < 0.5 for v in ids])
     assert 0.47 < share < 0.53
-    assert holdout_fraction("abcdefghijk") == holdout_fraction("abcdefghijk")
+    # The same video falls on the same side in every run and on every machine: the
+    # fraction comes from a hash of the id, pinned here by known values.
+    # (A change here moves clips between the halves, and every figure in the README.)
+    assert holdout_fraction("abcdefghijk") == pytest.approx(0.3671076072948171, abs=1e-15)
+    assert holdout_fraction("-0SdAVK79lg") == pytest.approx(0.3802021944346934, abs=1e-15)
 
 
 @pytest.mark.slow

@@ -59,12 +59,12 @@ async def test_a_killed_rebuild_leaves_the_old_index_serving(engine: Engine) -> 
     first = old.track_at(0)
     video = (await engine.store.tracks_by_ids([first]))[first].video_id
     job = asyncio.create_task(engine.reindex())
-    for _ in range(100):
+    for _ in range(600):  # until the child is at work: it has reported progress
         children = [p for p in multiprocessing.active_children() if p.name == "earshot-reindex"]
-        if children:
+        if children and engine.reindex_progress not in (None, ("starting", 0, 0)):
             break
         await asyncio.sleep(0.05)
-    await asyncio.sleep(0.5)
+    assert children and engine.reindex_progress is not None
     os.kill(children[0].pid, signal.SIGKILL)
     with pytest.raises(EarshotError, match=r"stopped unexpectedly.*old index keeps serving"):
         await job

@@ -23,7 +23,7 @@ from .links import parse_video_id, watch_url
 from .listening import Listener
 from .presentation import Labels, recommendation, taste_profile
 from .ranking import SearchSettings, suggest
-from .ratings import MemberRatings
+from .ratings import MemberRatings, Reply
 from .rebuild import rebuild_in_background
 from .results import (
     IngestReport,
@@ -219,16 +219,9 @@ class Engine:
         result: RecommendResult,
     ) -> None:
         """Which suggestion stands at which position of a reply, for later reactions."""
-        items = [(item.track_id, item.video_id) for item in result.items]
-        await self.store.write_behind(
-            self.store.record_reply,
-            message_id,
-            guild_id,
-            channel_id,
-            user_id,
-            result.query.video_id,
-            items,
-        )
+        items = tuple((item.track_id, item.video_id) for item in result.items)
+        reply = Reply(message_id, guild_id, channel_id, user_id, result.query.video_id, items)
+        await self.store.write_behind(self.store.record_reply, reply)
 
     async def react(self, user_id: int, message_id: int, reaction: str, present: bool) -> bool:
         """A member's reaction on a reply, added or removed. ``reaction`` is one of

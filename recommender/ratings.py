@@ -23,6 +23,18 @@ def rating_from_reactions(position: int, reactions: set[str]) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class Reply:
+    """A reply earshot posted: where, for whom, about which song, and what stood where."""
+
+    message_id: int
+    guild_id: int | None
+    channel_id: int
+    user_id: int
+    query_video: str
+    items: tuple[tuple[int, str], ...]  # (track id, video id) at positions 1, 2, ...
+
+
 @dataclass
 class MemberRatings:
     """One member's ratings: track id -> +1 or -1, and the videos behind them."""

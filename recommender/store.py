@@ -25,7 +25,7 @@ import numpy as np
 
 from .audioset import Ontology
 from .errors import BusyError
-from .ratings import Community, rating_from_reactions
+from .ratings import Community, Reply, rating_from_reactions
 from .tfrecord import EMBEDDING_SIZE, ClipRecord
 
 # Each entry moves the schema from version i to i + 1. Never edit a released entry: append.
@@ -466,27 +466,20 @@ class Store:
 
     # --- replies and ratings -------------------------------------------------------
 
-    async def record_reply(
-        self,
-        message_id: int,
-        guild_id: int | None,
-        channel_id: int,
-        user_id: int,
-        query_video: str,
-        items: Sequence[tuple[int, str]],
-    ) -> None:
+    async def record_reply(self, reply: Reply) -> None:
         """Which suggestion stands at which position of a reply, for later reactions."""
+        r = reply
         async with self.transaction():
             await self.db.execute(
                 "INSERT OR REPLACE INTO replies"
                 " (message_id, guild_id, channel_id, user_id, query_video, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (message_id, guild_id, channel_id, user_id, query_video, time.time()),
+                (r.message_id, r.guild_id, r.channel_id, r.user_id, r.query_video, time.time()),
             )
             await self.db.executemany(
                 "INSERT OR REPLACE INTO reply_items (message_id, position, track_id, video_id)"
                 " VALUES (?, ?, ?, ?)",
-                [(message_id, n, track, video) for n, (track, video) in enumerate(items, 1)],
+                [(r.message_id, n, track, video) for n, (track, video) in enumerate(r.items, 1)],
             )
 
     async def set_reaction(

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,19 @@ async def engine(
     await opened.close()
 
 
+@asynccontextmanager
+async def _opened(
+    data: Path, model: Path, pca: Path, server: RangeServer, **changes: object
+) -> AsyncIterator[Engine]:
+    """An engine on these settings, closed afterwards (with the server unstalled)."""
+    engine = await Engine.open(_settings(data, model, pca, server, **changes))
+    try:
+        yield engine
+    finally:
+        server.stall_s = 0
+        await engine.close()
+
+
 def _leftovers(data: Path) -> list[Path]:
     root = data / "tmp"
     return list(root.iterdir()) if root.exists() else []
@@ -126,9 +140,7 @@ async def test_simultaneous_requests_share_one_computation(
 async def test_a_hanging_download_times_out_and_the_worker_is_replaced(
     catalog: Path, fake_vggish: Path, pca_params: Path, server: RangeServer
 ) -> None:
-    settings = _settings(catalog, fake_vggish, pca_params, server, request_timeout_s=20.0)
-    engine = await Engine.open(settings)
-    try:
+    async with _opened(catalog, fake_vggish, pca_params, server, request_timeout_s=20.0) as engine:
         await engine.listener.warm_up()  # the model loads within the limit; the download will not
         server.stall_s = 60
         with pytest.raises(ListenTimeoutError, match="longer than 20 seconds"):
@@ -138,9 +150,6 @@ async def test_a_hanging_download_times_out_and_the_worker_is_replaced(
         result = await engine.recommend(IDS["later"], 3)
         assert result.query.source == "download" and len(result.items) == 3
         assert not _leftovers(catalog)
-    finally:
-        server.stall_s = 0
-        await engine.close()
 
 
 async def test_a_worker_that_dies_mid_job_is_replaced(
@@ -148,9 +157,9 @@ async def test_a_worker_that_dies_mid_job_is_replaced(
 ) -> None:
     """A listening worker killed mid-job (as a crash in TensorFlow or the decoder would
     end it) answers with a clear message, and the next request gets a fresh worker."""
-    settings = _settings(catalog, fake_vggish, pca_params, server, max_concurrent_requests=1)
-    engine = await Engine.open(settings)
-    try:
+    async with _opened(
+        catalog, fake_vggish, pca_params, server, max_concurrent_requests=1
+    ) as engine:
         await engine.listener.warm_up()
         assert engine.listener.pool is not None
         workers = engine.listener.pool.pids()
@@ -173,9 +182,6 @@ async def test_a_worker_that_dies_mid_job_is_replaced(
             await engine.store.cached_embedding(IDS["crash"], await engine.listener.model_version())
             is None
         )
-    finally:
-        server.stall_s = 0
-        await engine.close()
 
 
 def _alive(pid: int) -> bool:
@@ -192,9 +198,7 @@ def _alive(pid: int) -> bool:
 async def test_workers_start_on_first_need_and_stop_when_idle(
     catalog: Path, fake_vggish: Path, pca_params: Path, server: RangeServer
 ) -> None:
-    settings = _settings(catalog, fake_vggish, pca_params, server, listen_idle_s=2.0)
-    engine = await Engine.open(settings)
-    try:
+    async with _opened(catalog, fake_vggish, pca_params, server, listen_idle_s=2.0) as engine:
         await engine.recommend(await _catalog_video(engine), 3)  # a catalog clip: no worker
         assert engine.listener.pool is None or not engine.listener.pool.pids()
         first = await engine.recommend(IDS["cold1"], 3)
@@ -210,8 +214,6 @@ async def test_workers_start_on_first_need_and_stop_when_idle(
         second = await engine.recommend(IDS["cold2"], 3)  # started again, model loaded again
         assert second.query.source == "download" and len(second.items) == 3
         assert engine.listener.pool.started == 2
-    finally:
-        await engine.close()
 
 
 async def _catalog_video(engine: Engine) -> str:
@@ -232,15 +234,12 @@ async def test_unavailable_video_is_refused_and_nothing_is_left(engine: Engine) 
 async def test_too_much_queued_work_is_answered_busy(
     catalog: Path, fake_vggish: Path, pca_params: Path, server: RangeServer
 ) -> None:
-    settings = _settings(catalog, fake_vggish, pca_params, server, max_concurrent_requests=1)
-    engine = await Engine.open(settings)
-    try:
+    async with _opened(
+        catalog, fake_vggish, pca_params, server, max_concurrent_requests=1
+    ) as engine:
         server.stall_s = 1.5
         tasks = [asyncio.ensure_future(engine.recommend(IDS[f"busy{i}"], 2)) for i in range(7)]
         outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-    finally:
-        server.stall_s = 0
-        await engine.close()
     busy = [o for o in outcomes if isinstance(o, BusyError)]
     served = [o for o in outcomes if not isinstance(o, BaseException)]
     assert len(busy) == 2 and len(served) == 5  # 1 running + 4 waiting, the rest refused

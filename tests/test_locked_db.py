@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -48,9 +49,10 @@ async def test_ratings_wait_for_a_locked_database(built_catalog: Path, tmp_path:
             if engine.store.pending_writes == 0:
                 break
             await asyncio.sleep(0.1)
-        rows = await engine.store._all(
-            "SELECT position, value FROM ratings WHERE user_id = 42 ORDER BY position"
-        )
+        with sqlite3.connect(engine.settings.database_path) as db:  # as any reader would
+            rows = db.execute(
+                "SELECT position, value FROM ratings WHERE user_id = 42 ORDER BY position"
+            ).fetchall()
         assert rows == [(1, 1), (2, -1), (3, -1)]
     finally:
         await engine.close()

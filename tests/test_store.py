@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recommender.ratings import Reply
 from recommender.store import SCHEMA_VERSION, Store, StoreError
 from recommender.tfrecord import ClipRecord
 
@@ -89,7 +90,7 @@ async def test_concurrent_writes_on_one_connection_all_land(tmp_path: Path) -> N
         tracks = [
             (t.id, t.video_id) for c in clips for t in await store.tracks_by_video(c.video_id)
         ]
-        await store.record_reply(77, 1, 2, 3, "query", tracks)
+        await store.record_reply(Reply(77, 1, 2, 3, "query", tuple(tracks)))
         reactions = ["1", "2", "down", "3", "5"]
         results = await asyncio.gather(*(store.set_reaction(42, 77, r, True) for r in reactions))
         assert all(results)
@@ -108,8 +109,8 @@ async def test_community_signal_and_forgetting_a_member(tmp_path: Path) -> None:
             (t.id, t.video_id) for c in clips for t in await store.tracks_by_video(c.video_id)
         ]
         ids = [t for t, _ in tracks]
-        await store.record_reply(1, 500, 9, 1, "q", tracks)  # a reply in server 500
-        await store.record_reply(2, 600, 9, 1, "q", tracks)  # and one in server 600
+        await store.record_reply(Reply(1, 500, 9, 1, "q", tuple(tracks)))  # a reply in server 500
+        await store.record_reply(Reply(2, 600, 9, 1, "q", tuple(tracks)))  # and one in server 600
         # In server 500: members 11 and 12 dislike everything but #1; 11 also likes #1.
         for user in (11, 12):
             await store.set_reaction(user, 1, "down", True)

@@ -97,7 +97,7 @@ class Admin(commands.Cog):
     async def stats(
         self, interaction: discord.Interaction, minutes: app_commands.Range[int, 1, 10] = 1
     ) -> None:
-        stats = await self.bot.engine.stats()
+        stats = await self.bot.engine.stats(videos=True)
         embed = discord.Embed(title="earshot", colour=discord.Colour.dark_teal())
         embed.add_field(
             name="Catalog",
@@ -111,6 +111,20 @@ class Admin(commands.Cog):
             )
         else:
             embed.add_field(name="Index", value="none: run /reindex")
+        videos = stats.videos
+        checked = videos.get("live", 0) + videos.get("restricted", 0) + videos.get("gone", 0)
+        embed.add_field(
+            name="Videos checked",
+            value=f"{checked:,} of {checked + videos.get('unchecked', 0):,}: "
+            f"{videos.get('live', 0):,} play, "
+            f"{videos.get('restricted', 0) + videos.get('gone', 0):,} never suggested"
+            + (
+                " (`python -m recommender verify` checks the rest)"
+                if videos.get("unchecked")
+                else ""
+            ),
+            inline=False,
+        )
         embed.add_field(name="Cached songs", value=f"{stats.cached_embeddings:,}")
         embed.add_field(name="Ratings", value=f"{stats.ratings:,}")
         if self.reindex_task is not None and not self.reindex_task.done():

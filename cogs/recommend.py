@@ -36,6 +36,12 @@ def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+def _plain(text: str, limit: int) -> str:
+    """Text from YouTube made safe inside a markdown link: no link brackets, no markup."""
+    text = text.replace("[", "(").replace("]", ")").replace("\n", " ")
+    return discord.utils.escape_markdown(_shorten(text.strip(), limit))
+
+
 def render(result: RecommendResult) -> discord.Embed:
     """The reply's embed, within Discord's limits (title 256, description 4096, total 6000)."""
     query = result.query
@@ -43,18 +49,24 @@ def render(result: RecommendResult) -> discord.Embed:
     embed = discord.Embed(title=title, url=query.url, colour=discord.Colour.blurple())
     heading = []
     if query.channel:
-        heading.append(f"by {discord.utils.escape_markdown(query.channel)}")
+        heading.append(f"by {_plain(query.channel, 80)}")
     heard = query.labels or query.tags
     if heard:
-        heading.append("tags: " + ", ".join(heard[:6]))
+        heading.append("tags: " + "; ".join(heard[:6]))
     lines = [_shorten(" · ".join(heading), 300)] if heading else []
+    if result.play_all_url:
+        playable = sum(1 for item in result.items if item.live)
+        lines.append(f"[▶ Play all {playable} as one YouTube queue]({result.play_all_url})")
     if not result.items:
         lines.append("No suggestions found. Try another song.")
-    per_line = (EMBED_DESCRIPTION_LIMIT - 400) // max(len(result.items), 1)
+    per_line = (EMBED_DESCRIPTION_LIMIT - 800) // max(len(result.items), 1)
+    short = len(result.items) > 10  # twenty full titles would not fit Discord's limit
     for n, item in enumerate(result.items, 1):
-        when = f" @ {_clock(item.start_s)}" if item.start_s else ""
-        head = f"**{n}.** [{item.video_id}{when}]({item.url}) · {item.match * 100:.0f}% match"
-        labels = ", ".join(item.labels[:6])
+        name = _plain(item.title, 45 if short else 90) if item.title else "YouTube video"
+        by = f" — {_plain(item.channel, 25 if short else 40)}" if item.channel else ""
+        when = f" · from {_clock(item.start_s)}" if item.start_s else ""
+        head = f"**{n}.** [{name}]({item.url}){by}{when} · {item.match * 100:.0f}% match"
+        labels = "; ".join(item.labels[:6])
         why = f"*{'; '.join(item.reasons)}*" if item.reasons else ""
         line = "\n".join(part for part in (head, labels, why) if part)
         lines.append(_shorten(line, max(per_line, len(head))))

@@ -255,6 +255,33 @@ async def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
+    engine = await _engine(settings)
+    try:
+        with bars() as progress:
+            found = await engine.facts.sweep(
+                lambda done, total: progress("verify", done, total), args.limit
+            )
+        videos = (await engine.stats(videos=True)).videos
+    finally:
+        await engine.close()
+    report = {"this_run": found, "catalog_videos": videos}
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    checked = sum(found.values())
+    print(
+        f"checked {checked} videos: {found['live']} play, {found['restricted']} restricted "
+        f"(private or not embeddable), {found['gone']} gone, {found['no answer']} no answer"
+    )
+    print(
+        f"catalog videos: {videos['live']} play, {videos['restricted']} restricted, "
+        f"{videos['gone']} gone, {videos['unchecked']} not checked yet"
+        + (" (run verify again to go on)" if videos["unchecked"] else "")
+    )
+    return 0
+
+
 async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     from .doctor import as_json, run_checks, table
 
@@ -470,6 +497,18 @@ def build_parser() -> argparse.ArgumentParser:
         "and the index. Each step is skipped when already done.",
     )
     p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser(
+        "verify",
+        help="check which catalog videos still play on YouTube, and learn their titles",
+        description="Ask YouTube's oEmbed about every catalog video never checked, or checked "
+        "longer ago than VIDEO_FACTS_TTL_DAYS, at VERIFY_RATE requests a second. Videos "
+        "that are gone or restricted are never suggested. Resumable: stop it at any time "
+        "and run it again, also in the background.",
+    )
+    p.add_argument("--limit", type=int, metavar="N", help="check at most N videos this run")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser(
         "doctor",

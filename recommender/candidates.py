@@ -14,6 +14,7 @@ from .index import Hit
 from .ranking import Candidates
 from .ratings import Community, MemberRatings
 from .store import Store, Track
+from .video_facts import DEAD
 
 
 class StoreCandidates:
@@ -24,7 +25,9 @@ class StoreCandidates:
         ratings: MemberRatings,
         member: int | None,
         guild: int | None,
+        dead: set[str] | None = None,
     ) -> None:
+        self.dead = set(dead or ())  # videos found dead now, perhaps not yet in the store
         self.store = store
         self.loop = loop
         self.ratings = ratings
@@ -45,6 +48,9 @@ class StoreCandidates:
                 self.guild, self.member, list(found), self.ratings.liked()
             )
         videos = {t: track.video_id for t, track in found.items()}
+        facts = await self.store.facts_of(list(videos.values()))
+        dead = self.dead | {v for v, f in facts.items() if f.status in DEAD}
+        videos = {t: v for t, v in videos.items() if v not in dead}  # never a dead link
         members_songs = [tr.video_id for tr in found.values() if tr.source == "member"]
         by_video = await self.store.channels(members_songs)  # AudioSet clips have none
         channels = {t: by_video[v] for t, v in videos.items() if v in by_video}

@@ -96,8 +96,12 @@ class Settings:
     ytdlp_cookies: Path | None = None
     ytdlp_proxy: str | None = None
     ytdlp_js_runtime: str | None = None  # NAME[:PATH]; default: the deno installed with earshot
+    facts_ttl_s: float = 30 * 86400.0  # how long a video's title and status are trusted
+    titles_budget_s: float = 1.5  # at reply time, how long oEmbed checks may take
+    verify_rate: float = 5.0  # oEmbed requests per second in `verify`
     allow_test_hosts: bool = False  # test-only: lets yt-dlp fetch from 127.0.0.1
     test_media_base: str | None = None  # test-only: where video ids are served from
+    test_oembed_base: str | None = None  # test-only: an oEmbed stand-in on 127.0.0.1
 
     @property
     def database_path(self) -> Path:
@@ -146,6 +150,10 @@ class Settings:
             ytdlp_cookies=path("YTDLP_COOKIES_FILE"),
             ytdlp_proxy=env.get("YTDLP_PROXY", "").strip() or None,
             ytdlp_js_runtime=_js_runtime(env),
+            facts_ttl_s=86400.0 * _float(env, "VIDEO_FACTS_TTL_DAYS", 30.0, 0.01, 3650.0),
+            titles_budget_s=_float(env, "TITLES_BUDGET_SECONDS", 1.5, 0.0, 30.0),
+            verify_rate=_float(env, "VERIFY_RATE", 5.0, 0.1, 100.0),
             allow_test_hosts=_bool(env, "EARSHOT_TEST_ALLOW_LOOPBACK"),
             test_media_base=env.get("EARSHOT_TEST_MEDIA_BASE", "").strip() or None,
+            test_oembed_base=env.get("EARSHOT_TEST_OEMBED_BASE", "").strip() or None,
         )

@@ -8,33 +8,33 @@ processes (see ``listening`` and ``rebuild``) so the caller's event loop keeps t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .candidates import StoreCandidates
 from .config import Settings
 from .errors import CatalogEmptyError, EarshotError, IndexMissingError, ReindexRunningError
 from .index import IndexInfo, IndexUnreadableError, VectorIndex
 from .ingest import ingest
 from .links import parse_video_id, watch_url
 from .listening import Listener
-from .presentation import Labels, recommendation, taste_profile
-from .ranking import SearchSettings, suggest
-from .ratings import MemberRatings, Reply
+from .presentation import Labels, taste_profile
+from .ratings import Reply
 from .rebuild import rebuild_in_background
 from .results import (
     IngestReport,
     Progress,
     Query,
-    Recommendation,
     RecommendResult,
     Stats,
     TasteProfile,
 )
 from .store import Store
+from .suggestions import Suggester
+from .verify import FactChecker
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +49,11 @@ class Engine:
         self.store = store
         self.index: VectorIndex | None = None
         self.listener = Listener(settings, store)
+        self.facts = FactChecker(settings, store)
         self.reindex_progress: tuple[str, int, int] | None = None  # while one runs
         self._labels = Labels({})
         self._reindex_lock = asyncio.Lock()
-        self._search = SearchSettings(
-            settings.index_overfetch, settings.index_search_k or -1, settings.index_max_groups
-        )
+        self._suggester = Suggester(store, self.facts, settings)
 
     @classmethod
     async def open(cls, settings: Settings) -> Engine:
@@ -65,11 +64,15 @@ class Engine:
                 engine.index = await asyncio.to_thread(VectorIndex.open_current, settings.index_dir)
             except IndexUnreadableError as exc:  # built by an older earshot: rebuild, not crash
                 log.warning("%s; serving without an index until it is rebuilt (reindex)", exc)
-            engine._labels = Labels(await store.class_names())
+            await engine._load_labels()
         except BaseException:
             await store.close()  # its thread would otherwise keep the process alive
             raise
         return engine
+
+    async def _load_labels(self) -> None:
+        names, kinds = await self.store.class_names(), await self.store.class_kinds()
+        self._labels = self._suggester.labels = Labels(names, kinds)
 
     async def close(self) -> None:
         self.listener.close()
@@ -84,7 +87,7 @@ class Engine:
     ) -> IngestReport:
         """Store the music clips of every .tfrecord under ``audioset_dir``."""
         report = await ingest(self.store, audioset_dir, meta_dir, progress)
-        self._labels = Labels(await self.store.class_names())
+        await self._load_labels()
         return report
 
     async def reindex(self, progress: Progress = _no_progress) -> IndexInfo:
@@ -160,7 +163,14 @@ class Engine:
                 title=listened.title,
                 channel=listened.channel,
             )
-        items = await self._suggestions(index, frames, labels, video_id, count, member, guild)
+        if query.source == "download":  # yt-dlp read its title: the video plays
+            await self.facts.listened(video_id, query.title, query.channel)
+        items, facts = await self._suggester.suggest(
+            index, frames, labels, video_id, count, member, guild
+        )
+        told = facts.get(video_id)
+        if query.source == "catalog" and told is not None and told.playable:
+            query = dataclasses.replace(query, title=told.title, channel=told.channel)
         return RecommendResult(query, items)
 
     async def recommend_file(self, path: Path, count: int = 5) -> RecommendResult:
@@ -171,42 +181,8 @@ class Engine:
         listened = await self.listener.listen_file(path)
         tags = self._labels(index.top_tags(listened.frames))
         query = Query(path.name, path.resolve().as_uri(), "file", title=listened.title, tags=tags)
-        return RecommendResult(
-            query, await self._suggestions(index, listened.frames, [], "", count)
-        )
-
-    async def _suggestions(
-        self,
-        index: VectorIndex,
-        frames: np.ndarray,
-        known_labels: list[int],
-        video_id: str,
-        count: int,
-        member: int | None = None,
-        guild: int | None = None,
-    ) -> list[Recommendation]:
-        """The ranking pipeline, run in a thread (it touches memory-mapped vectors); the
-        store's answers about each batch of hits come from this event loop."""
-        vector = await asyncio.to_thread(index.query_vector, frames, known_labels)
-        ratings = MemberRatings()
-        if member is not None:
-            ratings = MemberRatings.from_rows(await self.store.ratings_of(member))
-        known = StoreCandidates(self.store, asyncio.get_running_loop(), ratings, member, guild)
-        ranked = await asyncio.to_thread(
-            suggest,
-            index,
-            vector,
-            ratings,
-            known.describe,
-            count=count,
-            exclude_video=video_id,
-            search=self._search,
-        )
-        query_tags = set(self._labels(known_labels)) | set(self._labels(index.top_tags(frames)))
-        return [
-            recommendation(self._labels, index, vector, r, known.tracks[r.hit.track_id], query_tags)
-            for r in ranked
-        ]
+        items, _ = await self._suggester.suggest(index, listened.frames, [], "", count)
+        return RecommendResult(query, items)
 
     # --- replies and ratings ---------------------------------------------------------
 
@@ -246,7 +222,9 @@ class Engine:
 
     # --- figures ---------------------------------------------------------------------
 
-    async def stats(self) -> Stats:
+    async def stats(self, *, videos: bool = False) -> Stats:
+        """Counts for people; ``videos`` adds what YouTube said of the catalog's videos (a
+        scan of the catalog: for /stats and verify, not for start-up)."""
         index = self.index
         return Stats(
             tracks=await self.store.count_tracks(),
@@ -258,4 +236,5 @@ class Engine:
             index=index.info if index else None,
             schema_version=await self.store.schema_version(),
             pending_writes=self.store.pending_writes,
+            videos=await self.store.verification_counts() if videos else {},
         )

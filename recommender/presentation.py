@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -11,16 +12,28 @@ from .links import watch_url
 from .ranking import Ranked
 from .results import Recommendation, TasteProfile
 from .store import Track
+from .video_facts import VideoFacts
 
 SOUNDS_ALIKE = 0.5  # sound similarity from which "sounds alike" is a reason
 TASTE_LABELS = 6  # labels shown per side of a member's taste
 
 
-class Labels:
-    """AudioSet class indices to their names (those of the catalog's ontology)."""
+# What a label says about music: genre, instrument, mood, or another part of AudioSet's
+# Music subtree (music roles such as "Theme music"). "Speech", room acoustics ("Inside,
+# small room") and sound effects are not, however often AudioSet gave them to a clip.
+MUSICAL_KINDS = frozenset({"genre", "instrument", "mood", "music"})
+TOO_GENERAL = frozenset({"Music"})  # true of every clip in the catalog
 
-    def __init__(self, names: Mapping[int, str]) -> None:
-        self._names = dict(names)
+
+class Labels:
+    """AudioSet class indices to the names of those that describe music."""
+
+    def __init__(self, names: Mapping[int, str], kinds: Mapping[int, str] | None = None) -> None:
+        self._names = {
+            i: name
+            for i, name in names.items()
+            if (kinds is None or kinds.get(i) in MUSICAL_KINDS) and name not in TOO_GENERAL
+        }
 
     def __call__(self, labels: Iterable[int]) -> list[str]:
         return [self._names[i] for i in labels if i in self._names]
@@ -38,7 +51,7 @@ def recommendation(
     hit = ranked.hit
     sound = index.sound_similarity(hit, query)
     names = labels(track.labels)
-    shared = [name for name in names if name in query_tags and name != "Music"]
+    shared = [name for name in names if name in query_tags]
     reasons = [", ".join(shared[:3]).lower()] if shared else []
     if sound >= SOUNDS_ALIKE:
         reasons.append("sounds alike")
@@ -56,6 +69,13 @@ def recommendation(
     )
 
 
+def with_facts(item: Recommendation, facts: VideoFacts | None) -> Recommendation:
+    """A suggestion with its video's title and channel, if YouTube told them."""
+    if facts is None or not facts.playable:
+        return item
+    return dataclasses.replace(item, title=facts.title, channel=facts.channel, live=True)
+
+
 def taste_profile(
     labels: Labels, rows: Sequence[tuple[int, str, int]], tracks: Mapping[int, Track]
 ) -> TasteProfile:
@@ -68,8 +88,7 @@ def taste_profile(
         for track_id in ids:
             track = tracks.get(track_id)
             for name in labels(track.labels if track else ()):
-                if name != "Music":
-                    counts[name] = counts.get(name, 0) + 1
+                counts[name] = counts.get(name, 0) + 1
         return [n for n, _ in sorted(counts.items(), key=lambda kv: -kv[1])[:TASTE_LABELS]]
 
     return TasteProfile(len(liked), len(skipped), top(liked), top(skipped))

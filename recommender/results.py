@@ -30,6 +30,9 @@ class Recommendation:
     sound_similarity: float
     match: float  # cosine of query and item vectors, 0..1: how close, for people
     reasons: list[str] = field(default_factory=list)  # why it is here, in a few words
+    title: str = ""  # the video's title and channel, where YouTube told them in time
+    channel: str = ""
+    live: bool = False  # YouTube said it plays (checked within VIDEO_FACTS_TTL_DAYS)
 
 
 @dataclass(frozen=True)
@@ -43,10 +46,23 @@ class Query:
     channel: str = ""
 
 
+PLAY_ALL_URL = "https://www.youtube.com/watch_videos?video_ids="
+PLAY_ALL_MAX = 50  # YouTube's untitled playlists take at most 50 videos
+
+
 @dataclass(frozen=True)
 class RecommendResult:
     query: Query
     items: list[Recommendation]
+
+    @property
+    def play_all_url(self) -> str | None:
+        """One link that opens every suggestion known to play as one YouTube queue (no
+        account needed); None when fewer than two are."""
+        videos = list(dict.fromkeys(item.video_id for item in self.items if item.live))
+        if len(videos) < 2:
+            return None
+        return PLAY_ALL_URL + ",".join(videos[:PLAY_ALL_MAX])
 
 
 @dataclass(frozen=True)
@@ -68,6 +84,7 @@ class Stats:
     index: IndexInfo | None
     schema_version: int
     pending_writes: int = 0
+    videos: dict[str, int] = field(default_factory=dict)  # live, restricted, gone, unchecked
 
     @property
     def catalog_clips(self) -> int:

@@ -27,6 +27,7 @@ from .audioset import Ontology
 from .errors import BusyError
 from .ratings import Community, Reply, rating_from_reactions
 from .tfrecord import EMBEDDING_SIZE, ClipRecord
+from .video_facts import Status, VideoFacts
 
 # Each entry moves the schema from version i to i + 1. Never edit a released entry: append.
 MIGRATIONS: tuple[str, ...] = (
@@ -102,6 +103,16 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX ratings_user ON ratings (user_id, value);
     CREATE INDEX ratings_guild ON ratings (guild_id, track_id)
+    """,
+    """
+    CREATE TABLE video_facts (
+        video_id    TEXT PRIMARY KEY,
+        status      TEXT NOT NULL,             -- live, restricted (401) or gone (404)
+        title       TEXT NOT NULL DEFAULT '',
+        channel     TEXT NOT NULL DEFAULT '',
+        checked_at  REAL NOT NULL
+    );
+    CREATE INDEX video_facts_checked ON video_facts (checked_at)
     """,
 )
 
@@ -460,6 +471,71 @@ class Store:
             list(video_ids),
         )
         return dict(rows)
+
+    # --- what YouTube says of the videos (oEmbed) -------------------------------------
+
+    async def save_facts(self, facts: Iterable[VideoFacts]) -> None:
+        rows = [(f.video_id, str(f.status), f.title, f.channel, f.checked_at) for f in facts]
+        if not rows:
+            return
+        async with self.transaction():
+            await self.db.executemany(
+                "INSERT OR REPLACE INTO video_facts (video_id, status, title, channel, checked_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    async def facts_of(self, video_ids: Sequence[str]) -> dict[str, VideoFacts]:
+        found: dict[str, VideoFacts] = {}
+        unique = list(dict.fromkeys(video_ids))
+        for first in range(0, len(unique), 500):
+            part = unique[first : first + 500]
+            marks = ",".join("?" * len(part))
+            for video, status, title, channel, at in await self._all(
+                "SELECT video_id, status, title, channel, checked_at FROM video_facts"
+                f" WHERE video_id IN ({marks})",
+                part,
+            ):
+                found[video] = VideoFacts(video, Status(status), title, channel, at)
+        return found
+
+    async def videos_to_verify(self, stale_before: float, limit: int) -> list[str]:
+        """Catalog videos never checked, then those last checked before ``stale_before``
+        (oldest first): the sweep's work list, so a killed sweep resumes where it was."""
+        never = await self._all(
+            "SELECT DISTINCT t.video_id FROM tracks t LEFT JOIN video_facts f"
+            " ON f.video_id = t.video_id WHERE f.video_id IS NULL LIMIT ?",
+            (limit,),
+        )
+        videos = [v for (v,) in never]
+        if len(videos) < limit:
+            stale = await self._all(
+                "SELECT video_id FROM video_facts WHERE checked_at < ? ORDER BY checked_at LIMIT ?",
+                (stale_before, limit - len(videos)),
+            )
+            videos += [v for (v,) in stale]
+        return videos
+
+    async def count_to_verify(self, stale_before: float) -> int:
+        never = await self._one(
+            "SELECT COUNT(DISTINCT t.video_id) FROM tracks t LEFT JOIN video_facts f"
+            " ON f.video_id = t.video_id WHERE f.video_id IS NULL"
+        )
+        stale = await self._one(
+            "SELECT COUNT(*) FROM video_facts WHERE checked_at < ?", (stale_before,)
+        )
+        return never[0] + stale[0]
+
+    async def verification_counts(self) -> dict[str, int]:
+        """Catalog videos by what YouTube last said of them ("unchecked" for the rest)."""
+        rows = await self._all(
+            "SELECT COALESCE(f.status, 'unchecked'), COUNT(*) FROM"
+            " (SELECT DISTINCT video_id FROM tracks) t"
+            " LEFT JOIN video_facts f ON f.video_id = t.video_id GROUP BY 1"
+        )
+        counts = {"live": 0, "restricted": 0, "gone": 0, "unchecked": 0}
+        counts.update(dict(rows))
+        return counts
 
     async def count_embeddings(self) -> int:
         return (await self._one("SELECT COUNT(*) FROM embeddings"))[0]

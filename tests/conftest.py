@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from recommender.audioset import CLASS_LABELS_FILE, ONTOLOGY_FILE
+from recommender.config import Settings
+from scripts.standins.oembed import OEmbedServer
+
+TEST_OEMBED_ENV = ("EARSHOT_TEST_ALLOW_LOOPBACK", "EARSHOT_TEST_OEMBED_BASE")
 
 ROOT = Path(__file__).resolve().parents[1]
 AUDIOSET = Path(
@@ -25,6 +30,31 @@ def require_audioset() -> Path:
             pytest.fail(f"CI=true: {reason}; CI must run every test", pytrace=False)
         pytest.skip(reason)
     return AUDIOSET
+
+
+@pytest.fixture(scope="session", autouse=True)
+def oembed() -> Iterator[OEmbedServer]:
+    """YouTube's oEmbed, stood in for on 127.0.0.1 for every test (and every bot or CLI
+    process a test starts), so that no test ever reaches for the real one."""
+    with OEmbedServer() as server:
+        saved = {k: os.environ.get(k) for k in TEST_OEMBED_ENV}
+        os.environ.update(
+            {"EARSHOT_TEST_ALLOW_LOOPBACK": "1", "EARSHOT_TEST_OEMBED_BASE": server.base}
+        )
+        try:
+            yield server
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+def engine_settings(**changes: object) -> Settings:
+    """Settings for an engine opened inside a test: its oEmbed is the stand-in."""
+    base = dict(allow_test_hosts=True, test_oembed_base=os.environ.get("EARSHOT_TEST_OEMBED_BASE"))
+    return Settings(**{**base, **changes})  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

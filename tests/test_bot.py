@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from recommender.results import PLAY_ALL_URL
 from scripts.standins.bot_process import BotProcess
 from scripts.standins.discord_api import FakeDiscord, Member
 from scripts.standins.http_range import RangeServer
 from scripts.standins.media import make_song
+from scripts.standins.oembed import channel_of, title_of
 
 NUMBERS = ["1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣", "6️⃣", "7️⃣", "8️⃣", "9️⃣", "🔟"]
 NEW_SONG = "newsong0001"
@@ -153,11 +155,17 @@ def test_recommend_a_catalog_clip(world) -> None:
     assert record["responses"][0]["type"] == 5  # deferred at once
     assert answer["kind"] == "edited"
     embed = answer["message"]["embeds"][0]
-    assert embed["title"].startswith("Sounds like")
+    assert embed["title"] == f"Sounds like: {title_of(video)}"
     assert embed["url"].startswith(f"https://www.youtube.com/watch?v={video}")
     lines = [line for line in embed["description"].splitlines() if line.startswith("**")]
     assert [line[:5] for line in lines] == ["**1.*", "**2.*", "**3.*", "**4.*"]
-    assert all("https://www.youtube.com/watch?v=" in line and "% match" in line for line in lines)
+    suggested = re.findall(r"\(https://www\.youtube\.com/watch\?v=([\w-]{11})", "\n".join(lines))
+    assert len(suggested) == 4
+    for line, shown in zip(lines, suggested, strict=True):  # a title and a channel on each
+        assert f"[{title_of(shown)}](https://www.youtube.com/watch?v={shown}" in line
+        assert f" — {channel_of(shown)}" in line and "% match" in line
+    play_all = f"[▶ Play all 4 as one YouTube queue]({PLAY_ALL_URL}{','.join(suggested)})"
+    assert play_all in embed["description"]
     assert video not in embed["description"].split("tags:")[-1].split("**1.**")[-1]
     assert "React 1️⃣" in embed["footer"]["text"]
     assert answer["message"]["bot_reactions"] == [*NUMBERS[:4], "👎"]

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender.config import Settings
 from recommender.engine import Engine
 from recommender.errors import BusyError, UnknownVideoError
 from recommender.worker import ListenTimeoutError, WorkerCrashedError
@@ -22,6 +21,7 @@ from recommender.youtube import VideoUnavailableError
 from scripts.standins.cli import run_cli, run_json
 from scripts.standins.http_range import RangeServer
 from scripts.standins.media import make_song
+from tests.conftest import engine_settings
 
 IDS = {
     name: f"{name:_<11}"
@@ -68,7 +68,7 @@ def server(media: Path):
 
 
 def _settings(data: Path, model: Path, pca: Path, server: RangeServer, **changes: object):
-    settings = Settings(
+    settings = engine_settings(
         data_dir=data,
         vggish_model=str(model),
         pca_params=pca,

@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from recommender.config import Settings
 from recommender.engine import Engine
+from tests.conftest import engine_settings
 
 HOLD_LOCK = """
 import sqlite3, sys, time
@@ -26,7 +26,7 @@ db.execute("COMMIT")
 async def test_ratings_wait_for_a_locked_database(built_catalog: Path, tmp_path: Path) -> None:
     data = tmp_path / "data"
     shutil.copytree(built_catalog, data)
-    engine = await Engine.open(Settings(data_dir=data, db_busy_timeout_s=0.5))
+    engine = await Engine.open(engine_settings(data_dir=data, db_busy_timeout_s=0.5))
     try:
         video = (await engine.store.tracks_by_ids([1]))[1].video_id
         result = await engine.recommend(video, 3)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import multiprocessing
 import os
@@ -14,16 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender.config import Settings
 from recommender.engine import Engine
 from recommender.errors import EarshotError, ReindexRunningError
+from tests.conftest import engine_settings
 
 
 @pytest.fixture()
 async def engine(built_catalog: Path, tmp_path: Path):
     data = tmp_path / "data"
     shutil.copytree(built_catalog, data)
-    opened = await Engine.open(Settings(data_dir=data, tagger_steps=300))
+    opened = await Engine.open(engine_settings(data_dir=data, tagger_steps=300))
     yield opened
     await opened.close()
 
@@ -76,7 +75,7 @@ async def test_a_killed_rebuild_leaves_the_old_index_serving(engine: Engine) -> 
 
 
 async def test_reindex_of_an_empty_catalog_says_what_to_run(tmp_path: Path) -> None:
-    engine = await Engine.open(dataclasses.replace(Settings(), data_dir=tmp_path))
+    engine = await Engine.open(engine_settings(data_dir=tmp_path))
     try:
         with pytest.raises(EarshotError, match="catalog is empty"):
             await engine.reindex()
@@ -91,7 +90,7 @@ async def test_an_index_from_an_older_version_is_rebuilt_not_fatal(
     bot says the index is missing) and reindex replaces it."""
     data = tmp_path / "data"
     shutil.copytree(built_catalog, data)
-    settings = Settings(data_dir=data, tagger_steps=300)
+    settings = engine_settings(data_dir=data, tagger_steps=300)
     (build,) = (data / "index" / "builds").iterdir()
     meta = json.loads((build / "meta.json").read_text())
     del meta["layout"]  # what a build from before the chunked layout looks like

@@ -1,0 +1,206 @@
+"""Suggestions a member can judge before clicking (issue 11): titles and channels from
+oEmbed (a stand-in on 127.0.0.1 answering 200, 401, 404, 429 and slowly), kept in SQLite
+with a time to live; dead videos never suggested; music labels only; a play-all link;
+and the resumable `verify` sweep."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from recommender.engine import Engine
+from recommender.oembed import OEmbedClient, RateLimitedError
+from recommender.presentation import MUSICAL_KINDS
+from recommender.results import PLAY_ALL_URL
+from recommender.video_facts import Status
+from scripts.standins.cli import ROOT, cli_env
+from scripts.standins.oembed import OEmbedServer, channel_of, title_of
+from tests.conftest import engine_settings
+
+
+@pytest.fixture()
+def youtube() -> Iterator[OEmbedServer]:
+    with OEmbedServer() as server:
+        yield server
+
+
+@pytest.fixture()
+def data(built_catalog: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "data"
+    shutil.copytree(built_catalog, folder)
+    return folder
+
+
+@asynccontextmanager
+async def _engine(data: Path, youtube: OEmbedServer, **changes: object) -> AsyncIterator[Engine]:
+    engine = await Engine.open(
+        engine_settings(data_dir=data, test_oembed_base=youtube.base, **changes)
+    )
+    try:
+        yield engine
+    finally:
+        await engine.close()
+
+
+def _catalog_videos(data: Path, count: int = 5) -> list[str]:
+    with sqlite3.connect(data / "earshot.sqlite3") as db:
+        return [
+            v
+            for (v,) in db.execute(
+                "SELECT DISTINCT video_id FROM tracks WHERE labels != '' ORDER BY id LIMIT ?",
+                (count,),
+            )
+        ]
+
+
+async def test_oembed_answers_become_facts(youtube: OEmbedServer) -> None:
+    youtube.status_for.update(
+        {"restrict001": 401, "gone0000001": 404, "limited0001": 429, "broken00001": 500}
+    )
+    youtube.slow_for["slowsong001"] = 3.0
+    async with OEmbedClient(youtube.base) as client:
+        live = await client.check("A1ak2lKtjTk")
+        assert live is not None and live.status == Status.LIVE and live.playable
+        assert (live.title, live.channel) == (title_of("A1ak2lKtjTk"), channel_of("A1ak2lKtjTk"))
+        restricted = await client.check("restrict001")
+        assert restricted is not None and restricted.status == Status.RESTRICTED
+        gone = await client.check("gone0000001")
+        assert gone is not None and gone.status == Status.GONE
+        assert await client.check("broken00001") is None  # nothing learned
+        with pytest.raises(RateLimitedError):
+            await client.check("limited0001")
+        with pytest.raises(ValueError, match="not a YouTube video id"):
+            await client.check("../../etc/x")
+        started = time.monotonic()
+        found = await client.check_many(["slowsong001", "A1ak2lKtjTk"], budget_s=0.5)
+        assert time.monotonic() - started < 1.5
+        assert set(found) == {"A1ak2lKtjTk"}  # the slow one is left out, not waited for
+
+
+async def test_replies_carry_titles_and_never_a_dead_video(
+    data: Path, youtube: OEmbedServer
+) -> None:
+    query = _catalog_videos(data, 1)[0]
+    async with _engine(data, youtube) as engine:
+        first = await engine.recommend(query, 10)
+        assert len(first.items) == 10
+        assert all(i.title == title_of(i.video_id) and i.live for i in first.items)
+        assert all(i.channel == channel_of(i.video_id) for i in first.items)
+        assert first.query.title == title_of(query)
+        # The second and fifth turn out gone and private: a fresh engine after the facts
+        # expire must ask again, drop them, and fill their places.
+        dead = {first.items[1].video_id: 404, first.items[4].video_id: 401}
+        youtube.status_for.update(dead)
+    async with _engine(data, youtube, facts_ttl_s=0.001) as engine:
+        await asyncio.sleep(0.01)
+        again = await engine.recommend(query, 10)
+        assert len(again.items) == 10
+        assert not {i.video_id for i in again.items} & set(dead)
+    async with _engine(data, youtube) as engine:  # facts fresh again: no request at all
+        asked = len(youtube.requests)
+        third = await engine.recommend(query, 10)
+        assert len(youtube.requests) == asked
+        assert [i.video_id for i in third.items] == [i.video_id for i in again.items]
+        stats = await engine.stats(videos=True)
+        assert stats.videos["gone"] == 1 and stats.videos["restricted"] == 1
+
+
+async def test_a_slow_check_shows_the_suggestion_without_a_title(
+    data: Path, youtube: OEmbedServer
+) -> None:
+    youtube.delay_s = 5.0
+    query = _catalog_videos(data, 2)[1]
+    async with _engine(data, youtube, titles_budget_s=0.3) as engine:
+        started = time.monotonic()
+        result = await engine.recommend(query, 5)
+        assert time.monotonic() - started < 3.0
+        assert len(result.items) == 5 and all(i.title == "" and not i.live for i in result.items)
+        assert result.play_all_url is None  # only videos known to play go in the queue
+
+
+async def test_labels_describe_music_and_play_all_lists_live_videos(
+    data: Path, youtube: OEmbedServer
+) -> None:
+    with sqlite3.connect(data / "earshot.sqlite3") as db:
+        kinds = {name: kind for name, kind in db.execute("SELECT name, kind FROM classes")}
+        # A clip AudioSet also gave speech and room labels.
+        (query,) = db.execute(
+            "SELECT video_id FROM tracks WHERE ' ' || labels || ' ' LIKE '% 0 %' LIMIT 1"
+        ).fetchone() or (None,)
+    assert query, "the slice has no clip labelled Speech"
+    async with _engine(data, youtube) as engine:
+        result = await engine.recommend(query, 10)
+    shown = set(result.query.labels) | {label for i in result.items for label in i.labels}
+    assert shown and all(kinds[name] in MUSICAL_KINDS and name != "Music" for name in shown)
+    for item in result.items:
+        for reason in item.reasons:
+            assert "speech" not in reason and "inside" not in reason
+    live = [i.video_id for i in result.items if i.live]
+    assert result.play_all_url == PLAY_ALL_URL + ",".join(live) and len(live) == 10
+
+
+def _facts(data: Path) -> int:
+    with sqlite3.connect(data / "earshot.sqlite3") as db:
+        return db.execute("SELECT COUNT(*) FROM video_facts").fetchone()[0]
+
+
+def test_verify_sweeps_the_catalog_and_resumes_after_sigkill(
+    data: Path, youtube: OEmbedServer
+) -> None:
+    with sqlite3.connect(data / "earshot.sqlite3") as db:
+        videos = db.execute("SELECT COUNT(DISTINCT video_id) FROM tracks").fetchone()[0]
+    youtube.delay_s = 0.002
+    youtube.status_for.update({v: 404 for v in _catalog_videos(data, 3)})
+    env = cli_env(
+        data,
+        EARSHOT_TEST_OEMBED_BASE=youtube.base,
+        EARSHOT_TEST_ALLOW_LOOPBACK="1",
+        VERIFY_RATE="100",
+    )
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "recommender", "verify"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    while _facts(data) < 150 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(sweep.pid, signal.SIGKILL)
+    sweep.wait(30)
+    saved = _facts(data)
+    assert 150 <= saved < videos  # killed mid-way, with what it had saved kept
+    done = subprocess.run(
+        [sys.executable, "-m", "recommender", "verify"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert _facts(data) == videos
+    assert "3 gone" in done.stdout and "0 not checked yet" in done.stdout
+    # Resumed, not restarted: at most one unsaved batch was asked twice.
+    assert len(youtube.requests) <= videos + 50
+    again = subprocess.run(
+        [sys.executable, "-m", "recommender", "verify", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert '"live": 0' in again.stdout  # nothing left to check

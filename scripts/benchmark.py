@@ -5,6 +5,7 @@
     python scripts/benchmark.py bot [--json]
     python scripts/benchmark.py rerank [--clips N] [--json]
     python scripts/benchmark.py scale [--clips N] [--json]
+    python scripts/benchmark.py titles [--videos N] [--json]
 
 ``listen``: CPU seconds per audio second of ffmpeg decoding + VGGish inference against
 inference alone, and peak memory, for 30 s and 5 min songs. Runs with a SavedModel of
@@ -767,6 +768,148 @@ def _anchors(vectors, queries, exact, target_recall: float) -> dict:
     return anchors
 
 
+def _titles_latency(data: Path, queries: list[str], oembed_base: str) -> dict:
+    """Reply latency for the same catalog queries with titles off, cold and warm."""
+    import asyncio
+    import dataclasses
+    import sqlite3
+
+    from recommender.config import Settings
+    from recommender.engine import Engine
+
+    async def timed(settings: Settings, clear: bool) -> list[float]:
+        engine = await Engine.open(settings)
+        try:
+            await engine.recommend(queries[0], 5)  # warm the index pages and the tagger
+            times = []
+            for video in queries:
+                if clear:
+                    with sqlite3.connect(settings.database_path) as db:
+                        db.execute("DELETE FROM video_facts")
+                t = time.perf_counter()
+                await engine.recommend(video, 5)
+                times.append((time.perf_counter() - t) * 1000)
+            return times
+        finally:
+            await engine.close()
+
+    base = Settings(
+        data_dir=data, allow_test_hosts=True, test_oembed_base=oembed_base, titles_budget_s=1.5
+    )
+    off = asyncio.run(timed(dataclasses.replace(base, titles_budget_s=0.0), clear=True))
+    cold = asyncio.run(timed(base, clear=True))
+    asyncio.run(timed(base, clear=False))  # every video's facts in the cache
+    warm = asyncio.run(timed(base, clear=False))
+
+    def p50(values: list[float]) -> float:
+        return round(sorted(values)[len(values) // 2], 1)
+
+    return {
+        "queries": len(queries),
+        "reply_ms_p50": {"titles_off": p50(off), "cold_cache": p50(cold), "warm_cache": p50(warm)},
+        "added_ms_p50": {
+            "cold_cache": round(p50(cold) - p50(off), 1),
+            "warm_cache": round(p50(warm) - p50(off), 1),
+        },
+        "targets_ms": {"cold_cache_5_suggestions": 300, "warm_cache": 0},
+    }
+
+
+def _sweep_at_scale(folder: Path, videos: int, oembed_base: str, checked: int) -> dict:
+    """A catalog of ``videos`` videos (one small clip each), swept by `verify --limit`."""
+    import sqlite3
+
+    import numpy as np
+
+    from recommender.store import MIGRATIONS
+
+    db_path = folder / "earshot.sqlite3"
+    started = time.perf_counter()
+    with sqlite3.connect(db_path) as db:
+        for migration in MIGRATIONS:
+            db.executescript(migration)
+        db.execute(f"PRAGMA user_version={len(MIGRATIONS)}")
+        frames = np.zeros((1, 128), np.uint8).tobytes()
+        for first in range(0, videos, 100_000):
+            db.executemany(
+                "INSERT INTO tracks (video_id, start_s, end_s, labels, frames, source)"
+                " VALUES (?, 0, 10, '', ?, 'synthetic')",
+                [(f"v{n:010d}", frames) for n in range(first, min(first + 100_000, videos))],
+            )
+    setup_s = time.perf_counter() - started
+    env = {
+        **os.environ,
+        "DATA_DIR": str(folder),
+        "EARSHOT_TEST_ALLOW_LOOPBACK": "1",
+        "EARSHOT_TEST_OEMBED_BASE": oembed_base,
+        "VERIFY_RATE": "100",
+    }
+    t = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "recommender", "verify", "--limit", str(checked), "--json"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    import psutil
+
+    peak, watched = 0.0, psutil.Process(process.pid)
+    while process.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            peak = max(peak, watched.memory_info().rss / 2**20)
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - t
+    report = json.loads(process.stdout.read() if process.stdout else "{}")
+    return {
+        "catalog_videos": videos,
+        "catalog_setup_s": round(setup_s, 1),
+        "checked": sum(report["this_run"].values()),
+        "wall_s": round(elapsed, 1),
+        "rate_per_s": round(sum(report["this_run"].values()) / elapsed, 1),
+        "verify_rate_setting": 100,
+        "peak_rss_mb": round(peak),
+    }
+
+
+def cmd_titles(args: argparse.Namespace) -> dict:
+    """What titles cost a reply (oEmbed answering in 50 to 150 ms), and the sweep's rate
+    and memory at a catalog of --videos videos."""
+    from scripts.standins.cli import run_cli
+    from scripts.standins.oembed import OEmbedServer
+
+    shared = ROOT.parent / "shared" / "data" / "audioset"
+    with tempfile.TemporaryDirectory(prefix="earshot-titles-") as tmp_name, OEmbedServer() as yt:
+        tmp = Path(tmp_name)
+        data = tmp / "data"
+        run_cli(data, "ingest", "--audioset", str(shared))
+        run_cli(data, "reindex", TAGGER_STEPS="800")
+        import sqlite3
+
+        with sqlite3.connect(data / "earshot.sqlite3") as db:
+            queries = [
+                v
+                for (v,) in db.execute(
+                    "SELECT DISTINCT video_id FROM tracks ORDER BY id LIMIT ?", (args.queries,)
+                )
+            ]
+        yt.delay_range = (0.05, 0.15)
+        latency = _titles_latency(data, queries, yt.base)
+        yt.delay_range = (0.0, 0.0)
+        sweep_dir = tmp / "sweep"
+        sweep_dir.mkdir()
+        sweep = _sweep_at_scale(sweep_dir, args.videos, yt.base, args.checked)
+    return {
+        "benchmark": "titles",
+        "machine": machine(),
+        "catalog": "the shared AudioSet sample (8,836 clips)",
+        "oembed_latency_ms": [50, 150],
+        "reply": latency,
+        "sweep": sweep,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -794,6 +937,11 @@ def main() -> int:
     scale.add_argument(
         "--keep", type=Path, metavar="DIR", help="build in DIR (new) and keep it afterwards"
     )
+    titles = sub.add_parser("titles", help="what titles cost a reply; the verify sweep at scale")
+    titles.add_argument("--queries", type=int, default=60)
+    titles.add_argument("--videos", type=int, default=1_000_000)
+    titles.add_argument("--checked", type=int, default=3000)
+    titles.add_argument("--json", action="store_true")
     child = sub.add_parser("_listen_child")
     for name in ("model", "pca", "song", "seconds"):
         child.add_argument(name)
@@ -801,8 +949,9 @@ def main() -> int:
     if args.command == "_listen_child":
         print(json.dumps(_listen_child(args.model, args.pca, args.song, float(args.seconds))))
         return 0
-    if args.command in ("bot", "rerank", "scale"):
-        report = {"bot": cmd_bot, "rerank": cmd_rerank, "scale": cmd_scale}[args.command](args)
+    if args.command in ("bot", "rerank", "scale", "titles"):
+        commands = {"bot": cmd_bot, "rerank": cmd_rerank, "scale": cmd_scale, "titles": cmd_titles}
+        report = commands[args.command](args)
         print(json.dumps(report, indent=2))
         return 0
     report = cmd_listen(args)

@@ -8,6 +8,7 @@ otherwise: ``status_for[video_id] = 401 | 404 | 429 | 500`` answers with that st
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +28,7 @@ class OEmbedServer:
         self.status_for: dict[str, int] = {}
         self.slow_for: dict[str, float] = {}
         self.delay_s = 0.0
+        self.delay_range = (0.0, 0.0)  # a random delay in this range, in seconds, if set
         self.requests: list[str] = []  # video ids asked about, in order
         self.lock = threading.Lock()
         server = self
@@ -42,7 +44,8 @@ class OEmbedServer:
                 video = (parse_qs(urlsplit(url).query).get("v") or [""])[0]
                 with server.lock:
                     server.requests.append(video)
-                wait = server.slow_for.get(video, server.delay_s)
+                low, high = server.delay_range
+                wait = server.slow_for.get(video, server.delay_s) or random.uniform(low, high)
                 if wait:
                     time.sleep(wait)
                 status = server.status_for.get(video, 200)

@@ -150,7 +150,7 @@ class Settings:
             ytdlp_cookies=path("YTDLP_COOKIES_FILE"),
             ytdlp_proxy=env.get("YTDLP_PROXY", "").strip() or None,
             ytdlp_js_runtime=_js_runtime(env),
-            facts_ttl_s=86400.0 * _float(env, "VIDEO_FACTS_TTL_DAYS", 30.0, 0.01, 3650.0),
+            facts_ttl_s=86400.0 * _float(env, "VIDEO_FACTS_TTL_DAYS", 30.0, 0.0, 3650.0),
             titles_budget_s=_float(env, "TITLES_BUDGET_SECONDS", 1.5, 0.0, 30.0),
             verify_rate=_float(env, "VERIFY_RATE", 5.0, 0.1, 100.0),
             allow_test_hosts=_bool(env, "EARSHOT_TEST_ALLOW_LOOPBACK"),

@@ -499,22 +499,24 @@ class Store:
                 found[video] = VideoFacts(video, Status(status), title, channel, at)
         return found
 
-    async def videos_to_verify(self, stale_before: float, limit: int) -> list[str]:
-        """Catalog videos never checked, then those last checked before ``stale_before``
-        (oldest first): the sweep's work list, so a killed sweep resumes where it was."""
-        never = await self._all(
-            "SELECT DISTINCT t.video_id FROM tracks t LEFT JOIN video_facts f"
-            " ON f.video_id = t.video_id WHERE f.video_id IS NULL LIMIT ?",
-            (limit,),
+    async def videos_never_checked(self, after: str, limit: int) -> list[str]:
+        """Catalog videos with no facts yet, in id order after ``after`` (a keyset cursor:
+        each batch of a sweep starts where the last ended, on the tracks index)."""
+        rows = await self._all(
+            "SELECT DISTINCT t.video_id FROM tracks t WHERE t.video_id > ?"
+            " AND NOT EXISTS (SELECT 1 FROM video_facts f WHERE f.video_id = t.video_id)"
+            " ORDER BY t.video_id LIMIT ?",
+            (after, limit),
         )
-        videos = [v for (v,) in never]
-        if len(videos) < limit:
-            stale = await self._all(
-                "SELECT video_id FROM video_facts WHERE checked_at < ? ORDER BY checked_at LIMIT ?",
-                (stale_before, limit - len(videos)),
-            )
-            videos += [v for (v,) in stale]
-        return videos
+        return [v for (v,) in rows]
+
+    async def videos_checked_before(self, stale_before: float, limit: int) -> list[str]:
+        """Videos whose facts are older than ``stale_before``, oldest first."""
+        rows = await self._all(
+            "SELECT video_id FROM video_facts WHERE checked_at < ? ORDER BY checked_at LIMIT ?",
+            (stale_before, limit),
+        )
+        return [v for (v,) in rows]
 
     async def count_to_verify(self, stale_before: float) -> int:
         never = await self._one(

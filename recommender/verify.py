@@ -75,56 +75,84 @@ class FactChecker:
     async def sweep(
         self, progress: Callable[[int, int], None], limit: int | None = None
     ) -> dict[str, int]:
-        """Check every catalog video never checked, or checked longer ago than the TTL, at
-        VERIFY_RATE requests a second; returns what it found. Each batch is saved as it
-        goes, so a killed sweep resumes where it stopped."""
+        """Check every catalog video never checked, then those checked longer ago than the
+        TTL, at VERIFY_RATE requests a second; returns what it found. Each batch is saved
+        as it goes, so a killed sweep resumes where it stopped."""
         stale_before = time.time() - self.settings.facts_ttl_s
         total = await self.store.count_to_verify(stale_before)
         if limit is not None:
             total = min(total, limit)
-        found = {"live": 0, "restricted": 0, "gone": 0, "no answer": 0}
-        interval = 1.0 / self.settings.verify_rate
-        unanswered: set[str] = set()  # not asked again in this sweep
-        done = silent = 0
-        pause = 30.0
+        run = _SweepRun(total, progress, 1.0 / self.settings.verify_rate)
+        after = ""  # the never-checked videos come in id order: a cursor, not a rescan
         async with OEmbedClient(self.base) as client:
-            while done < total:
-                want = min(SWEEP_BATCH, total - done)
-                batch = [
-                    v
-                    for v in await self.store.videos_to_verify(stale_before, want + len(unanswered))
-                    if v not in unanswered
-                ][:want]
-                if not batch:
-                    break
-                saved: list[VideoFacts] = []
-                for video in batch:
-                    started = time.monotonic()
-                    try:
-                        facts = await client.check(video)
-                    except RateLimitedError:
-                        log.warning("oEmbed says slow down (HTTP 429); pausing %.0f s", pause)
-                        await asyncio.sleep(pause)
-                        pause = min(pause * 2, 600.0)
-                        unanswered.add(video)
-                        continue
-                    done += 1
-                    if facts is None:
-                        found["no answer"] += 1
-                        unanswered.add(video)
-                        silent += 1
-                        if silent >= MAX_SILENT:
-                            await self.store.save_facts(saved)
-                            raise EarshotError(
-                                f"YouTube's oEmbed did not answer {MAX_SILENT} times in a row; "
-                                f"stopped after {done} videos. Run verify again later: it "
-                                "resumes where it stopped."
-                            )
-                    else:
-                        silent = 0
-                        found[str(facts.status)] += 1
-                        saved.append(facts)
-                    progress(done, total)
-                    await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+            while run.done < total:
+                want = min(SWEEP_BATCH, total - run.done)
+                batch = await self.store.videos_never_checked(after, want)
+                if batch:
+                    after = batch[-1]
+                else:  # then the stale ones (one that did not answer stays stale)
+                    batch = [
+                        v
+                        for v in await self.store.videos_checked_before(
+                            stale_before, want + len(run.unanswered)
+                        )
+                        if v not in run.unanswered
+                    ][:want]
+                    if not batch:
+                        break
+                try:
+                    saved = await run.check(client, batch)
+                except SweepStoppedError as stopped:
+                    await self.store.save_facts(stopped.saved)
+                    raise
                 await self.store.save_facts(saved)
-        return found
+        return run.found
+
+
+class _SweepRun:
+    """One run of the sweep: its counts, its pace, and when to give up."""
+
+    def __init__(self, total: int, progress: Callable[[int, int], None], interval: float):
+        self.total = total
+        self.progress = progress
+        self.interval = interval
+        self.found = {"live": 0, "restricted": 0, "gone": 0, "no answer": 0}
+        self.unanswered: set[str] = set()
+        self.done = 0
+        self.silent = 0  # no answer in a row
+        self.pause = 30.0
+
+    async def check(self, client: OEmbedClient, batch: list[str]) -> list[VideoFacts]:
+        saved: list[VideoFacts] = []
+        for video in batch:
+            started = time.monotonic()
+            try:
+                facts = await client.check(video)
+            except RateLimitedError:
+                log.warning("oEmbed says slow down (HTTP 429); pausing %.0f s", self.pause)
+                await asyncio.sleep(self.pause)
+                self.pause = min(self.pause * 2, 600.0)
+                facts = None
+            self.done += 1
+            if facts is None:
+                self.found["no answer"] += 1
+                self.unanswered.add(video)
+                self.silent += 1
+                if self.silent >= MAX_SILENT:
+                    raise SweepStoppedError(saved, self.done)
+            else:
+                self.silent = 0
+                self.found[str(facts.status)] += 1
+                saved.append(facts)
+            self.progress(self.done, self.total)
+            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+        return saved
+
+
+class SweepStoppedError(EarshotError):
+    def __init__(self, saved: list[VideoFacts], done: int) -> None:
+        super().__init__(
+            f"YouTube's oEmbed did not answer {MAX_SILENT} times in a row; stopped after "
+            f"{done} videos. Run verify again later: it resumes where it stopped."
+        )
+        self.saved = saved

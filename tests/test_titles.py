@@ -204,3 +204,62 @@ def test_verify_sweeps_the_catalog_and_resumes_after_sigkill(
         timeout=600,
     )
     assert '"live": 0' in again.stdout  # nothing left to check
+
+
+def test_a_gone_video_comes_back_when_a_later_check_finds_it(
+    data: Path, youtube: OEmbedServer
+) -> None:
+    back = _catalog_videos(data, 1)[0]
+    youtube.status_for[back] = 404
+    env = cli_env(
+        data,
+        EARSHOT_TEST_OEMBED_BASE=youtube.base,
+        EARSHOT_TEST_ALLOW_LOOPBACK="1",
+        VERIFY_RATE="100",
+    )
+    first = subprocess.run(
+        [sys.executable, "-m", "recommender", "verify", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert first.returncode == 0 and '"gone": 1' in first.stdout, first.stderr
+    del youtube.status_for[back]  # the uploader restored it
+    later = subprocess.run(
+        [sys.executable, "-m", "recommender", "verify", "--json"],
+        cwd=ROOT,
+        env={**env, "VIDEO_FACTS_TTL_DAYS": "0"},  # every fact is stale
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert later.returncode == 0, later.stderr
+    with sqlite3.connect(data / "earshot.sqlite3") as db:
+        (status,) = db.execute(
+            "SELECT status FROM video_facts WHERE video_id = ?", (back,)
+        ).fetchone()
+    assert status == "live"
+
+
+def test_the_sweep_stops_when_youtube_stops_answering(data: Path, youtube: OEmbedServer) -> None:
+    youtube.default_status = 503
+    env = cli_env(
+        data,
+        EARSHOT_TEST_OEMBED_BASE=youtube.base,
+        EARSHOT_TEST_ALLOW_LOOPBACK="1",
+        VERIFY_RATE="100",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "recommender", "verify"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 1
+    assert "did not answer 50 times in a row" in done.stderr
+    assert "resumes where it stopped" in done.stderr
+    assert len(youtube.requests) == 50

@@ -28,6 +28,7 @@ class OEmbedServer:
         self.status_for: dict[str, int] = {}
         self.slow_for: dict[str, float] = {}
         self.delay_s = 0.0
+        self.default_status = 200  # for every video not in status_for
         self.delay_range = (0.0, 0.0)  # a random delay in this range, in seconds, if set
         self.requests: list[str] = []  # video ids asked about, in order
         self.lock = threading.Lock()
@@ -48,7 +49,7 @@ class OEmbedServer:
                 wait = server.slow_for.get(video, server.delay_s) or random.uniform(low, high)
                 if wait:
                     time.sleep(wait)
-                status = server.status_for.get(video, 200)
+                status = server.status_for.get(video, server.default_status)
                 if parts.path != "/oembed" or query.get("format") != ["json"] or not video:
                     status = 400
                 if status != 200:

@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 
+import aiohttp
 import discord
 import yarl
 from dotenv import load_dotenv
@@ -82,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     except discord.PrivilegedIntentsRequired:
         print("error: the bot asked for an intent it is not allowed", file=sys.stderr)
         return 2
+    except (aiohttp.ClientConnectionError, discord.GatewayNotFound, OSError) as exc:
+        where = settings.api_base or "discord.com"
+        print(f"error: cannot reach Discord ({where}): {exc}; check the network", file=sys.stderr)
+        return 3
     return 0
 
 

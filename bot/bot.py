@@ -1,4 +1,7 @@
-"""The earshot bot: a commands.Bot that opens the engine and loads the cogs."""
+"""The earshot bot: an AutoShardedBot that opens the engine and loads the cogs.
+
+AutoShardedBot takes as many shards as Discord's /gateway/bot recommends (one for a small
+bot), so a bot that grows past Discord's sharding threshold keeps working unchanged."""
 
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ class RecentError:
     summary: str
 
 
-class Earshot(commands.Bot):
+class Earshot(commands.AutoShardedBot):
     engine: Engine
 
     def __init__(self, settings: BotSettings) -> None:
@@ -125,6 +128,8 @@ class Earshot(commands.Bot):
             message = "You cannot use this command here."
         elif isinstance(original, EarshotError):
             message = str(original)
+            if original.operator_hint:  # for the operator, not the member
+                log.warning("a member was told %r: %s", message, original.operator_hint)
         else:
             where = interaction.command.qualified_name if interaction.command else "?"
             error_id = self.report_error(where, original)

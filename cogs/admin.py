@@ -67,7 +67,10 @@ class Admin(commands.Cog):
         try:
             built = job.result()
         except EarshotError as exc:
-            await self._edit(interaction, f"The rebuild failed: {exc} The old index keeps serving.")
+            told = str(exc) + (f" To fix: {exc.operator_hint}." if exc.operator_hint else "")
+            if self.bot.engine.index is not None and "keeps serving" not in told:
+                told += " The old index keeps serving."
+            await self._edit(interaction, f"The rebuild failed: {told}")
             return
         except Exception as exc:
             error_id = self.bot.report_error("reindex", exc)
@@ -110,7 +113,12 @@ class Admin(commands.Cog):
                 value=f"{index.count:,} items, built {_age(time.time() - index.built_at)} ago",
             )
         else:
-            embed.add_field(name="Index", value="none: run /reindex")
+            embed.add_field(
+                name="Index",
+                value="none yet: /reindex builds it"
+                if stats.catalog_clips
+                else "none yet: the catalog is empty (`python -m recommender prepare`)",
+            )
         videos = stats.videos
         checked = videos.get("live", 0) + videos.get("restricted", 0) + videos.get("gone", 0)
         embed.add_field(

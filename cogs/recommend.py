@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
@@ -10,9 +11,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from recommender.errors import EarshotError
-from recommender.links import ACCEPTED_FORMS, VIDEO_ID, LinkError, parse_video_id
+from recommender.links import ACCEPTED_FORMS, find_video_link, parse_video_id
 from recommender.ratings import DISLIKE_KEY, LIKE_KEYS
 from recommender.results import RecommendResult
+
+from .cooldown import Cooldowns
 
 if TYPE_CHECKING:
     from bot.bot import Earshot
@@ -22,7 +25,11 @@ log = logging.getLogger(__name__)
 NUMBER_EMOJI = ("1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣", "6️⃣", "7️⃣", "8️⃣", "9️⃣", "🔟")
 DISLIKE_EMOJI = "👎"
 REACTION_KEYS = dict(zip(NUMBER_EMOJI, LIKE_KEYS, strict=True)) | {DISLIKE_EMOJI: DISLIKE_KEY}
-FOOTER = "React 1️⃣-🔟 to like a suggestion, 👎 if the rest missed. earshot learns from your ratings."
+PER_MESSAGE = len(NUMBER_EMOJI)  # suggestions per message, each with its own reactions
+FOOTER = (
+    "React 1️⃣-🔟 to like a suggestion, 👎 if the others in this message missed. "
+    "earshot learns from your ratings."
+)
 EMBED_DESCRIPTION_LIMIT = 4096
 EMBED_TOTAL_LIMIT = 6000
 
@@ -42,30 +49,43 @@ def _plain(text: str, limit: int) -> str:
     return discord.utils.escape_markdown(_shorten(text.strip(), limit))
 
 
-def render(result: RecommendResult) -> discord.Embed:
-    """The reply's embed, within Discord's limits (title 256, description 4096, total 6000)."""
+def _plain(text: str, limit: int) -> str:
+    """Text from YouTube made safe inside a markdown link: no link brackets, no markup."""
+    text = text.replace("[", "(").replace("]", ")").replace("\n", " ")
+    return discord.utils.escape_markdown(_shorten(text.strip(), limit))
+
+
+def render(result: RecommendResult, first: int = 1, heading: bool = True) -> discord.Embed:
+    """One message's embed, its suggestions numbered from ``first``; within Discord's
+    limits (title 256, description 4096, total 6000)."""
     query = result.query
-    title = _shorten(f"Sounds like: {query.title or query.video_id}", 256)
+    if heading:
+        title = _shorten(f"Sounds like: {query.title or query.video_id}", 256)
+    else:
+        title = _shorten(f"More like: {query.title or query.video_id}", 256)
     embed = discord.Embed(title=title, url=query.url, colour=discord.Colour.blurple())
-    heading = []
-    if query.channel:
-        heading.append(f"by {_plain(query.channel, 80)}")
-    heard = query.labels or query.tags
-    if heard:
-        heading.append("tags: " + "; ".join(heard[:6]))
-    lines = [_shorten(" · ".join(heading), 300)] if heading else []
-    if result.play_all_url:
-        playable = sum(1 for item in result.items if item.live)
-        lines.append(f"[▶ Play all {playable} as one YouTube queue]({result.play_all_url})")
-    if not result.items:
+    lines = []
+    if heading:
+        about = []
+        if query.channel:
+            about.append(f"by {_plain(query.channel, 80)}")
+        heard = query.labels or query.tags
+        if heard:
+            about.append("tags: " + "; ".join(heard[:6]))
+        if about:
+            lines.append(_shorten(" · ".join(about), 300))
+        if result.play_all_url:
+            playable = sum(1 for item in result.items if item.live)
+            lines.append(f"[▶ Play all {playable} as one YouTube queue]({result.play_all_url})")
+    page = result.items[first - 1 : first - 1 + PER_MESSAGE]
+    if not page:
         lines.append("No suggestions found. Try another song.")
-    per_line = (EMBED_DESCRIPTION_LIMIT - 800) // max(len(result.items), 1)
-    short = len(result.items) > 10  # twenty full titles would not fit Discord's limit
-    for n, item in enumerate(result.items, 1):
-        name = _plain(item.title, 45 if short else 90) if item.title else "YouTube video"
-        by = f" — {_plain(item.channel, 25 if short else 40)}" if item.channel else ""
+    per_line = (EMBED_DESCRIPTION_LIMIT - 800) // max(len(page), 1)
+    for n, item in enumerate(page, first):
+        name = _plain(item.title, 90) if item.title else "YouTube video"
+        by = f" — {_plain(item.channel, 40)}" if item.channel else ""
         when = f" · from {_clock(item.start_s)}" if item.start_s else ""
-        head = f"**{n}.** [{name}]({item.url}){by}{when} · {item.match * 100:.0f}% match"
+        head = f"**{n}.** [{name}]({item.url}){by}{when}"
         labels = "; ".join(item.labels[:6])
         why = f"*{'; '.join(item.reasons)}*" if item.reasons else ""
         line = "\n".join(part for part in (head, labels, why) if part)
@@ -76,18 +96,33 @@ def render(result: RecommendResult) -> discord.Embed:
     return embed
 
 
-def _cooldown(interaction: discord.Interaction) -> app_commands.Cooldown | None:
-    seconds = interaction.client.settings.cooldown_s  # type: ignore[attr-defined]
-    return app_commands.Cooldown(1, seconds) if seconds > 0 else None
+def link_in(message: discord.Message, bot_id: int | None) -> str | None:
+    """The song a message is about: on earshot's own reply, the song it answered;
+    otherwise the first YouTube video link in its text, then in its embeds."""
+    if bot_id is not None and message.author.id == bot_id:
+        for embed in message.embeds:
+            if embed.url and find_video_link(embed.url):
+                return embed.url
+    texts = [message.content]
+    for embed in message.embeds:
+        texts += [embed.url or "", embed.title or "", embed.description or ""]
+        texts += [field.value for field in embed.fields]
+    for text in texts:
+        link = find_video_link(text or "")
+        if link:
+            return link
+    return None
 
 
 class Recommend(commands.Cog):
     def __init__(self, bot: Earshot) -> None:
         self.bot = bot
+        # One cooldown for /recommend and the menu; only an answered request starts it.
+        self.cooldowns = Cooldowns(bot.settings.cooldown_s)
         # A context menu cannot be declared inside a cog; it is built and removed here.
-        menu = app_commands.ContextMenu(name="Find similar music", callback=self.find_similar)
-        cooldown = app_commands.checks.dynamic_cooldown(_cooldown, key=lambda i: i.user.id)
-        self.find_similar_menu = cooldown(menu)
+        self.find_similar_menu = app_commands.ContextMenu(
+            name="Find similar music", callback=self.find_similar
+        )
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.find_similar_menu)
@@ -100,7 +135,6 @@ class Recommend(commands.Cog):
         url="A YouTube link to a song (youtube.com, youtu.be, music.youtube.com)",
         count="How many suggestions, 1 to 20 (default 5)",
     )
-    @app_commands.checks.dynamic_cooldown(_cooldown, key=lambda i: i.user.id)
     async def recommend(
         self,
         interaction: discord.Interaction,
@@ -112,44 +146,49 @@ class Recommend(commands.Cog):
     async def find_similar(
         self, interaction: discord.Interaction, message: discord.Message
     ) -> None:
-        """Apps > Find similar music: the same recommendation for a message's first link."""
-        link = first_youtube_link(message.content)
+        """Apps > Find similar music: the same recommendation for the song a message is
+        about."""
+        link = link_in(message, self.bot.user.id if self.bot.user else None)
         if link is None:
-            raise EarshotError(f"That message has no YouTube video link. {ACCEPTED_FORMS}.")
+            raise EarshotError(f"That message has no YouTube video link. Send {ACCEPTED_FORMS}.")
         await self.answer(interaction, link, 5)
 
     async def answer(self, interaction: discord.Interaction, url: str, count: int) -> None:
-        """Defer, recommend for this member and server, reply, and add rating reactions."""
+        """Check the link and the cooldown privately first (no network needed), then defer,
+        recommend for this member and server, reply, and add the rating reactions."""
+        parse_video_id(url)  # a refused link is private from the first response
+        self.cooldowns.check(interaction.user.id)
         await interaction.response.defer(thinking=True)
         result = await self.bot.engine.recommend(
             url, count, member=interaction.user.id, guild=interaction.guild_id
         )
-        message = await interaction.edit_original_response(embed=render(result))
-        await self.bot.engine.record_reply(
-            message.id,
-            interaction.guild_id,
-            interaction.channel_id or message.channel.id,
-            interaction.user.id,
-            result,
-        )
-        for emoji in (*NUMBER_EMOJI[: len(result.items)], DISLIKE_EMOJI):
+        self.cooldowns.start(interaction.user.id)  # only an answered request costs the wait
+        first = await interaction.edit_original_response(embed=render(result))
+        messages = [first]
+        for start in range(PER_MESSAGE + 1, len(result.items) + 1, PER_MESSAGE):
+            more = await interaction.followup.send(
+                embed=render(result, first=start, heading=False), wait=True
+            )
+            messages.append(more)
+        for n, message in enumerate(messages):
+            page = result.items[n * PER_MESSAGE : (n + 1) * PER_MESSAGE]
+            await self.bot.engine.record_reply(
+                message.id,
+                interaction.guild_id,
+                interaction.channel_id or message.channel.id,
+                interaction.user.id,
+                dataclasses.replace(result, items=page),
+            )
+            await self._add_reactions(message, len(page))
+
+    @staticmethod
+    async def _add_reactions(message: discord.Message, suggestions: int) -> None:
+        for emoji in (*NUMBER_EMOJI[:suggestions], DISLIKE_EMOJI):
             try:
                 await message.add_reaction(emoji)
             except discord.HTTPException as exc:  # e.g. no permission: ratings still work
                 log.info("could not add %s to %s: %s", emoji, message.id, exc)
                 break
-
-
-def first_youtube_link(text: str) -> str | None:
-    """The first word of a message that is a YouTube video link (or None)."""
-    for word in text.replace("<", " <").split():
-        try:
-            parse_video_id(word)
-        except LinkError:
-            continue
-        if not VIDEO_ID.fullmatch(word.strip("<>")):  # a bare id in chat is too ambiguous
-            return word
-    return None
 
 
 async def setup(bot: Earshot) -> None:

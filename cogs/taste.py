@@ -13,23 +13,50 @@ if TYPE_CHECKING:
 
 
 class ForgetView(discord.ui.View):
-    def __init__(self, bot: Earshot, owner: int) -> None:
+    """Forget my ratings, then a second, explicit yes: nothing is deleted on one click."""
+
+    def __init__(self, bot: Earshot, owner: int, ratings: int) -> None:
         super().__init__(timeout=300)
         self.bot = bot
         self.owner = owner
+        self.ratings = ratings
 
-    @discord.ui.button(label="Forget my ratings", style=discord.ButtonStyle.danger)
-    async def forget(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id != self.owner:
             await interaction.response.send_message("That button is not yours.", ephemeral=True)
-            return
+            return False
+        return True
+
+    @discord.ui.button(label="Forget my ratings…", style=discord.ButtonStyle.secondary)
+    async def forget(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        await interaction.response.edit_message(
+            content=f"Delete all {self.ratings} of your ratings? earshot forgets your taste "
+            "and cannot get it back.",
+            embed=None,
+            view=ConfirmForgetView(self.bot, self.owner),
+        )
+
+
+class ConfirmForgetView(discord.ui.View):
+    def __init__(self, bot: Earshot, owner: int) -> None:
+        super().__init__(timeout=120)
+        self.bot = bot
+        self.owner = owner
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return interaction.user.id == self.owner
+
+    @discord.ui.button(label="Yes, forget them", style=discord.ButtonStyle.danger)
+    async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
         removed = await self.bot.engine.forget_member(interaction.user.id)
-        button.disabled = True
         await interaction.response.edit_message(
             content=f"Done: {removed} ratings deleted. Your suggestions are plain audio again.",
-            embed=None,
             view=None,
         )
+
+    @discord.ui.button(label="Keep them", style=discord.ButtonStyle.secondary)
+    async def keep(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        await interaction.response.edit_message(content="Kept: nothing was deleted.", view=None)
 
 
 class Taste(commands.Cog):
@@ -44,14 +71,19 @@ class Taste(commands.Cog):
         )
         embed.add_field(name="Ratings", value=f"{profile.liked} liked, {profile.disliked} missed")
         embed.add_field(
-            name="You like", value=", ".join(profile.top_tags) or "nothing yet", inline=False
+            name="You lean toward",
+            value="\n".join(f"• {tag}" for tag in profile.top_tags) or "nothing clear yet",
+            inline=False,
         )
         if profile.avoided_tags:
-            embed.add_field(name="You skip", value=", ".join(profile.avoided_tags), inline=False)
+            embed.add_field(
+                name="You skip",
+                value="\n".join(f"• {tag}" for tag in profile.avoided_tags),
+                inline=False,
+            )
         embed.set_footer(text="Rate suggestions with reactions to teach earshot.")
-        view = (
-            ForgetView(self.bot, interaction.user.id) if profile.liked + profile.disliked else None
-        )
+        rated = profile.liked + profile.disliked
+        view = ForgetView(self.bot, interaction.user.id, rated) if rated else None
         await interaction.response.send_message(
             embed=embed, view=view or discord.utils.MISSING, ephemeral=True
         )

@@ -540,6 +540,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(args.func(args, settings))
     except (EarshotError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if getattr(exc, "operator_hint", ""):
+            print(f"to fix: {exc.operator_hint}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted; rerun the command to continue where it stopped", file=sys.stderr)

@@ -19,7 +19,7 @@ from .config import Settings
 from .errors import CatalogEmptyError, EarshotError, IndexMissingError, ReindexRunningError
 from .index import IndexInfo, IndexUnreadableError, VectorIndex
 from .ingest import ingest
-from .links import parse_video_id, watch_url
+from .links import parse_link, watch_url
 from .listening import Listener
 from .presentation import Labels, taste_profile
 from .ratings import Reply
@@ -39,8 +39,16 @@ from .verify import FactChecker
 log = logging.getLogger(__name__)
 
 
+MAX_SUGGESTIONS = 50  # per request; Discord's /recommend offers 1 to 20
+
+
 def _no_progress(stage: str, done: int, total: int) -> None:
     pass
+
+
+def check_count(count: int) -> None:
+    if not isinstance(count, int) or not 1 <= count <= MAX_SUGGESTIONS:
+        raise EarshotError(f"Ask for 1 to {MAX_SUGGESTIONS} suggestions, not {count!r}.")
 
 
 class Engine:
@@ -118,8 +126,10 @@ class Engine:
 
     # --- recommending ----------------------------------------------------------------
 
-    def _require_index(self) -> VectorIndex:
+    async def _require_index(self) -> VectorIndex:
         if self.index is None:
+            if await self.store.count_tracks() == 0:
+                raise CatalogEmptyError()  # the operator has a step more to take
             raise IndexMissingError()
         return self.index
 
@@ -137,8 +147,10 @@ class Engine:
         A catalog clip is used as it is; any other video comes from the embedding cache
         or, with ``listen``, is fetched and embedded (one computation per video at a time).
         """
-        video_id = parse_video_id(text)
-        index = self._require_index()
+        check_count(count)
+        link = parse_link(text)
+        video_id = link.video_id
+        index = await self._require_index()
         tracks = [t for t in await self.store.tracks_by_video(video_id) if t.source != "member"]
         if tracks:
             frames = np.concatenate([t.frames for t in tracks])  # type: ignore[misc]
@@ -153,7 +165,9 @@ class Engine:
         else:
             if len(index) == 0:
                 raise CatalogEmptyError()
-            listened, source = await self.listener.listen(video_id, fetch_new=listen)
+            listened, source = await self.listener.listen(
+                video_id, fetch_new=listen, start_s=link.start_s
+            )
             frames, labels = listened.frames, []
             query = Query(
                 video_id,
@@ -175,7 +189,8 @@ class Engine:
 
     async def recommend_file(self, path: Path, count: int = 5) -> RecommendResult:
         """Suggestions for a local audio file (operators trying earshot out)."""
-        index = self._require_index()
+        check_count(count)
+        index = await self._require_index()
         if not path.is_file():
             raise EarshotError(f"{path} is not a file")
         listened = await self.listener.listen_file(path)

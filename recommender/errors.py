@@ -4,22 +4,37 @@ from __future__ import annotations
 
 
 class EarshotError(Exception):
-    """Base for every error the engine reports to a user or operator as it is."""
+    """Base for every error the engine reports to a user or operator as it is.
+
+    ``str(error)`` is for whoever asked; ``operator_hint``, when there is one, says what
+    the operator can do, for the log and the CLI (members are not told to run commands).
+    """
+
+    operator_hint: str = ""
 
 
-class CatalogEmptyError(EarshotError):
+class NotReadyError(EarshotError):
+    """The deployment is not ready to answer yet (no catalog, or no index)."""
+
+    def __init__(self, operator_hint: str) -> None:
+        super().__init__("earshot is still preparing its catalog; try again in a while.")
+        self.operator_hint = operator_hint
+
+    def __reduce__(self) -> tuple:
+        return type(self), ()
+
+
+class CatalogEmptyError(NotReadyError):
     def __init__(self) -> None:
         super().__init__(
-            "The catalog is empty. Run `python -m recommender ingest --audioset DIR` "
-            "(or `--download`), then `python -m recommender reindex`."
+            "the catalog is empty: run `python -m recommender prepare` (or `ingest "
+            "--audioset DIR`, then `reindex`)"
         )
 
 
-class IndexMissingError(EarshotError):
+class IndexMissingError(NotReadyError):
     def __init__(self) -> None:
-        super().__init__(
-            "There is no search index yet. Run `python -m recommender reindex` to build it."
-        )
+        super().__init__("there is no search index: run `python -m recommender reindex`")
 
 
 class UnknownVideoError(EarshotError):

@@ -8,6 +8,7 @@ YouTube id shape. Nothing here touches the network.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 from .errors import EarshotError
@@ -50,6 +51,64 @@ def watch_url(video_id: str, start_s: float | None = None) -> str:
     return url
 
 
+@dataclass(frozen=True)
+class VideoLink:
+    video_id: str
+    start_s: float | None = None  # a moment the member linked to (&t=42s), if any
+
+
+_ID_LIKE = re.compile(r"[A-Za-z0-9_-]{9,13}")  # one or two characters off an id
+_TIME = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?")
+ECHO_LIMIT = 60  # characters of a member's input quoted back in an error
+
+
+def _echo(text: str) -> str:
+    return text if len(text) <= ECHO_LIMIT else text[: ECHO_LIMIT - 1] + "…"
+
+
+def _start_of(query: dict[str, list[str]]) -> float | None:
+    """YouTube's t= (or start=): 42, 42s, 1m30s, 1h2m3s."""
+    for key in ("t", "start"):
+        for value in query.get(key, []):
+            match = _TIME.fullmatch(value.strip().lower())
+            if match and any(match.groups()):
+                h, m, s = (int(g) if g else 0 for g in match.groups())
+                return float(h * 3600 + m * 60 + s)
+    return None
+
+
+def parse_link(text: str) -> VideoLink:
+    """The video (and the moment, if linked to) of a YouTube link or an 11-character id."""
+    video = parse_video_id(text)
+    raw = text.strip().strip("<>").strip()
+    if VIDEO_ID.fullmatch(raw):
+        return VideoLink(video)
+    candidate = raw if "://" in raw else "https://" + raw
+    return VideoLink(video, _start_of(parse_qs(urlsplit(candidate).query)))
+
+
+_MARKDOWN_LINK = re.compile(r"\[[^\]]*\]\(\s*<?([^()\s<>]+)>?\s*\)")
+_BARE_URL = re.compile(r"(?:https?://)?(?:[\w-]+\.)*(?:youtube(?:-nocookie)?\.com|youtu\.be)/\S+")
+_TRAILING = ".,!?;:'\")]}>*_~|"
+
+
+def find_video_link(text: str) -> str | None:
+    """The first YouTube video link in a chat message: bare, in <angle brackets>, inside a
+    markdown link ``[listen](https://youtu.be/…)``, or followed by punctuation. A bare id
+    in chat is too ambiguous to count."""
+    candidates = _MARKDOWN_LINK.findall(text) + [m.group(0) for m in _BARE_URL.finditer(text)]
+    # In the order they stand in the message.
+    candidates.sort(key=lambda c: text.find(c))
+    for candidate in candidates:
+        link = candidate.rstrip(_TRAILING)
+        try:
+            parse_video_id(link)
+        except LinkError:
+            continue
+        return link
+    return None
+
+
 def parse_video_id(text: str) -> str:
     raw = text.strip()
     if raw.startswith("<") and raw.endswith(">"):
@@ -62,6 +121,8 @@ def parse_video_id(text: str) -> str:
         raise LinkError("the input contains spaces; paste one link")
     if VIDEO_ID.fullmatch(raw):
         return raw
+    if _ID_LIKE.fullmatch(raw):
+        raise LinkError(f"'{raw}' has {len(raw)} characters, and YouTube video ids have exactly 11")
 
     candidate = raw if "://" in raw else "https://" + raw
     try:
@@ -79,7 +140,7 @@ def parse_video_id(text: str) -> str:
     if not host:
         raise LinkError("the link has no host")
     if host not in _WATCH_HOSTS and host not in _SHORT_HOSTS:
-        raise LinkError(f"'{host}' is not YouTube")
+        raise LinkError(f"'{_echo(host)}' is not YouTube")
 
     segments = [s for s in parts.path.split("/") if s]
     query = parse_qs(parts.query)

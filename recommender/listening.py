@@ -114,7 +114,9 @@ class Listener:
         pool = await self._workers()
         return await pool.run(check_model, timeout_s=max(self.settings.request_timeout_s, 300))
 
-    async def listen(self, video_id: str, *, fetch_new: bool = True) -> tuple[Listened, str]:
+    async def listen(
+        self, video_id: str, *, fetch_new: bool = True, start_s: float | None = None
+    ) -> tuple[Listened, str]:
         """The frames of a video: from the cache, or fetched once however many ask."""
         version = await self.model_version()
         cached = await self.store.cached_embedding(video_id, version)
@@ -126,7 +128,7 @@ class Listener:
             raise UnknownVideoError(video_id)
         pending = self._inflight.get(video_id)
         if pending is None:
-            pending = asyncio.ensure_future(self._listen_new(video_id, version))
+            pending = asyncio.ensure_future(self._listen_new(video_id, version, start_s))
             self._inflight[video_id] = pending
             pending.add_done_callback(lambda _: self._inflight.pop(video_id, None))
         return await asyncio.shield(pending), "download"
@@ -135,8 +137,8 @@ class Listener:
         """A local audio file (operators trying earshot out); never cached."""
         return await self._run(listen_file, path.resolve())
 
-    async def _listen_new(self, video_id: str, version: str) -> Listened:
-        listened = await self._run(listen_video, video_id)
+    async def _listen_new(self, video_id: str, version: str, start_s: float | None) -> Listened:
+        listened = await self._run(listen_video, video_id, start_s)
         if listened.model_version != version:
             raise EarshotError(
                 f"the worker runs model {listened.model_version}, expected {version}"

@@ -79,16 +79,16 @@ def with_facts(item: Recommendation, facts: VideoFacts | None) -> Recommendation
 def taste_profile(
     labels: Labels, rows: Sequence[tuple[int, str, int]], tracks: Mapping[int, Track]
 ) -> TasteProfile:
-    """Counts, and the labels most common in what a member liked and skipped."""
-    liked = [t for t, _, v in rows if v > 0]
-    skipped = [t for t, _, v in rows if v < 0]
-
-    def top(ids: list[int]) -> list[str]:
-        counts: dict[str, int] = {}
-        for track_id in ids:
-            track = tracks.get(track_id)
-            for name in labels(track.labels if track else ()):
-                counts[name] = counts.get(name, 0) + 1
-        return [n for n, _ in sorted(counts.items(), key=lambda kv: -kv[1])[:TASTE_LABELS]]
-
-    return TasteProfile(len(liked), len(skipped), top(liked), top(skipped))
+    """Counts, and the labels a member leans toward and away from: a label counts once
+    per rated suggestion, and goes on the side where it was rated more often (a label
+    liked as often as skipped says nothing, and appears on neither side)."""
+    lean: dict[str, int] = {}
+    for track_id, _, value in rows:
+        track = tracks.get(track_id)
+        for name in set(labels(track.labels if track else ())):
+            lean[name] = lean.get(name, 0) + (1 if value > 0 else -1)
+    liked = sum(1 for _, _, v in rows if v > 0)
+    ordered = sorted(lean.items(), key=lambda kv: (-abs(kv[1]), kv[0]))
+    likes = [name for name, n in ordered if n > 0][:TASTE_LABELS]
+    skips = [name for name, n in ordered if n < 0][:TASTE_LABELS]
+    return TasteProfile(liked, len(rows) - liked, likes, skips)

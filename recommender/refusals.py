@@ -56,6 +56,9 @@ RATE_LIMITED = Refusal(
     "YouTube rate-limited this server (HTTP 429); it usually lifts within an hour. "
     + _PUSHBACK_HINT,
 )
+UNDECODABLE = Refusal(
+    "undecodable", "earshot could not decode that video's audio; try another song."
+)
 UNAVAILABLE = Refusal("unavailable", "That video is unavailable.")
 PLAYLIST = Refusal("playlist", "That link is a playlist, not a video.")
 NO_AUDIO = Refusal("no_audio", "earshot could not download any audio from that video.")
@@ -80,6 +83,11 @@ _BY_TEXT: list[tuple[str, Refusal]] = [
     ),
     (r"premieres? in|premiere will begin|live event will begin|scheduled", NOT_PREMIERED),
     (r"removed|terminated|no longer available|deleted|does not exist", REMOVED),
+    (
+        r"invalid data found when processing input|could not find codec|error while decoding|"
+        r"ffmpeg exited with code|postprocessing: .*conversion failed",
+        UNDECODABLE,
+    ),
     (r"video unavailable|unavailable|not available|404", UNAVAILABLE),
 ]
 

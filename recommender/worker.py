@@ -13,6 +13,7 @@ import logging
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -38,6 +39,13 @@ class ListenTimeoutError(EarshotError):
 
 class WorkerCrashedError(EarshotError):
     pass
+
+
+class SilentAudioError(EarshotError):
+    pass
+
+
+SILENT_RMS = 1e-4  # about -80 dBFS: digital silence, or hiss far below any music
 
 
 @dataclass(frozen=True)
@@ -74,13 +82,29 @@ def _exit_with_parent(parent: int) -> None:
             os._exit(0)
 
 
+def _quiet_native_logs() -> None:
+    """TensorFlow's C++ side writes to file descriptor 2 before any setting can stop it
+    ("failed call to cuInit" on every machine without a GPU). Point descriptor 2 at
+    /dev/null and give Python's own logging a copy of the real stderr, so the bot's log
+    keeps this worker's warnings and errors and loses only the native noise."""
+    real_stderr = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    stream = os.fdopen(real_stderr, "w", buffering=1)
+    sys.stderr = stream
+    logging.basicConfig(
+        level=logging.WARNING, stream=stream, format="%(levelname)s %(name)s: %(message)s"
+    )
+
+
 def _worker_init(data_dir: Path) -> None:
     threading.Thread(
         target=_exit_with_parent, args=(os.getppid(),), daemon=True, name="parent-watch"
     ).start()
     configure_hub_cache(data_dir)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.basicConfig(level=logging.WARNING)
+    _quiet_native_logs()
 
 
 def _get_embedder(config: WorkerConfig) -> Embedder:
@@ -119,6 +143,11 @@ def _embed_waves(embedder: Embedder, waves: list[np.ndarray]) -> np.ndarray:
         raise EarshotError(
             f"the audio is only {longest:.2f} s long; earshot needs at least one second"
         )
+    if max(float(np.sqrt(np.mean(np.square(w, dtype=np.float64)))) for w in usable) < SILENT_RMS:
+        raise SilentAudioError(
+            "That song is silent where earshot listened, so there is nothing to compare. "
+            "Try another song, or link to a moment with music (&t=1m30s)."
+        )
     return np.concatenate([embedder.frames(w) for w in usable])
 
 
@@ -127,16 +156,16 @@ def _job_dir(config: WorkerConfig) -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix=f"job-{os.getpid()}-", dir=config.temp_root)
 
 
-def listen_video(config: WorkerConfig, video_id: str) -> Listened:
-    """Metadata, then bounded sections, then frames. Temporary files go on every path."""
+def listen_video(config: WorkerConfig, video_id: str, start_s: float | None = None) -> Listened:
+    """Metadata, then bounded sections (from ``start_s`` if the member linked to a moment),
+    then frames. Temporary files go on every path."""
     embedder = _get_embedder(config)
     info = probe(video_id, config.fetch)
     check_playable(info, config.fetch.max_video_seconds)
     with _job_dir(config) as folder:
-        files = download_sections(info, config.fetch, Path(folder))
-        seconds = config.fetch.section_seconds * (
-            config.fetch.section_count if info.duration_s is None else 1
-        )
+        files = download_sections(info, config.fetch, Path(folder), start_s)
+        one_section = info.duration_s is None or bool(start_s)
+        seconds = config.fetch.section_seconds * (config.fetch.section_count if one_section else 1)
         waves = [decode(f, config.fetch.ffmpeg, max_seconds=seconds + 1) for f in files]
     frames = _embed_waves(embedder, waves)
     return Listened(frames, info.title, info.channel, info.duration_s, embedder.version)

@@ -134,9 +134,16 @@ def _clock(seconds: float) -> str:
 
 
 def choose_sections(
-    duration_s: float | None, section_seconds: int, count: int
+    duration_s: float | None, section_seconds: int, count: int, start_s: float | None = None
 ) -> list[tuple[float, float]]:
-    """Where to listen: ``count`` windows spread over the song, away from intro and outro."""
+    """Where to listen: ``count`` windows spread over the song, away from intro and outro;
+    or, when the member linked to a moment (``start_s``), from that moment on."""
+    if start_s is not None and start_s > 0:
+        length = section_seconds * count
+        if duration_s is not None:
+            start_s = max(0.0, min(start_s, duration_s - min(length, duration_s)))
+            length = min(length, duration_s - start_s)
+        return [(round(start_s, 2), round(start_s + length, 2))]
     if duration_s is None or duration_s <= section_seconds * count:
         end = section_seconds * count if duration_s is None else duration_s
         return [(0.0, float(end))]
@@ -226,13 +233,17 @@ def probe(video_id: str, options: FetchOptions) -> VideoInfo:
     )
 
 
-def download_sections(info: VideoInfo, options: FetchOptions, folder: Path) -> list[Path]:
+def download_sections(
+    info: VideoInfo, options: FetchOptions, folder: Path, start_s: float | None = None
+) -> list[Path]:
     """Download the chosen sections of the audio into ``folder``; return the files.
 
     Each section is cut by ffmpeg from the stream, so only that part is fetched; each file
     is capped at ``max_bytes``.
     """
-    sections = choose_sections(info.duration_s, options.section_seconds, options.section_count)
+    sections = choose_sections(
+        info.duration_s, options.section_seconds, options.section_count, start_s
+    )
     if options.ffmpeg_location:
         # yt-dlp's section downloader checks for ffmpeg on PATH, ignoring ffmpeg_location.
         path = os.environ.get("PATH", "")

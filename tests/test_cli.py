@@ -41,7 +41,9 @@ def test_every_subcommand_has_help(tmp_path: Path) -> None:
 
 def test_empty_data_dir_says_what_to_run(tmp_path: Path) -> None:
     result = run_cli(tmp_path, "recommend", "dQw4w9WgXcQ", check=False)
-    assert result.returncode == 1 and "python -m recommender reindex" in result.stderr
+    assert result.returncode == 1
+    assert "error: earshot is still preparing its catalog" in result.stderr
+    assert "to fix: the catalog is empty: run `python -m recommender prepare`" in result.stderr
     result = run_cli(tmp_path, "reindex", check=False)
     assert result.returncode == 1 and "catalog is empty" in result.stderr
     assert "Traceback" not in result.stderr

@@ -2,7 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-from recommender.links import ACCEPTED_FORMS, LinkError, parse_video_id, watch_url
+from recommender.links import (
+    ACCEPTED_FORMS,
+    LinkError,
+    VideoLink,
+    find_video_link,
+    parse_link,
+    parse_video_id,
+    watch_url,
+)
 
 ID = "dQw4w9WgXcQ"
 
@@ -68,8 +76,8 @@ REFUSED = [
     (f"https://www.youtube.com/watch?v={ID}&v=aaaaaaaaaaa", "does not name a video"),
     ("https://youtu.be/", "does not name a video"),
     (f"https://youtu.be/{ID}/extra", "does not name a video"),
-    ("dQw4w9WgXc", "not YouTube"),
-    ("dQw4w9WgXcQQ", "not YouTube"),
+    ("dQw4w9WgXc", "has 10 characters, and YouTube video ids have exactly 11"),
+    ("dQw4w9WgXcQQ", "has 12 characters, and YouTube video ids have exactly 11"),
     ("dQw4w9WgX!Q", "not YouTube"),
     (f"https://www.youtube.com/watch?v={ID} https://youtu.be/{ID}", "spaces"),
     ("https://" + "a" * 600 + ".com", "longer than"),
@@ -95,3 +103,41 @@ def test_refused_with_what_is_accepted(text: str, reason: str) -> None:
 def test_watch_url() -> None:
     assert watch_url(ID) == f"https://www.youtube.com/watch?v={ID}"
     assert watch_url(ID, 30.0) == f"https://www.youtube.com/watch?v={ID}&t=30s"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("listen [here](https://youtu.be/A1ak2lKtjTk)", "https://youtu.be/A1ak2lKtjTk"),
+        ("try https://youtu.be/A1ak2lKtjTk.", "https://youtu.be/A1ak2lKtjTk"),
+        (
+            "(see https://www.youtube.com/watch?v=A1ak2lKtjTk)!",
+            "https://www.youtube.com/watch?v=A1ak2lKtjTk",
+        ),
+        ("<https://youtu.be/A1ak2lKtjTk> so good", "https://youtu.be/A1ak2lKtjTk"),
+        ("first https://example.com/x then youtu.be/A1ak2lKtjTk", "youtu.be/A1ak2lKtjTk"),
+        ("a bare id A1ak2lKtjTk is too ambiguous", None),
+        (
+            "https://www.youtube.com/@channel, https://youtu.be/A1ak2lKtjTk",
+            "https://youtu.be/A1ak2lKtjTk",
+        ),
+    ],
+)
+def test_a_link_is_found_wherever_a_message_puts_it(text: str, expected: str | None) -> None:
+    assert find_video_link(text) == expected
+
+
+def test_a_linked_moment_is_kept() -> None:
+    assert parse_link(f"https://www.youtube.com/watch?v={ID}&t=42s").start_s == 42.0
+    assert parse_link(f"https://youtu.be/{ID}?t=1m30s").start_s == 90.0
+    assert parse_link(f"https://youtu.be/{ID}?t=1h0m5s").start_s == 3605.0
+    assert parse_link(f"https://youtu.be/{ID}").start_s is None
+    assert parse_link(ID) == VideoLink(ID, None)
+
+
+def test_near_miss_ids_and_long_inputs_are_told_clearly() -> None:
+    with pytest.raises(LinkError, match="has 12 characters, and YouTube video ids have exactly 11"):
+        parse_video_id("A-7dmBdsFXcX")
+    with pytest.raises(LinkError) as raised:
+        parse_video_id("https://" + "x" * 400 + ".example/")
+    assert len(str(raised.value)) < 400 and "…" in str(raised.value)

@@ -38,13 +38,18 @@ def test_twenty_long_titles_fit_with_every_link_whole() -> None:
         ),
         [_item(n, nasty) for n in range(20)],
     )
-    embed = render(result)
-    assert len(embed) <= 6000 and len(embed.description or "") <= 4096
-    links = re.findall(
-        r"\]\((https://www\.youtube\.com/watch\?v=vid\d{8}&t=30s)\)", embed.description or ""
-    )
+    pages = [render(result), render(result, first=11, heading=False)]
+    links = []
+    for embed in pages:
+        assert len(embed) <= 6000 and len(embed.description or "") <= 4096
+        links += re.findall(
+            r"\]\((https://www\.youtube\.com/watch\?v=vid\d{8}&t=30s)\)", embed.description or ""
+        )
     assert len(links) == 20  # no link cut in half, none broken by a title's brackets
-    assert "Play all 20" in (embed.description or "")
+    assert "Play all 20" in (pages[0].description or "")
+    assert "**11.**" in (pages[1].description or "") and "Play all" not in (
+        pages[1].description or ""
+    )
 
 
 def test_a_suggestion_without_a_title_still_shows() -> None:

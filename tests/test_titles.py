@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from recommender.engine import Engine
+from recommender.errors import EarshotError
 from recommender.oembed import OEmbedClient, RateLimitedError
 from recommender.presentation import MUSICAL_KINDS
 from recommender.results import PLAY_ALL_URL
@@ -114,6 +115,18 @@ async def test_replies_carry_titles_and_never_a_dead_video(
         assert [i.video_id for i in third.items] == [i.video_id for i in again.items]
         stats = await engine.stats(videos=True)
         assert stats.videos["gone"] == 1 and stats.videos["restricted"] == 1
+
+
+async def test_the_engine_refuses_counts_outside_its_range(
+    data: Path, youtube: OEmbedServer
+) -> None:
+    query = _catalog_videos(data, 1)[0]
+    async with _engine(data, youtube) as engine:
+        for count in (0, -3, 51):
+            started = time.monotonic()
+            with pytest.raises(EarshotError, match="Ask for 1 to 50 suggestions"):
+                await engine.recommend(query, count)
+            assert time.monotonic() - started < 1.0
 
 
 async def test_a_slow_check_shows_the_suggestion_without_a_title(

@@ -183,6 +183,11 @@ def test_sections_spread_over_the_song() -> None:
     assert choose_sections(45, 30, 2) == [(0.0, 45.0)]
     assert choose_sections(300, 30, 2) == [(85.0, 115.0), (185.0, 215.0)]
     assert all(end <= 61 for _, end in choose_sections(61, 30, 2))
+    # A member who linked to a moment: one stretch from there, inside the song.
+    assert choose_sections(300, 30, 2, start_s=42) == [(42.0, 102.0)]
+    assert choose_sections(300, 30, 2, start_s=280) == [(240.0, 300.0)]
+    assert choose_sections(None, 30, 2, start_s=42) == [(42.0, 102.0)]
+    assert choose_sections(45, 30, 2, start_s=10) == [(0.0, 45.0)]
 
 
 def test_yt_dlp_warnings_reach_the_log_at_warning(

@@ -79,6 +79,9 @@ class FakeDiscord:
         self.owner_id = owner_id
         self.guild_id = 800_000_000_000_000_001
         self.in_guild = True  # False: the bot was invited nowhere yet
+        self.shards = 1  # what /gateway/bot recommends
+        self.identified_shards: list[list[int]] = []  # [shard_id, shard_count] per IDENTIFY
+        self._shard_of: dict[int, int] = {}  # socket -> its shard id
         self.channel_id = 800_000_000_000_000_002
         self.calls: list[Call] = []
         self.messages: dict[int, dict] = {}
@@ -311,6 +314,11 @@ class FakeDiscord:
                     await self._send(ws, {"op": 11})
                 elif op == 2:
                     self.identifies += 1
+                    shard = payload["d"].get("shard") or [0, 1]
+                    self.identified_shards.append(shard)
+                    self._shard_of[id(ws)] = shard[0]
+                    # A guild lives on shard (guild_id >> 22) % shard_count, as on Discord.
+                    ours = self.in_guild and (self.guild_id >> 22) % shard[1] == shard[0]
                     await self._dispatch_to(
                         ws,
                         "READY",
@@ -318,8 +326,9 @@ class FakeDiscord:
                             "v": 10,
                             "user": self.bot_user(),
                             "guilds": [{"id": str(self.guild_id), "unavailable": True}]
-                            if self.in_guild
+                            if ours
                             else [],
+                            "shard": shard,
                             "session_id": self.session_id,
                             "resume_gateway_url": self.gateway_url,
                             "application": {"id": str(self.app_id), "flags": 0},
@@ -327,7 +336,7 @@ class FakeDiscord:
                             "relationships": [],
                         },
                     )
-                    if self.in_guild:
+                    if ours:
                         await self._dispatch_to(ws, "GUILD_CREATE", self.guild())
                 elif op == 6:
                     self.resumes.append(payload["d"])
@@ -336,6 +345,7 @@ class FakeDiscord:
             if ws in self._sockets:
                 self._sockets.remove(ws)
             self._compressors.pop(id(ws), None)
+            self._shard_of.pop(id(ws), None)
         return ws
 
     async def _send(self, ws: web.WebSocketResponse, payload: dict) -> None:
@@ -353,9 +363,12 @@ class FakeDiscord:
         await self._send(ws, {"op": 0, "t": event, "s": self.sequence, "d": data})
 
     async def _dispatch(self, event: str, data: dict) -> None:
+        """To the socket of the shard that owns the guild (the last one if unknown)."""
         if not self._sockets:
             raise RuntimeError("the bot is not connected to the gateway")
-        await self._dispatch_to(self._sockets[-1], event, data)
+        owner = (self.guild_id >> 22) % max(self.shards, 1)
+        sockets = [ws for ws in self._sockets if self._shard_of.get(id(ws)) == owner]
+        await self._dispatch_to((sockets or self._sockets)[-1], event, data)
 
     # --- REST -----------------------------------------------------------------------
 
@@ -393,6 +406,19 @@ class FakeDiscord:
         match method, parts:
             case "GET", ["users", "@me"]:
                 return 200, self.bot_user()
+            case "GET", ["gateway", "bot"]:
+                return 200, {
+                    "url": self.gateway_url,
+                    "shards": self.shards,
+                    "session_start_limit": {
+                        "total": 1000,
+                        "remaining": 999,
+                        "reset_after": 86_400_000,
+                        "max_concurrency": 16,
+                    },
+                }
+            case "GET", ["gateway"]:
+                return 200, {"url": self.gateway_url}
             case "GET", ["oauth2", "applications", "@me"]:
                 return 200, self.application()
             case "PUT", ["applications", _, "commands"] | [
@@ -555,9 +581,9 @@ class FakeDiscord:
         self._run(self._dispatch("INTERACTION_CREATE", payload))
         return record
 
-    def post(self, author: Member, content: str) -> dict:
-        """A member's plain message in the channel (for message commands)."""
-        message = self._message({"content": content})
+    def post(self, author: Member, content: str, embeds: list[dict] | None = None) -> dict:
+        """A member's message in the channel (for message commands), with embeds if given."""
+        message = self._message({"content": content, "embeds": embeds or []})
         message["author"] = author.user()
         message["webhook_id"] = None
         return message

@@ -16,10 +16,14 @@ FORMATS = {
 }
 
 
-def make_song(path: Path, seconds: float, *, tone: float = 220.0, rate: int = 44_100) -> Path:
-    """A stereo 'song': a chord with a beat-like tremolo and a little noise."""
+def make_song(
+    path: Path, seconds: float, *, tone: float = 220.0, rate: int = 44_100, silent: bool = False
+) -> Path:
+    """A stereo 'song': a chord with a beat-like tremolo and a little noise (or, with
+    ``silent``, digital silence of the same length)."""
     chord = "+".join(f"0.2*sin({tone * k}*2*PI*t)" for k in (1.0, 1.25, 1.5, 2.0))
-    expression = f"({chord})*(0.6+0.4*sin(2*PI*2*t))"
+    expression = f"({chord})*(0.6+0.4*sin(2*PI*2*t))" if not silent else "0"
+    noise = 0.0 if silent else 0.02
     extension = path.suffix.lstrip(".")
     subprocess.run(
         [
@@ -36,7 +40,7 @@ def make_song(path: Path, seconds: float, *, tone: float = 220.0, rate: int = 44
             "-f",
             "lavfi",
             "-i",
-            f"anoisesrc=d={seconds}:c=pink:r={rate}:a=0.02",
+            f"anoisesrc=d={seconds}:c=pink:r={rate}:a={noise}",
             "-filter_complex",
             "[0][1]amix=inputs=2:normalize=0[a]",
             "-map",

@@ -1,0 +1,110 @@
+#!/usr/bin/env python
+"""A member's whole path through earshot, printed as Markdown: ask, see the suggestions,
+rate, ask again, see the change, then /taste. The real bot (``python -m bot``) runs
+against the local Discord API stand-in, with oEmbed's stand-in for titles.
+
+    python scripts/demo_conversation.py DATA_DIR   # a data folder with catalog and index
+
+Writes nothing to the data folder it is given (it works on a copy).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from scripts.standins.bot_process import BotProcess  # noqa: E402
+from scripts.standins.discord_api import FakeDiscord, Member  # noqa: E402
+from scripts.standins.oembed import OEmbedServer  # noqa: E402
+
+
+def _embed_text(message: dict) -> str:
+    embed = message["embeds"][0]
+    lines = [f"**{embed['title']}**"]
+    lines += [embed.get("description", "")]
+    lines += [f"{f['name']}: {f['value']}" for f in embed.get("fields", [])]
+    lines += [f"_{embed['footer']['text']}_"] if embed.get("footer") else []
+    return "\n".join(lines)
+
+
+def _ratings(data: Path, user: int) -> int:
+    with sqlite3.connect(data / "earshot.sqlite3") as db:
+        return db.execute("SELECT COUNT(*) FROM ratings WHERE user_id = ?", (user,)).fetchone()[0]
+
+
+def _answer(discord: FakeDiscord, record: dict, reactions: int) -> dict:
+    def done() -> dict | None:
+        message = discord.messages.get(record.get("original") or 0)
+        if message and message["embeds"] and len(message.get("bot_reactions", [])) >= reactions:
+            return message
+        return None
+
+    return discord.wait_for(done, 120, "the reply")
+
+
+def main() -> int:
+    source = Path(sys.argv[1])
+    with tempfile.TemporaryDirectory(prefix="earshot-demo-") as tmp:
+        data = Path(tmp) / "data"
+        shutil.copytree(source, data)
+        with sqlite3.connect(data / "earshot.sqlite3") as db:
+            songs = [
+                v
+                for (v,) in db.execute(
+                    "SELECT video_id FROM tracks WHERE labels LIKE '%' AND source != 'member'"
+                    " ORDER BY id LIMIT 2 OFFSET 300"
+                )
+            ]
+        with FakeDiscord() as discord, OEmbedServer() as youtube:
+            bot = BotProcess(
+                discord,
+                data,
+                Path(tmp) / "bot.log",
+                EARSHOT_TEST_ALLOW_LOOPBACK="1",
+                EARSHOT_TEST_OEMBED_BASE=youtube.base,
+                TAGGER_STEPS="800",
+            )
+            bot.start()
+            try:
+                ana = Member(4242, "ana")
+                out = []
+                first = _answer(
+                    discord,
+                    discord.interaction(ana, "recommend", url=f"https://youtu.be/{songs[0]}"),
+                    6,
+                )
+                out += [f"Ana: `/recommend url:https://youtu.be/{songs[0]}`", "", "```"]
+                out += [_embed_text(first), "```", ""]
+                discord.react(ana, int(first["id"]), "2️⃣")
+                discord.react(ana, int(first["id"]), "👎")
+                out += ["Ana reacts 2️⃣ (she likes the second) and 👎 (the rest missed).", ""]
+                ratings = discord.wait_for(
+                    lambda: _ratings(data, ana.id) == 5 and True, 30, "her ratings"
+                )
+                assert ratings
+                again = _answer(
+                    discord,
+                    discord.interaction(ana, "recommend", url=f"https://youtu.be/{songs[0]}"),
+                    6,
+                )
+                out += ["Ana asks about the same song again: what she skipped is gone.", ""]
+                out += [f"Ana: `/recommend url:https://youtu.be/{songs[0]}`", "", "```"]
+                out += [_embed_text(again), "```", ""]
+                taste = discord.interaction(ana, "taste")
+                discord.wait_for(lambda: taste.get("original"), 60, "/taste")
+                out += ["Ana: `/taste` (only she sees the answer)", "", "```"]
+                out += [_embed_text(discord.messages[taste["original"]]), "```"]
+                print("\n".join(out))
+            finally:
+                bot.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -96,6 +96,7 @@ class Settings:
     ytdlp_cookies: Path | None = None
     ytdlp_proxy: str | None = None
     ytdlp_js_runtime: str | None = None  # NAME[:PATH]; default: the deno installed with earshot
+    reconcile_days: float = 7.0  # at start-up, reactions on replies this recent are re-read
     facts_ttl_s: float = 30 * 86400.0  # how long a video's title and status are trusted
     titles_budget_s: float = 1.5  # at reply time, how long oEmbed checks may take
     verify_rate: float = 5.0  # oEmbed requests per second in `verify`
@@ -150,6 +151,7 @@ class Settings:
             ytdlp_cookies=path("YTDLP_COOKIES_FILE"),
             ytdlp_proxy=env.get("YTDLP_PROXY", "").strip() or None,
             ytdlp_js_runtime=_js_runtime(env),
+            reconcile_days=_float(env, "RECONCILE_DAYS", 7.0, 0.0, 365.0),
             facts_ttl_s=86400.0 * _float(env, "VIDEO_FACTS_TTL_DAYS", 30.0, 0.0, 3650.0),
             titles_budget_s=_float(env, "TITLES_BUDGET_SECONDS", 1.5, 0.0, 30.0),
             verify_rate=_float(env, "VERIFY_RATE", 5.0, 0.1, 100.0),

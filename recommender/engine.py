@@ -224,6 +224,15 @@ class Engine:
             self.store.set_reaction, user_id, message_id, reaction, present
         )
 
+    async def recent_replies(self, days: float) -> list[tuple[int, int]]:
+        """(message id, channel id) of the replies of the last ``days`` days, newest first."""
+        return await self.store.recent_replies(time.time() - days * 86400)
+
+    async def reconcile_reactions(self, message_id: int, by_user: dict[int, set[str]]) -> int:
+        """Make a reply's stored reactions what Discord shows now (after the bot was
+        offline): ratings follow, nothing counted twice. Returns members changed."""
+        return await self.store.write_behind(self.store.replace_reactions, message_id, by_user)
+
     async def forget_member(self, user_id: int) -> int:
         """Delete a member's ratings completely (they asked)."""
         return await self.store.forget_member(user_id)

@@ -582,43 +582,87 @@ class Store:
                     "DELETE FROM reactions WHERE user_id = ? AND message_id = ? AND reaction = ?",
                     (user_id, message_id, reaction),
                 )
-            reactions = {
-                r
-                for (r,) in await self._all(
-                    "SELECT reaction FROM reactions WHERE user_id = ? AND message_id = ?",
-                    (user_id, message_id),
-                )
-            }
-            items = await self._all(
-                "SELECT position, track_id, video_id FROM reply_items WHERE message_id = ?",
-                (message_id,),
-            )
-            wanted = {
-                position: (track, video, value)
-                for position, track, video in items
-                if (value := rating_from_reactions(position, reactions)) != 0
-            }
-            current = dict(
-                await self._all(
-                    "SELECT position, value FROM ratings WHERE user_id = ? AND message_id = ?",
-                    (user_id, message_id),
-                )
-            )
-            for position in set(current) - set(wanted):
-                await self.db.execute(
-                    "DELETE FROM ratings WHERE user_id = ? AND message_id = ? AND position = ?",
-                    (user_id, message_id, position),
-                )
-            now = time.time()
-            for position, (track, video, value) in wanted.items():
-                if current.get(position) == value:
-                    continue  # unchanged: keeps its original time
-                await self.db.execute(
-                    "INSERT OR REPLACE INTO ratings (user_id, guild_id, message_id, position,"
-                    " track_id, video_id, value, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (user_id, reply[0], message_id, position, track, video, value, now),
-                )
+            await self._rederive(user_id, message_id, reply[0])
         return True
+
+    async def recent_replies(self, since: float) -> list[tuple[int, int]]:
+        """(message id, channel id) of the replies posted since ``since``, newest first."""
+        return await self._all(
+            "SELECT message_id, channel_id FROM replies WHERE created_at >= ?"
+            " ORDER BY created_at DESC",
+            (since,),
+        )
+
+    async def replace_reactions(self, message_id: int, by_user: dict[int, set[str]]) -> int:
+        """Make the stored reactions on a reply exactly ``by_user`` (what Discord shows
+        now), re-deriving the ratings of every member whose reactions changed, in one
+        transaction. Returns how many members changed; nothing is counted twice."""
+        changed = 0
+        async with self.transaction():
+            reply = await self._one(
+                "SELECT guild_id FROM replies WHERE message_id = ?", (message_id,)
+            )
+            if not reply:
+                return 0
+            stored: dict[int, set[str]] = {}
+            for user, reaction in await self._all(
+                "SELECT user_id, reaction FROM reactions WHERE message_id = ?", (message_id,)
+            ):
+                stored.setdefault(user, set()).add(reaction)
+            for user in set(stored) | set(by_user):
+                now_set = by_user.get(user, set())
+                if stored.get(user, set()) == now_set:
+                    continue
+                changed += 1
+                await self.db.execute(
+                    "DELETE FROM reactions WHERE user_id = ? AND message_id = ?", (user, message_id)
+                )
+                await self.db.executemany(
+                    "INSERT INTO reactions (user_id, message_id, reaction, created_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    [(user, message_id, r, time.time()) for r in sorted(now_set)],
+                )
+                await self._rederive(user, message_id, reply[0])
+        return changed
+
+    async def _rederive(self, user_id: int, message_id: int, guild_id: int | None) -> None:
+        """A member's ratings of one reply, from their reactions on it (in a transaction)."""
+        reactions = {
+            r
+            for (r,) in await self._all(
+                "SELECT reaction FROM reactions WHERE user_id = ? AND message_id = ?",
+                (user_id, message_id),
+            )
+        }
+        items = await self._all(
+            "SELECT position, track_id, video_id FROM reply_items WHERE message_id = ?",
+            (message_id,),
+        )
+        wanted = {
+            position: (track, video, value)
+            for position, track, video in items
+            if (value := rating_from_reactions(position, reactions)) != 0
+        }
+        current = dict(
+            await self._all(
+                "SELECT position, value FROM ratings WHERE user_id = ? AND message_id = ?",
+                (user_id, message_id),
+            )
+        )
+        for position in set(current) - set(wanted):
+            await self.db.execute(
+                "DELETE FROM ratings WHERE user_id = ? AND message_id = ? AND position = ?",
+                (user_id, message_id, position),
+            )
+        now = time.time()
+        for position, (track, video, value) in wanted.items():
+            if current.get(position) == value:
+                continue  # unchanged: keeps its original time
+            await self.db.execute(
+                "INSERT OR REPLACE INTO ratings (user_id, guild_id, message_id, position,"
+                " track_id, video_id, value, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (user_id, guild_id, message_id, position, track, video, value, now),
+            )
 
     async def ratings_of(self, user_id: int) -> list[tuple[int, str, int]]:
         """(track id, video id, value) of every rating a member gave, one query."""

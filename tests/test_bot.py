@@ -226,10 +226,28 @@ def test_reactions_become_ratings_and_survive_a_restart(world) -> None:
     discord.react(alice, message, "5️⃣", add=False)
     discord.wait_for(lambda: ratings(data, alice.id) == {}, 20, "the marker removed")
 
+    carl = member()
+    discord.react(carl, message, "1️⃣")
+    discord.wait_for(lambda: ratings(data, carl.id) == {1: 1}, 20, "carl's like")
+
     bot.stop()
+    # While earshot is away, Discord keeps what members do; no event reaches the bot.
+    discord.react(alice, message, "2️⃣")
+    discord.react(carl, message, "1️⃣", add=False)
+    discord.react(carl, message, "👎")
+    reads = discord.rest_reads
     bot.start()
-    discord.react(alice, message, "4️⃣")
-    discord.wait_for(lambda: ratings(data, alice.id) == {4: 1}, 20, "a like after a restart")
+    discord.wait_for(
+        lambda: (
+            ratings(data, alice.id) == {2: 1}
+            and ratings(data, carl.id) == {p: -1 for p in range(1, 6)}
+        ),
+        30,
+        "the reactions made while offline, read back at start-up",
+    )
+    assert discord.rest_reads > reads  # read through the REST API
+    discord.react(alice, message, "4️⃣")  # and live events go on as before, counted once
+    discord.wait_for(lambda: ratings(data, alice.id) == {2: 1, 4: 1}, 20, "a like after a restart")
 
 
 def test_errors_are_ephemeral_and_human(world) -> None:

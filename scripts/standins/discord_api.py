@@ -81,6 +81,8 @@ class FakeDiscord:
         self.in_guild = True  # False: the bot was invited nowhere yet
         self.shards = 1  # what /gateway/bot recommends
         self.identified_shards: list[list[int]] = []  # [shard_id, shard_count] per IDENTIFY
+        self.reactions: dict[int, dict[str, set[int]]] = {}  # message -> emoji -> users
+        self.rest_reads = 0  # GETs of messages and reaction lists (the bot catching up)
         self._shard_of: dict[int, int] = {}  # socket -> its shard id
         self.channel_id = 800_000_000_000_000_002
         self.calls: list[Call] = []
@@ -386,7 +388,7 @@ class FakeDiscord:
         parts = path.strip("/").split("/")
         method = request.method
         try:
-            result = self._route(method, parts, body or {})
+            result = self._route(method, parts, body or {}, dict(request.query))
         except KeyError as exc:
             return self._json({"message": f"Unknown {exc}", "code": 10008}, 404)
         if result is None:
@@ -402,7 +404,10 @@ class FakeDiscord:
             headers={"Content-Type": "application/json"},
         )
 
-    def _route(self, method: str, parts: list[str], body: dict) -> tuple[int, Any] | None:
+    def _route(
+        self, method: str, parts: list[str], body: dict, query: dict[str, str] | None = None
+    ) -> tuple[int, Any] | None:
+        query = query or {}
         match method, parts:
             case "GET", ["users", "@me"]:
                 return 200, self.bot_user()
@@ -464,10 +469,24 @@ class FakeDiscord:
             case "PUT", ["channels", _, "messages", message_id, "reactions", emoji, "@me"]:
                 message = self.messages[int(message_id)]
                 message.setdefault("bot_reactions", []).append(emoji)
+                self._reacted(int(message_id), emoji, self.bot_id, True)
                 return None
             case "DELETE", ["channels", _, "messages", message_id, "reactions", emoji, "@me"]:
                 self.messages[int(message_id)].setdefault("bot_reactions", []).remove(emoji)
+                self._reacted(int(message_id), emoji, self.bot_id, False)
                 return None
+            case "GET", ["channels", _, "messages", message_id]:
+                message = self.messages.get(int(message_id))
+                if message is None or message.get("deleted"):
+                    return 404, {"message": "Unknown Message", "code": 10008}
+                self.rest_reads += 1
+                return 200, {**message, "reactions": self._reaction_summary(int(message_id))}
+            case "GET", ["channels", _, "messages", message_id, "reactions", emoji]:
+                self.rest_reads += 1
+                who = sorted(self.reactions.get(int(message_id), {}).get(emoji, set()))
+                after = int(query.get("after", "0") or 0)
+                limit = int(query.get("limit", "25") or 25)
+                return 200, [self._user(u) for u in who if u > after][:limit]
         return 404, {"message": f"fake Discord has no route {method} /{'/'.join(parts)}", "code": 0}
 
     def _by_token(self, token: str) -> dict:
@@ -607,7 +626,36 @@ class FakeDiscord:
         payload["message"] = message
         return self._send_interaction(payload)
 
+    def _reacted(self, message_id: int, emoji: str, user: int, add: bool) -> None:
+        users = self.reactions.setdefault(message_id, {}).setdefault(emoji, set())
+        (users.add if add else users.discard)(user)
+
+    def _reaction_summary(self, message_id: int) -> list[dict]:
+        return [
+            {
+                "emoji": {"id": None, "name": emoji},
+                "count": len(users),
+                "count_details": {"burst": 0, "normal": len(users)},
+                "me": self.bot_id in users,
+                "me_burst": False,
+                "burst_me": False,
+                "burst_colors": [],
+            }
+            for emoji, users in self.reactions.get(message_id, {}).items()
+            if users
+        ]
+
+    def _user(self, user_id: int) -> dict:
+        if user_id == self.bot_id:
+            return self.bot_user()
+        return Member(user_id, f"member{user_id}").user()
+
     def react(self, member: Member, message_id: int, emoji: str, add: bool = True) -> None:
+        """A member reacts; while the bot is offline, Discord keeps the reaction and no
+        event reaches the bot (it must read the reaction back when it returns)."""
+        self._reacted(message_id, emoji, member.id, add)
+        if not self._sockets:
+            return
         data = {
             "user_id": str(member.id),
             "channel_id": str(self.channel_id),

@@ -299,6 +299,34 @@ async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report["ok"] else 1
 
 
+def _print_feedback(f: dict) -> None:
+    def cell(figure: dict) -> str:
+        return f"{figure['mean']:.3f}±{figure['se']:.3f}"
+
+    print(
+        f"feedback: {f['members_per_kind']} members of each kind, {f['seeds']} seeds, "
+        "P@10 for the member's labels (mean±standard error over seeds)"
+    )
+    header = " ".join(f"round {r:<6}" for r in range(1, f["rounds"] + 1))
+    print(f"  {'kind':15} {'no ratings':12} {header}  ratio  own labels plain -> rated")
+    for name, k in f["kinds"].items():
+        rounds = " ".join(f"{cell(r):12}" for r in k["round_p_at_10"])
+        print(
+            f"  {name:15} {cell(k['no_feedback_p_at_10']):12} {rounds} "
+            f"{k['ratio_last_round']:5.2f}x {cell(k['own_labels_plain'])} -> "
+            f"{cell(k['own_labels_rated'])} ({100 * k['own_labels_relative_loss']:+.1f}% loss)"
+        )
+    c = f["community"]
+    print(
+        f"  community: a new member's P@10 for their server's label "
+        f"{c['newcomer_p_at_10_for_server_label']:.3f} against "
+        f"{c['plain_p_at_10_for_server_label']:.3f} plain ({c['lean']:.2f}x); "
+        f"another server's newcomer {c['other_server_p_at_10_for_that_label']:.3f}; "
+        f"a server without ratings gives the plain ranking: "
+        f"{c['server_without_ratings_identical']}"
+    )
+
+
 async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from .audioset import Ontology, find_metadata_dir
     from .evaluate import evaluate, load_split
@@ -310,7 +338,7 @@ async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 2
     ontology = Ontology.load(meta)
-    split = load_split(args.train, args.test, ontology, args.holdout)
+    split = load_split(args.train, args.test, ontology, args.holdout, args.swap)
     report = await asyncio.to_thread(
         evaluate,
         split,
@@ -319,6 +347,9 @@ async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         overfetch=args.overfetch,
         tagger_steps=settings.tagger_steps,
         feedback=args.feedback,
+        feedback_seeds=args.seeds,
+        feedback_rounds=args.rounds,
+        feedback_members=args.members,
         progress=lambda msg: log.info("%s", msg),
     )
     if args.json:
@@ -335,13 +366,7 @@ async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
             f"instrument {m['instrument_p_at_10']:.3f}"
         )
     if "feedback" in report:
-        f = report["feedback"]
-        rounds = ", ".join(f"{p:.3f}" for p in f["round_p_at_10"])
-        print(
-            f"feedback ({f['members']} members): P@10 for their label "
-            f"{f['no_feedback_p_at_10']:.3f} without ratings, rounds {rounds}; "
-            f"no-rating ranking unchanged: {f['no_ratings_identical']}"
-        )
+        _print_feedback(report["feedback"])
     print(
         f"earshot / seed: {report['ratio_vs_seed']:.2f}x; "
         f"Annoy recall@10 {report['annoy_recall_at_10']:.3f}"
@@ -463,6 +488,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--train is train (use with --train and --test the same folder)",
     )
     p.add_argument(
+        "--swap",
+        action="store_true",
+        help="with --holdout: measure the other half (train and test swapped)",
+    )
+    p.add_argument(
         "--trees", type=int, default=10, help="Annoy trees per large tag group (default 10)"
     )
     p.add_argument(
@@ -474,8 +504,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--feedback",
         action="store_true",
-        help="also simulate 60 members who rate suggestions by one label each, and report "
-        "their P@10 over 3 rounds against no feedback",
+        help="also simulate members who rate suggestions (four kinds: one favourite label, "
+        "two or three, noisy, lurkers), and servers that share a taste",
+    )
+    p.add_argument("--seeds", type=int, default=8, help="with --feedback: seeds (default 8)")
+    p.add_argument("--rounds", type=int, default=5, help="with --feedback: rounds (default 5)")
+    p.add_argument(
+        "--members", type=int, default=60, help="with --feedback: members per kind (default 60)"
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_evaluate)

@@ -56,15 +56,26 @@ def load_clips(folder: Path, ontology: Ontology, music_only: bool = True) -> lis
     return clips
 
 
-def load_split(train: Path, test: Path, ontology: Ontology, holdout: float | None = None) -> Split:
+def load_split(
+    train: Path,
+    test: Path,
+    ontology: Ontology,
+    holdout: float | None = None,
+    swap: bool = False,
+) -> Split:
+    """Train and test clips; with ``holdout``, split by video id (``swap``: the other way
+    round, so that both halves of one folder can be measured)."""
     train_clips = load_clips(train, ontology)
     if holdout is None:
-        return Split(train_clips, load_clips(test, ontology))
-    test_clips = load_clips(test, ontology) if train.resolve() != test.resolve() else train_clips
-    return Split(
-        [c for c in train_clips if holdout_fraction(c.video_id) >= holdout],
-        [c for c in test_clips if holdout_fraction(c.video_id) < holdout],
-    )
+        split = Split(train_clips, load_clips(test, ontology))
+    else:
+        same = train.resolve() == test.resolve()
+        test_clips = load_clips(test, ontology) if not same else train_clips
+        split = Split(
+            [c for c in train_clips if holdout_fraction(c.video_id) >= holdout],
+            [c for c in test_clips if holdout_fraction(c.video_id) < holdout],
+        )
+    return Split(split.test, split.train) if swap else split
 
 
 def seed_vectors(clips: Sequence[ClipRecord]) -> np.ndarray:
@@ -131,6 +142,8 @@ def evaluate(
     audio_weight: float | None = None,
     feedback: bool = False,
     feedback_members: int = 60,
+    feedback_seeds: int = 8,
+    feedback_rounds: int = 5,
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict:
     specific_labels = list(ontology.specific)
@@ -206,15 +219,19 @@ def evaluate(
             (time.perf_counter() - started) * 1000 / len(queries), 3
         )
         if feedback:
-            progress(f"feedback: simulating {feedback_members} members")
+            from .simulation import simulate_feedback
+
             report["feedback"] = simulate_feedback(
                 index,
                 space,
                 catalog,
                 specific_labels,
+                seeds=feedback_seeds,
+                rounds=feedback_rounds,
                 members=feedback_members,
                 overfetch=overfetch,
                 search_k=search_k,
+                progress=progress,
             )
         index.close()
     earshot_results = np.array(results)
@@ -234,77 +251,3 @@ def evaluate(
         "tagger_steps": tagger_steps,
     }
     return report
-
-
-def simulate_feedback(
-    index: VectorIndex,
-    space: VectorSpace,
-    catalog: Sequence[ClipRecord],
-    specific_labels: Sequence[int],
-    *,
-    members: int = 60,
-    rounds: int = 3,
-    min_items: int = 10,
-    overfetch: int = 20,
-    search_k: int = -1,
-    seed: int = 0,
-) -> dict:
-    """Simulated members who like what carries their label and dislike the rest.
-
-    Each member rates the 10 suggestions for a fresh music clip, then asks again ``rounds``
-    times on fresh clips; each round's P@10 for their label is compared with the same
-    queries answered without any ratings. The first query, made before any rating, must
-    come out exactly as the plain ranking.
-    """
-    from .ranking import Candidates, SearchSettings, suggest
-    from .ratings import MemberRatings
-
-    labels = _label_matrix(catalog, specific_labels)
-    counts = labels.sum(0)
-    eligible = [i for i in np.argsort(-counts, kind="stable") if counts[i] >= min_items]
-    rng = np.random.default_rng(seed)
-    chosen = sorted(rng.choice(eligible, size=min(members, len(eligible)), replace=False))
-    videos = {i: clip.video_id for i, clip in enumerate(catalog)}
-    known = Candidates(videos)  # the catalog knows every video; no channels, no server
-    search = SearchSettings(overfetch=overfetch, search_k=search_k)
-
-    def suggest_for(vector: np.ndarray, q: int, ratings: MemberRatings) -> list[int]:
-        ranked = suggest(
-            index,
-            vector,
-            ratings,
-            lambda hits: known,
-            count=K,
-            exclude_video=videos[q],
-            search=search,
-            accept=lambda track: track != q,
-        )
-        return [r.hit.track_id for r in ranked]
-
-    base_p: list[float] = []
-    round_p: list[list[float]] = [[] for _ in range(rounds)]
-    identical = True
-    for column in chosen:
-        ratings = MemberRatings()
-        queries = rng.choice(len(catalog), size=rounds + 1, replace=False)
-        for r, q in enumerate(queries):
-            vector = space.query_vector(catalog[q].frames)
-            plain = suggest_for(vector, int(q), MemberRatings())
-            personal = suggest_for(vector, int(q), ratings)
-            if r == 0:
-                identical &= plain == personal
-            else:
-                base_p.append(float(labels[plain, column].mean()) if plain else 0.0)
-                round_p[r - 1].append(float(labels[personal, column].mean()) if personal else 0.0)
-            for track in personal:
-                ratings.values[track] = 1 if labels[track, column] else -1
-                ratings.videos[track] = videos[track]
-    no_feedback = float(np.mean(base_p))
-    by_round = [float(np.mean(p)) for p in round_p]
-    return {
-        "no_feedback_p_at_10": no_feedback,
-        "round_p_at_10": by_round,
-        "members": len(chosen),
-        "ratio_last_round": by_round[-1] / no_feedback if no_feedback else None,
-        "no_ratings_identical": bool(identical),
-    }

@@ -4,9 +4,13 @@
 steer the query by the member's taste, over-fetch from the index, re-rank, and widen the
 search when filters leave too few.
 
-- Taste: the vectors of what a member liked, minus half of what they disliked, steer the
-  query (Rocchio). Its weight grows with the number of ratings up to a cap, relative to
-  the query's own length, so a few ratings never swamp the song asked about.
+- Taste: the labels of what a member liked (less a label met only by chance, less half
+  of what they skipped) and the sound of what they liked steer the query (Rocchio). Its
+  weight, relative to the query's own length, grows with the evidence (a like counts five
+  times, since likes are rare) and falls as the member already likes more of what comes,
+  so the song asked about keeps its place: measured in ``simulation`` and the README.
+- A suggestion other members of the server liked is lifted a little; a newcomer's first
+  suggestions lean toward the server's taste.
 - A suggestion a member disliked is never shown to that member again; one that several
   members of a server disliked sinks for that server.
 - Collaborative: members who liked what this member liked, and liked a candidate too,
@@ -25,13 +29,18 @@ import numpy as np
 
 from .index import MAX_GROUPS, Hit, VectorIndex
 from .ratings import Community, MemberRatings
+from .vectors import SOUND_DIMS
 
-TASTE_WEIGHT = 0.6  # at full strength, the taste adds this share of the query's length
-TASTE_FULL_AT = 30  # ratings for full strength
+STEER_WEIGHT = 0.64  # at full strength, the taste adds this share of the query's length
+TASTE_FULL_AT = 20  # ratings for full strength
+LIKE_EVIDENCE = 5.0  # a like counts as this many ratings toward full strength
+UNMET_POWER = 1.4  # steering falls as (1 - share of ratings that are likes) ** this
 DISLIKE_SHARE = 0.5
+LABEL_SHRINK = 0.25  # a label's count in what was liked, less this (chance, not taste)
 SERVER_SINK = 0.5  # score lost per member of the server who disliked a suggestion
 SERVER_SINK_FROM = 2  # dislikes from at least this many members before it sinks
 CO_LIKE_BOOST = 0.15
+SERVER_LIFT = 0.1  # per log(1 + members here who liked it), as a share of the query's tags
 NEAR_DUPLICATE = 0.995
 CHANNEL_CAP = 2
 
@@ -43,17 +52,31 @@ class Ranked:
     reasons: tuple[str, ...]
 
 
+def unmet(likes: int, dislikes: int) -> float:
+    """How much of a member's taste is still unmet, 1 to 0: a member who already likes
+    much of what earshot suggests needs less steering, and loses less of the song asked
+    about. Without dislikes (members who only ever like), there is no share to go by."""
+    if not dislikes:
+        return 1.0
+    return (1.0 - likes / (likes + dislikes)) ** UNMET_POWER
+
+
 def taste_vector(index: VectorIndex, ratings: MemberRatings) -> np.ndarray | None:
-    """Mean of liked vectors minus DISLIKE_SHARE x mean of disliked ones, unit length."""
+    """Where a member's ratings point, unit length: over the tag block, how many liked
+    suggestions carried each label, less one (a label met once is as likely chance as
+    taste) and less DISLIKE_SHARE of its share among the skipped; over the sound block,
+    the mean sound of what they liked."""
     liked = index.vectors_of(ratings.liked())
     disliked = index.vectors_of(ratings.disliked())
     if not len(liked) and not len(disliked):
         return None
     taste = np.zeros(index.dim, dtype=np.float32)
     if len(liked):
-        taste += liked.mean(0)
+        counts = liked[:, SOUND_DIMS:].sum(0)
+        taste[SOUND_DIMS:] = np.maximum(counts - LABEL_SHRINK, 0.0) / len(liked)
+        taste[:SOUND_DIMS] = liked[:, :SOUND_DIMS].mean(0)
     if len(disliked):
-        taste -= DISLIKE_SHARE * disliked.mean(0)
+        taste[SOUND_DIMS:] -= DISLIKE_SHARE * disliked[:, SOUND_DIMS:].mean(0)
     norm = float(np.linalg.norm(taste))
     return taste / norm if norm > 1e-9 else None
 
@@ -61,9 +84,12 @@ def taste_vector(index: VectorIndex, ratings: MemberRatings) -> np.ndarray | Non
 def steer(index: VectorIndex, query: np.ndarray, ratings: MemberRatings) -> np.ndarray:
     """The query moved toward the member's taste; unchanged without ratings."""
     taste = taste_vector(index, ratings)
-    if taste is None:
+    if taste is None or STEER_WEIGHT <= 0:
         return query
-    strength = TASTE_WEIGHT * min(1.0, len(ratings) / TASTE_FULL_AT)
+    likes, dislikes = len(ratings.liked()), len(ratings.disliked())
+    evidence = LIKE_EVIDENCE * likes + dislikes
+    strength = STEER_WEIGHT * min(1.0, evidence / TASTE_FULL_AT)
+    strength *= unmet(likes, dislikes)
     return (query + strength * float(np.linalg.norm(query)) * taste).astype(np.float32)
 
 
@@ -79,8 +105,9 @@ def rerank(
     exclude_video: str = "",
     count: int,
 ) -> list[Ranked]:
-    """Order candidates for one member: filters, server signal, diversity, reasons."""
+    """Order candidates for one member: filters, taste, server signal, diversity, reasons."""
     disliked = set(ratings.disliked())
+    tags_norm = float(np.linalg.norm(query[SOUND_DIMS:]))
     disliked_videos = ratings.disliked_videos()
     scored: list[tuple[float, Hit, list[str]]] = []
     for hit in hits:
@@ -100,6 +127,7 @@ def rerank(
             reasons.append(f"liked with your likes by {co} member{'s' * (co > 1)}")
         liked_here = community.likes.get(hit.track_id, 0)
         if liked_here:
+            score += SERVER_LIFT * tags_norm * float(np.log1p(liked_here))
             reasons.append(f"liked by {liked_here} member{'s' * (liked_here > 1)} here")
         scored.append((score, hit, reasons))
     scored.sort(key=lambda s: -s[0])

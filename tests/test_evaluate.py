@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -29,8 +30,7 @@ def test_holdout_is_stable_and_balanced() -> None:
     assert holdout_fraction("-0SdAVK79lg") == pytest.approx(0.3802021944346934, abs=1e-15)
 
 
-@pytest.mark.slow
-def test_earshot_at_least_doubles_the_original_method(audioset: Path, tmp_path: Path) -> None:
+def _evaluate(audioset: Path, tmp_path: Path, *extra: str) -> dict:
     split = str(audioset / "audioset_v1_embeddings" / "bal_train")
     result = run_cli(
         tmp_path,
@@ -43,11 +43,16 @@ def test_earshot_at_least_doubles_the_original_method(audioset: Path, tmp_path: 
         str(audioset),
         "--holdout",
         "0.5",
-        "--feedback",
+        *extra,
         "--json",
         TAGGER_STEPS="800",
     )
-    report = json.loads(result.stdout)
+    return json.loads(result.stdout)
+
+
+@pytest.mark.slow
+def test_earshot_at_least_doubles_the_original_method(audioset: Path, tmp_path: Path) -> None:
+    report = _evaluate(audioset, tmp_path)
     seed, earshot = report["methods"]["seed"], report["methods"]["earshot"]
     for method in (seed, earshot):
         assert set(method) >= {"p_at_10", "genre_p_at_10", "instrument_p_at_10"}
@@ -55,7 +60,28 @@ def test_earshot_at_least_doubles_the_original_method(audioset: Path, tmp_path: 
     assert 0.15 < seed["p_at_10"] < 0.30  # the original method, as reported
     assert earshot["p_at_10"] >= 2 * seed["p_at_10"]
     assert report["annoy_recall_at_10"] >= 0.95
-    feedback = report["feedback"]
-    assert feedback["members"] >= 50
-    assert feedback["round_p_at_10"][2] >= 1.5 * feedback["no_feedback_p_at_10"]
-    assert feedback["no_ratings_identical"]  # members without ratings: the plain ranking
+
+
+TARGET_RATIO = {"one label": 5.0, "several labels": 3.0, "noisy": 3.0, "lurker": 2.0}
+
+
+@pytest.mark.slow
+def test_personalisation_meets_its_targets_on_one_half(audioset: Path, tmp_path: Path) -> None:
+    """Issue 13's targets, as means over 8 seeds, on the half measured with --swap."""
+    feedback = _evaluate(audioset, tmp_path, "--swap", "--feedback")["feedback"]
+    assert feedback["seeds"] == 8 and feedback["rounds"] == 5
+    assert feedback["members_per_kind"] >= 60 and set(feedback["kinds"]) == set(TARGET_RATIO)
+    for name, kind in feedback["kinds"].items():
+        rounds = kind["round_p_at_10"]
+        for before, after in itertools.pairwise(rounds):
+            assert after["mean"] >= before["mean"] - after["se"], (name, rounds)
+        assert kind["no_ratings_identical"], name  # no ratings: exactly the plain ranking
+        assert kind["ratio_last_round"] >= TARGET_RATIO[name], (name, kind["ratio_last_round"])
+        assert kind["own_labels_relative_loss"] <= 0.10, (name, kind["own_labels_relative_loss"])
+    community = feedback["community"]
+    assert community["lean"] > 1.0  # a newcomer leans toward the server's taste
+    assert community["server_without_ratings_identical"]
+    assert (  # and a newcomer elsewhere does not lean toward it
+        community["other_server_p_at_10_for_that_label"]
+        <= community["plain_p_at_10_for_server_label"]
+    )

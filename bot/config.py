@@ -13,6 +13,31 @@ from recommender.config import ConfigError, Settings
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{18,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}")
 
 
+def _shards(env: Mapping[str, str]) -> tuple[int | None, tuple[int, ...] | None]:
+    """SHARD_COUNT and SHARD_IDS ("0,1" or "0-3"): which of Discord's shards this process
+    runs, when several processes share a bot. Both unset: all of them, here."""
+    raw_count = env.get("SHARD_COUNT", "").strip()
+    raw_ids = env.get("SHARD_IDS", "").strip()
+    if not raw_count:
+        if raw_ids:
+            raise ConfigError("SHARD_IDS needs SHARD_COUNT (the bot's total number of shards)")
+        return None, None
+    if not raw_count.isdigit() or int(raw_count) < 1:
+        raise ConfigError(f"SHARD_COUNT must be a whole number of at least 1, got {raw_count!r}")
+    count = int(raw_count)
+    if not raw_ids:
+        return count, None
+    ids: list[int] = []
+    for part in raw_ids.replace(" ", "").split(","):
+        low, _, high = part.partition("-")
+        if not low.isdigit() or (high and not high.isdigit()):
+            raise ConfigError(f"SHARD_IDS must look like 0,1 or 0-3, got {raw_ids!r}")
+        ids.extend(range(int(low), int(high or low) + 1))
+    if not ids or any(i >= count for i in ids) or len(set(ids)) != len(ids):
+        raise ConfigError(f"SHARD_IDS must be distinct numbers below SHARD_COUNT ({count})")
+    return count, tuple(sorted(ids))
+
+
 @dataclass(frozen=True)
 class BotSettings:
     token: str
@@ -22,6 +47,8 @@ class BotSettings:
     api_base: str | None
     gateway_url: str | None
     engine: Settings
+    shard_count: int | None = None  # None: as many as Discord recommends, all in here
+    shard_ids: tuple[int, ...] | None = None  # this process's shards, of shard_count
 
     def __repr__(self) -> str:  # never let the token reach a log
         return (
@@ -62,7 +89,10 @@ class BotSettings:
             ) from None
         if not 0 <= cooldown <= 3600:
             raise ConfigError("RECOMMEND_COOLDOWN_SECONDS must be between 0 and 3600")
+        shard_count, shard_ids = _shards(env)
         return cls(
+            shard_count=shard_count,
+            shard_ids=shard_ids,
             token=token,
             admins=frozenset(admins),
             sync=sync,

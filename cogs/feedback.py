@@ -72,7 +72,11 @@ class Feedback(commands.Cog):
         """Read the reactions on the replies of the last ``days`` days back from Discord
         (its REST API, whose rate limits discord.py keeps), and store exactly them."""
         started = time.monotonic()
-        replies = await self.bot.engine.recent_replies(days)
+        replies = [
+            (message, channel)
+            for message, channel, guild in await self.bot.engine.recent_replies(days)
+            if self._ours(guild)
+        ]
         changed = read = 0
         for message_id, channel_id in replies:
             try:
@@ -93,6 +97,13 @@ class Feedback(commands.Cog):
             time.monotonic() - started,
             changed,
         )
+
+    def _ours(self, guild_id: int | None) -> bool:
+        """Whether this process runs the shard of that server (with SHARD_IDS, several
+        processes share the bot, and each catches up on its own servers)."""
+        if guild_id is None or not self.bot.shard_ids or not self.bot.shard_count:
+            return True
+        return (guild_id >> 22) % self.bot.shard_count in self.bot.shard_ids
 
     async def _reactions_on(self, channel_id: int, message_id: int) -> dict[int, set[str]]:
         message = await self.bot.get_partial_messageable(channel_id).fetch_message(message_id)

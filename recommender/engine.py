@@ -224,8 +224,8 @@ class Engine:
             self.store.set_reaction, user_id, message_id, reaction, present
         )
 
-    async def recent_replies(self, days: float) -> list[tuple[int, int]]:
-        """(message id, channel id) of the replies of the last ``days`` days, newest first."""
+    async def recent_replies(self, days: float) -> list[tuple[int, int, int | None]]:
+        """(message, channel, guild) of the replies of the last ``days`` days, newest first."""
         return await self.store.recent_replies(time.time() - days * 86400)
 
     async def reconcile_reactions(self, message_id: int, by_user: dict[int, set[str]]) -> int:

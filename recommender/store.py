@@ -585,10 +585,10 @@ class Store:
             await self._rederive(user_id, message_id, reply[0])
         return True
 
-    async def recent_replies(self, since: float) -> list[tuple[int, int]]:
-        """(message id, channel id) of the replies posted since ``since``, newest first."""
+    async def recent_replies(self, since: float) -> list[tuple[int, int, int | None]]:
+        """(message, channel, guild) of the replies posted since ``since``, newest first."""
         return await self._all(
-            "SELECT message_id, channel_id FROM replies WHERE created_at >= ?"
+            "SELECT message_id, channel_id, guild_id FROM replies WHERE created_at >= ?"
             " ORDER BY created_at DESC",
             (since,),
         )

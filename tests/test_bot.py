@@ -615,3 +615,35 @@ def test_fifty_requests_at_once_all_get_an_answer(world) -> None:
     assert len(served) >= 35  # every catalog clip is answered
     contents = {a["content"] for a in refused}
     assert all(("unavailable" in c or "try again" in c) for c in contents), contents
+
+
+def test_two_processes_each_run_half_the_shards(built_catalog: Path, tmp_path: Path) -> None:
+    """SHARD_COUNT and SHARD_IDS: two bot processes share one bot and one database, each
+    with two of four shards; the one whose shard holds the server answers, and a rating
+    given through it counts for both."""
+    data = tmp_path / "data"
+    shutil.copytree(built_catalog, data)
+    with FakeDiscord() as discord:
+        discord.shards = 4
+        owner_shard = (discord.guild_id >> 22) % 4
+        halves = {"0,1": [0, 1], "2-3": [2, 3]}
+        bots = [
+            BotProcess(discord, data, tmp_path / f"bot{n}.log", SHARD_COUNT="4", SHARD_IDS=ids)
+            for n, ids in enumerate(halves)
+        ]
+        try:
+            for bot in bots:
+                bot.start()
+            discord.wait_for(lambda: len(discord.identified_shards) == 4, 30, "four shards")
+            assert sorted(discord.identified_shards) == [[i, 4] for i in range(4)]
+            asker = member()
+            answer = recommend(discord, asker, catalog_video(data, 6), 3)
+            assert answer["kind"] == "edited"
+            serving = next(n for n, ids in enumerate(halves.values()) if owner_shard in ids)
+            log = (tmp_path / f"bot{serving}.log").read_text()
+            assert f"Shard ID {owner_shard} has connected" in log  # the server's shard is there
+            discord.react(asker, int(answer["message"]["id"]), "1️⃣")
+            discord.wait_for(lambda: ratings(data, asker.id) == {1: 1}, 20, "the rating")
+        finally:
+            for bot in bots:
+                bot.stop()

@@ -174,6 +174,7 @@ def cmd_bot(args: argparse.Namespace) -> dict:
     from scripts.standins.discord_api import FakeDiscord, Member
     from scripts.standins.http_range import RangeServer
     from scripts.standins.media import make_song
+    from scripts.standins.oembed import OEmbedServer
     from scripts.standins.vggish_architecture import build_vggish_architecture
 
     shared = ROOT.parent / "shared" / "data" / "audioset"
@@ -192,7 +193,12 @@ def cmd_bot(args: argparse.Namespace) -> dict:
         for i, song in enumerate(songs + cold_songs):
             make_song(media / f"{song}.mp3", 60.0, tone=110.0 * (1 + i % 4))
         owner = Member(1000, "owner")
-        with FakeDiscord(owner_id=owner.id) as discord, RangeServer(media) as youtube:
+        with (
+            FakeDiscord(owner_id=owner.id) as discord,
+            RangeServer(media) as youtube,
+            OEmbedServer() as oembed,
+        ):
+            oembed.delay_range = (0.05, 0.15)  # titles as YouTube answers them
             bot = BotProcess(
                 discord,
                 data,
@@ -201,6 +207,7 @@ def cmd_bot(args: argparse.Namespace) -> dict:
                 VGGISH_PCA_PARAMS=str(shared / "vggish_pca_params.npz"),
                 EARSHOT_TEST_ALLOW_LOOPBACK="1",
                 EARSHOT_TEST_MEDIA_BASE=youtube.url(""),
+                EARSHOT_TEST_OEMBED_BASE=oembed.base,
                 TAGGER_STEPS="800",
                 REQUEST_TIMEOUT_SECONDS="300",
                 LISTEN_IDLE_SECONDS=str(IDLE_S),

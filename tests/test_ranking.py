@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from recommender.index import IndexWriter, VectorIndex
-from recommender.ranking import Candidates, rerank, steer, suggest, taste_vector
+from recommender.ranking import (
+    STEER_WEIGHT,
+    Candidates,
+    rerank,
+    steer,
+    suggest,
+    taste_vector,
+    unmet,
+)
 from recommender.ratings import Community, MemberRatings
 from recommender.tagger import TagModel
 from recommender.vectors import VectorSpace
@@ -112,9 +120,28 @@ def test_taste_steers_gently_toward_what_was_liked(index: VectorIndex) -> None:
     moved_many = steer(index, query, many)
     shift_few = np.linalg.norm(moved_few - query) / np.linalg.norm(query)
     shift_many = np.linalg.norm(moved_many - query) / np.linalg.norm(query)
-    assert 0 < shift_few < shift_many <= 0.6 + 1e-6  # grows with ratings, capped
+    assert 0 < shift_few < shift_many <= STEER_WEIGHT + 1e-6  # grows with ratings, capped
     cos = float(moved_few @ query) / (np.linalg.norm(moved_few) * np.linalg.norm(query))
-    assert cos > 0.95  # a few ratings never swamp the song asked about
+    assert cos > 0.9  # a few ratings never swamp the song asked about
+    one = steer(index, query, MemberRatings({200: 1}))
+    assert float(one @ query) / (np.linalg.norm(one) * np.linalg.norm(query)) > 0.98
+
+
+def test_steering_falls_as_a_member_already_likes_what_comes(index: VectorIndex) -> None:
+    assert unmet(3, 0) == 1.0  # only likes: nothing to go by
+    assert unmet(1, 19) > unmet(5, 15) > unmet(10, 10) > unmet(19, 1) > 0
+    query = index.vector_at(50)
+    poorly_served = MemberRatings(
+        {**dict.fromkeys(range(200, 204), 1), **dict.fromkeys(range(240, 276), -1)}
+    )
+    well_served = MemberRatings(
+        {**dict.fromkeys(range(200, 230), 1), **dict.fromkeys(range(240, 250), -1)}
+    )
+
+    def shift(ratings: MemberRatings) -> float:
+        return float(np.linalg.norm(steer(index, query, ratings) - query) / np.linalg.norm(query))
+
+    assert shift(poorly_served) > shift(well_served)
 
 
 def test_the_pipeline_widens_its_search_when_filters_leave_too_few(index: VectorIndex) -> None:

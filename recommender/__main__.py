@@ -507,11 +507,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also simulate members who rate suggestions (four kinds: one favourite label, "
         "two or three, noisy, lurkers), and servers that share a taste",
     )
-    p.add_argument("--seeds", type=int, default=8, help="with --feedback: seeds (default 8)")
-    p.add_argument("--rounds", type=int, default=5, help="with --feedback: rounds (default 5)")
-    p.add_argument(
-        "--members", type=int, default=60, help="with --feedback: members per kind (default 60)"
-    )
+    for flag, default, what in (
+        ("--seeds", 8, "seeds"),
+        ("--rounds", 5, "rounds"),
+        ("--members", 60, "members per kind"),
+    ):
+        p.add_argument(flag, type=int, default=default, help=f"with --feedback: {what}")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_evaluate)
 

@@ -87,7 +87,7 @@ def seed_vectors(clips: Sequence[ClipRecord]) -> np.ndarray:
     return out
 
 
-def _label_matrix(clips: Sequence[ClipRecord], labels: Sequence[int]) -> np.ndarray:
+def label_matrix(clips: Sequence[ClipRecord], labels: Sequence[int]) -> np.ndarray:
     column = {label: i for i, label in enumerate(labels)}
     matrix = np.zeros((len(clips), len(labels)), dtype=bool)
     for i, clip in enumerate(clips):
@@ -148,7 +148,7 @@ def evaluate(
 ) -> dict:
     specific_labels = list(ontology.specific)
     catalog = split.test
-    specific = _label_matrix(catalog, specific_labels)
+    specific = label_matrix(catalog, specific_labels)
     genre = np.array([label in ontology.genre for label in specific_labels])[None, :]
     instrument = np.array([label in ontology.instrument for label in specific_labels])[None, :]
     queries = np.array([i for i in range(len(catalog)) if specific[i].any()], dtype=np.int64)

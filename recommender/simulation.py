@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .evaluate import label_matrix
 from .index import Hit, VectorIndex
 from .ranking import Candidates, SearchSettings, suggest
 from .ratings import Community, MemberRatings
@@ -48,16 +49,6 @@ KINDS = (
 )
 
 
-def _labels(catalog: Sequence[ClipRecord], specific: Sequence[int]) -> np.ndarray:
-    column = {label: i for i, label in enumerate(specific)}
-    out = np.zeros((len(catalog), len(specific)), dtype=bool)
-    for row, clip in enumerate(catalog):
-        for label in clip.labels:
-            if label in column:
-                out[row, column[label]] = True
-    return out
-
-
 class _World:
     """The catalog as the pipeline sees it in the simulation."""
 
@@ -72,7 +63,7 @@ class _World:
         self.index = index
         self.space = space
         self.catalog = catalog
-        self.labels = _labels(catalog, specific)
+        self.labels = label_matrix(catalog, specific)
         self.videos = {i: clip.video_id for i, clip in enumerate(catalog)}
         self.search = search
         self._vectors: dict[int, np.ndarray] = {}

@@ -163,6 +163,27 @@ async def test_labels_describe_music_and_play_all_lists_live_videos(
     assert result.play_all_url == PLAY_ALL_URL + ",".join(live) and len(live) == 10
 
 
+def _verify_env(data: Path, youtube: OEmbedServer, **extra: str) -> dict[str, str]:
+    return cli_env(
+        data,
+        EARSHOT_TEST_OEMBED_BASE=youtube.base,
+        EARSHOT_TEST_ALLOW_LOOPBACK="1",
+        VERIFY_RATE="100",
+        **extra,
+    )
+
+
+def _verify(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "recommender", "verify", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
 def _facts(data: Path) -> int:
     with sqlite3.connect(data / "earshot.sqlite3") as db:
         return db.execute("SELECT COUNT(*) FROM video_facts").fetchone()[0]
@@ -175,12 +196,7 @@ def test_verify_sweeps_the_catalog_and_resumes_after_sigkill(
         videos = db.execute("SELECT COUNT(DISTINCT video_id) FROM tracks").fetchone()[0]
     youtube.delay_s = 0.002
     youtube.status_for.update({v: 404 for v in _catalog_videos(data, 3)})
-    env = cli_env(
-        data,
-        EARSHOT_TEST_OEMBED_BASE=youtube.base,
-        EARSHOT_TEST_ALLOW_LOOPBACK="1",
-        VERIFY_RATE="100",
-    )
+    env = _verify_env(data, youtube)
     sweep = subprocess.Popen(
         [sys.executable, "-m", "recommender", "verify"],
         cwd=ROOT,
@@ -195,27 +211,13 @@ def test_verify_sweeps_the_catalog_and_resumes_after_sigkill(
     sweep.wait(30)
     saved = _facts(data)
     assert 150 <= saved < videos  # killed mid-way, with what it had saved kept
-    done = subprocess.run(
-        [sys.executable, "-m", "recommender", "verify"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = _verify(env)
     assert done.returncode == 0, done.stderr
     assert _facts(data) == videos
     assert "3 gone" in done.stdout and "0 not checked yet" in done.stdout
     # Resumed, not restarted: at most one unsaved batch was asked twice.
     assert len(youtube.requests) <= videos + 50
-    again = subprocess.run(
-        [sys.executable, "-m", "recommender", "verify", "--json"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    again = _verify(env, "--json")
     assert '"live": 0' in again.stdout  # nothing left to check
 
 
@@ -224,30 +226,11 @@ def test_a_gone_video_comes_back_when_a_later_check_finds_it(
 ) -> None:
     back = _catalog_videos(data, 1)[0]
     youtube.status_for[back] = 404
-    env = cli_env(
-        data,
-        EARSHOT_TEST_OEMBED_BASE=youtube.base,
-        EARSHOT_TEST_ALLOW_LOOPBACK="1",
-        VERIFY_RATE="100",
-    )
-    first = subprocess.run(
-        [sys.executable, "-m", "recommender", "verify", "--json"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    env = _verify_env(data, youtube)
+    first = _verify(env, "--json")
     assert first.returncode == 0 and '"gone": 1' in first.stdout, first.stderr
     del youtube.status_for[back]  # the uploader restored it
-    later = subprocess.run(
-        [sys.executable, "-m", "recommender", "verify", "--json"],
-        cwd=ROOT,
-        env={**env, "VIDEO_FACTS_TTL_DAYS": "0"},  # every fact is stale
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    later = _verify({**env, "VIDEO_FACTS_TTL_DAYS": "0"}, "--json")  # every fact is stale
     assert later.returncode == 0, later.stderr
     with sqlite3.connect(data / "earshot.sqlite3") as db:
         (status,) = db.execute(
@@ -258,20 +241,8 @@ def test_a_gone_video_comes_back_when_a_later_check_finds_it(
 
 def test_the_sweep_stops_when_youtube_stops_answering(data: Path, youtube: OEmbedServer) -> None:
     youtube.default_status = 503
-    env = cli_env(
-        data,
-        EARSHOT_TEST_OEMBED_BASE=youtube.base,
-        EARSHOT_TEST_ALLOW_LOOPBACK="1",
-        VERIFY_RATE="100",
-    )
-    done = subprocess.run(
-        [sys.executable, "-m", "recommender", "verify"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    env = _verify_env(data, youtube)
+    done = _verify(env)
     assert done.returncode == 1
     assert "did not answer 50 times in a row" in done.stderr
     assert "resumes where it stopped" in done.stderr

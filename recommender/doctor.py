@@ -97,6 +97,32 @@ async def check_ytdlp(options: Any) -> Check:
     )
 
 
+KNOWN_VIDEO = "dQw4w9WgXcQ"  # a video that has played for many years, to ask oEmbed about
+
+
+async def check_oembed(base: str) -> Check:
+    """Titles and dead links come from YouTube's oEmbed: can this server ask it?"""
+    from .oembed import OEmbedClient, RateLimitedError
+
+    try:
+        async with OEmbedClient(base, timeout_s=10.0) as client:
+            facts = await client.check(KNOWN_VIDEO)
+    except RateLimitedError:
+        return Check("YouTube oEmbed", WARN, "answers 429 (rate-limited): titles will be late")
+    if facts is None:
+        return Check(
+            "YouTube oEmbed",
+            WARN,
+            f"{base} did not answer: suggestions show without titles, and dead videos are "
+            "only skipped once `verify` or a later reply learns of them",
+            {"base": base},
+        )
+    facts_dict = {"base": base, "status": str(facts.status), "title": facts.title}
+    if not facts.playable:
+        return Check("YouTube oEmbed", WARN, f"says {KNOWN_VIDEO} is {facts.status}", facts_dict)
+    return Check("YouTube oEmbed", OK, f"answers: {KNOWN_VIDEO} is {facts.title!r}", facts_dict)
+
+
 async def check_ffmpeg(settings: Settings) -> Check:
     try:
         binary = ffmpeg_path(settings.ffmpeg_binary)
@@ -217,6 +243,7 @@ async def run_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
     engine = await Engine.open(settings)
     try:
         checks.append(await check_ytdlp(engine.listener.fetch_options()))
+        checks.append(await check_oembed(engine.facts.base))
         checks.append(await check_ffmpeg(settings))
         checks.append(await check_pca(settings, engine))
         checks.append(await check_model(engine))

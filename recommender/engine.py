@@ -59,7 +59,6 @@ class Engine:
         self.listener = Listener(settings, store)
         self.facts = FactChecker(settings, store)
         self.reindex_progress: tuple[str, int, int] | None = None  # while one runs
-        self._labels = Labels({})
         self._reindex_lock = asyncio.Lock()
         self._suggester = Suggester(store, self.facts, settings)
 
@@ -80,10 +79,15 @@ class Engine:
 
     async def _load_labels(self) -> None:
         names, kinds = await self.store.class_names(), await self.store.class_kinds()
-        self._labels = self._suggester.labels = Labels(names, kinds)
+        self._suggester.labels = Labels(names, kinds)
+
+    @property
+    def _labels(self) -> Labels:
+        return self._suggester.labels
 
     async def close(self) -> None:
         self.listener.close()
+        await self.facts.close()
         if self.index is not None:
             self.index.close()
         await self.store.close()  # writes queued while the database was locked go first
@@ -155,12 +159,13 @@ class Engine:
         if tracks:
             frames = np.concatenate([t.frames for t in tracks])  # type: ignore[misc]
             labels = sorted({label for t in tracks for label in t.labels})
+            heard = await asyncio.to_thread(index.top_tags, frames)
             query = Query(
                 video_id,
                 watch_url(video_id, tracks[0].start_s),
                 "catalog",
                 labels=self._labels(labels),
-                tags=self._labels(index.top_tags(frames)),
+                tags=self._labels(heard),
             )
         else:
             if len(index) == 0:
@@ -169,18 +174,19 @@ class Engine:
                 video_id, fetch_new=listen, start_s=link.start_s
             )
             frames, labels = listened.frames, []
+            heard = await asyncio.to_thread(index.top_tags, frames)
             query = Query(
                 video_id,
                 watch_url(video_id),
                 source,
-                tags=self._labels(index.top_tags(frames)),
+                tags=self._labels(heard),
                 title=listened.title,
                 channel=listened.channel,
             )
         if query.source == "download":  # yt-dlp read its title: the video plays
             await self.facts.listened(video_id, query.title, query.channel)
         items, facts = await self._suggester.suggest(
-            index, frames, labels, video_id, count, member, guild
+            index, frames, labels, video_id, count, member, guild, heard=heard
         )
         told = facts.get(video_id)
         if query.source == "catalog" and told is not None and told.playable:
@@ -194,9 +200,10 @@ class Engine:
         if not path.is_file():
             raise EarshotError(f"{path} is not a file")
         listened = await self.listener.listen_file(path)
-        tags = self._labels(index.top_tags(listened.frames))
+        heard = await asyncio.to_thread(index.top_tags, listened.frames)
+        tags = self._labels(heard)
         query = Query(path.name, path.resolve().as_uri(), "file", title=listened.title, tags=tags)
-        items, _ = await self._suggester.suggest(index, listened.frames, [], "", count)
+        items, _ = await self._suggester.suggest(index, listened.frames, [], "", count, heard=heard)
         return RecommendResult(query, items)
 
     # --- replies and ratings ---------------------------------------------------------

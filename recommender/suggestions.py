@@ -5,6 +5,7 @@ chosen videos, then what people read. A suggestion found dead gives its place to
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -40,10 +41,14 @@ class Suggester:
         count: int,
         member: int | None = None,
         guild: int | None = None,
+        *,
+        heard: Sequence[int] = (),
     ) -> tuple[list[Recommendation], dict[str, VideoFacts]]:
         """The ranking pipeline runs in a thread (it touches memory-mapped vectors), and
         the store's answers about each batch of hits come from this event loop. Then the
-        chosen videos (and the query's) whose facts are missing or stale are checked."""
+        chosen videos (and the query's) whose facts are missing or stale are checked.
+        ``known_labels`` are a catalog clip's own labels; ``heard``, what the tagger hears
+        in the query (both name the reasons)."""
         vector = await asyncio.to_thread(index.query_vector, frames, known_labels)
         ratings = MemberRatings()
         if member is not None:
@@ -68,7 +73,7 @@ class Suggester:
             if not found_dead & {t.video_id for t in chosen}:
                 break
             dead |= found_dead
-        query_tags = set(self.labels(known_labels)) | set(self.labels(index.top_tags(frames)))
+        query_tags = set(self.labels(known_labels)) | set(self.labels(heard))
         items = [
             with_facts(
                 recommendation(self.labels, index, vector, r, track, query_tags),

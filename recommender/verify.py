@@ -42,6 +42,17 @@ class FactChecker:
         self.settings = settings
         self.store = store
         self.base = oembed_base(settings)
+        self._client: OEmbedClient | None = None  # one session: connections are reused
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.__aexit__(None, None, None)
+            self._client = None
+
+    async def _reply_client(self) -> OEmbedClient:
+        if self._client is None:
+            self._client = await OEmbedClient(self.base).__aenter__()
+        return self._client
 
     def is_fresh(self, facts: VideoFacts, now: float | None = None) -> bool:
         return (now or time.time()) - facts.checked_at < self.settings.facts_ttl_s
@@ -57,8 +68,8 @@ class FactChecker:
             if v not in known or not self.is_fresh(known[v], now)
         ]
         if ask and self.settings.titles_budget_s > 0:
-            async with OEmbedClient(self.base) as client:
-                found = await client.check_many(ask, self.settings.titles_budget_s)
+            client = await self._reply_client()
+            found = await client.check_many(ask, self.settings.titles_budget_s)
             if found:
                 await self.store.write_behind(self.store.save_facts, list(found.values()))
                 for video, facts in found.items():

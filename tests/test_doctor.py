@@ -48,6 +48,7 @@ def test_a_healthy_deployment_passes_every_check(
     assert list(checks) == [
         "data folder",
         "yt-dlp",
+        "YouTube oEmbed",
         "ffmpeg",
         "PCA parameters",
         "VGGish model",
@@ -60,6 +61,8 @@ def test_a_healthy_deployment_passes_every_check(
     assert ytdlp["js_runtimes"].startswith("deno-2.") and ytdlp["ejs"]
     assert Path(ytdlp["runtime_path"]).name == "deno"
     assert checks["ffmpeg"]["facts"]["version"]
+    assert checks["YouTube oEmbed"]["status"] == "ok"  # the stand-in every test gets
+    assert checks["YouTube oEmbed"]["facts"]["title"] == "Song dQw4w9WgXcQ"
     model = checks["VGGish model"]["facts"]
     assert model["handle"] == str(fake_vggish) and model["shape"] == [1, 128]
     assert checks["PCA parameters"]["facts"]["sha256"].startswith("4d878af3e306")
@@ -83,6 +86,7 @@ def test_the_table_names_each_failed_check_and_the_exit_code_says_so(
         pca_params,
         DISCORD_TOKEN="not-a-token",
         YTDLP_JS_RUNTIME=f"deno:{tmp_path / 'no-deno'}",
+        EARSHOT_TEST_OEMBED_BASE="http://127.0.0.1:9/oembed",  # nothing listens there
     )
     code, report, output = _doctor(tmp_path / "fresh", **env)
     assert code == 1 and not report["ok"]
@@ -97,6 +101,8 @@ def test_the_table_names_each_failed_check_and_the_exit_code_says_so(
     assert "no usable JavaScript runtime" in checks["yt-dlp"]
     assert str(tmp_path / "no-model-here") in checks["VGGish model"]
     assert "prepare" in checks["catalog"] and "reindex" in checks["index"]
+    oembed = next(c for c in report["checks"] if c["name"] == "YouTube oEmbed")
+    assert oembed["status"] == "warn" and "without titles" in oembed["detail"]
     assert "not-a-token" not in output
     table = run_cli(tmp_path / "fresh", "doctor", check=False, **env)
     assert table.returncode == 1

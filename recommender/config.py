@@ -58,6 +58,30 @@ def _js_runtime(env: Mapping[str, str]) -> str | None:
     return raw or None
 
 
+def _database_url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("DATABASE_URL", "").strip()
+    if not raw:
+        return None
+    if not raw.startswith(("postgresql://", "postgres://", "postgresql+asyncpg://")):
+        raise ConfigError(
+            "DATABASE_URL must be a PostgreSQL address (postgresql://user:password@host/db); "
+            "leave it unset for the SQLite database in DATA_DIR"
+        )
+    return raw
+
+
+def _queue_url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("QUEUE_URL", "").strip()
+    if not raw:
+        return None
+    if not raw.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(
+            "QUEUE_URL must be a Redis address (redis://host:6379/0 or rediss://...); "
+            "leave it unset to listen in this process's own workers"
+        )
+    return raw
+
+
 def _bool(env: Mapping[str, str], name: str) -> bool:
     raw = env.get(name, "").strip().lower()
     if raw in ("", "0", "false", "no", "off"):
@@ -100,6 +124,11 @@ class Settings:
     facts_ttl_s: float = 30 * 86400.0  # how long a video's title and status are trusted
     titles_budget_s: float = 1.5  # at reply time, how long oEmbed checks may take
     verify_rate: float = 5.0  # oEmbed requests per second in `verify`
+    # Past one machine (all unset: the embedded default, SQLite and in-process workers).
+    database_url: str | None = None  # postgresql://... for shared state; None: SQLite
+    queue_url: str | None = None  # redis://... : listening jobs go to `recommender worker`s
+    queue_name: str = "earshot:listen"
+    index_watch_s: float = 5.0  # how often a process looks for a newly published index
     allow_test_hosts: bool = False  # test-only: lets yt-dlp fetch from 127.0.0.1
     test_media_base: str | None = None  # test-only: where video ids are served from
     test_oembed_base: str | None = None  # test-only: an oEmbed stand-in on 127.0.0.1
@@ -155,6 +184,10 @@ class Settings:
             facts_ttl_s=86400.0 * _float(env, "VIDEO_FACTS_TTL_DAYS", 30.0, 0.0, 3650.0),
             titles_budget_s=_float(env, "TITLES_BUDGET_SECONDS", 1.5, 0.0, 30.0),
             verify_rate=_float(env, "VERIFY_RATE", 5.0, 0.1, 100.0),
+            database_url=_database_url(env),
+            queue_url=_queue_url(env),
+            queue_name=env.get("QUEUE_NAME", "").strip() or "earshot:listen",
+            index_watch_s=_float(env, "INDEX_WATCH_SECONDS", 5.0, 0.1, 3600.0),
             allow_test_hosts=_bool(env, "EARSHOT_TEST_ALLOW_LOOPBACK"),
             test_media_base=env.get("EARSHOT_TEST_MEDIA_BASE", "").strip() or None,
             test_oembed_base=env.get("EARSHOT_TEST_OEMBED_BASE", "").strip() or None,

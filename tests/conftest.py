@@ -6,11 +6,13 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 from recommender.audioset import CLASS_LABELS_FILE, ONTOLOGY_FILE
 from recommender.config import Settings
+from scripts.local_servers import PostgresServer, RedisServer, ServerUnavailable
 from scripts.standins.oembed import OEmbedServer
 
 TEST_OEMBED_ENV = ("EARSHOT_TEST_ALLOW_LOOPBACK", "EARSHOT_TEST_OEMBED_BASE")
@@ -25,11 +27,43 @@ BAL_TRAIN = AUDIOSET / "audioset_v1_embeddings" / "bal_train"
 def require_audioset() -> Path:
     """The shared sample, or a skip with the reason; under CI=true its absence fails."""
     if not BAL_TRAIN.is_dir():
-        reason = f"the shared AudioSet sample is not at {AUDIOSET} (set EARSHOT_AUDIOSET_SAMPLE)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true: {reason}; CI must run every test", pytrace=False)
-        pytest.skip(reason)
+        skip_or_fail(
+            f"the shared AudioSet sample is not at {AUDIOSET} (set EARSHOT_AUDIOSET_SAMPLE)"
+        )
     return AUDIOSET
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip with the reason locally; under CI=true fail, so a green CI ran every test."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true: {reason}; CI must run every test", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real redis-server on 127.0.0.1 for the session (flush it between tests)."""
+    try:
+        server = RedisServer().start()
+    except ServerUnavailable as exc:
+        skip_or_fail(f"Redis cannot be started here: {exc}")
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL on 127.0.0.1 for the session."""
+    try:
+        server = PostgresServer().start()
+    except ServerUnavailable as exc:
+        skip_or_fail(f"PostgreSQL cannot be started here: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session", autouse=True)

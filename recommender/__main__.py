@@ -282,6 +282,13 @@ async def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from .listen_worker import serve
+
+    await serve(settings)
+    return 0
+
+
 async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     from .doctor import as_json, run_checks, table
 
@@ -556,6 +563,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser(
+        "worker",
+        help="take listening jobs from the Redis queue (QUEUE_URL) until stopped",
+        description="A listening worker for earshot past one machine: takes 'listen to this "
+        "video' jobs that bot processes put on QUEUE_URL, up to MAX_CONCURRENT_REQUESTS at a "
+        "time, and writes the shared embedding cache. Run as many as you have cores to spare, "
+        "on any host that reaches Redis and the database. SIGTERM puts running jobs back.",
+    )
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("stats", help="counts and index metadata")
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -86,7 +86,7 @@ class Engine:
         return self._suggester.labels
 
     async def close(self) -> None:
-        self.listener.close()
+        await self.listener.close()
         await self.facts.close()
         if self.index is not None:
             self.index.close()

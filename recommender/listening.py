@@ -3,6 +3,8 @@ fetches, decodes and embeds the song, under a concurrency limit and a time limit
 
 Two requests for one video share one computation; the result is cached (and the song
 joins the catalog at the next reindex) keyed by the model and postprocessing version.
+With ``QUEUE_URL`` set, the computation is a job on the Redis queue instead, done by a
+``recommender worker`` on any host, which writes the shared cache itself (``jobs``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from .config import Settings
 from .download import fetch
 from .embedder import PCA_PARAMS_SHA256, PcaParams
 from .errors import BusyError, EarshotError, UnknownVideoError
+from .jobs import ListenQueue
 from .model_source import model_id
 from .store import Store
 from .worker import (
@@ -45,6 +48,19 @@ class Listener:
         self._inflight: dict[str, asyncio.Future[Listened]] = {}
         self._slots = asyncio.Semaphore(settings.max_concurrent_requests)
         self._waiting = 0
+        self._queue: ListenQueue | None = None
+        self._queue_lock = asyncio.Lock()
+
+    @property
+    def queued(self) -> bool:
+        """True when new songs are listened to by queue workers, not in this process."""
+        return self.settings.queue_url is not None
+
+    async def queue(self) -> ListenQueue:
+        async with self._queue_lock:
+            if self._queue is None:
+                self._queue = await ListenQueue.connect(self.settings)
+            return self._queue
 
     @property
     def pool(self) -> WorkerPool | None:
@@ -138,6 +154,8 @@ class Listener:
         return await self._run(listen_file, path.resolve())
 
     async def _listen_new(self, video_id: str, version: str, start_s: float | None) -> Listened:
+        if self.queued:  # the worker checks the model version and writes the shared cache
+            return await (await self.queue()).listen(video_id, start_s, version)
         listened = await self._run(listen_video, video_id, start_s)
         if listened.model_version != version:
             raise EarshotError(
@@ -173,6 +191,8 @@ class Listener:
         finally:
             self._slots.release()
 
-    def close(self) -> None:
+    async def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown()
+        if self._queue is not None:
+            await self._queue.close()

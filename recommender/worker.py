@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +54,13 @@ class WorkerConfig:
     pca_params: Path
     data_dir: Path
     fetch: FetchOptions
+    owner_pid: int = field(default_factory=os.getpid)  # the process that owns the pool
 
     @property
     def temp_root(self) -> Path:
-        return self.data_dir / "tmp"
+        """Each pool's own folder: several processes (shards, queue workers) may share one
+        DATA_DIR, and a pool clears its folder at start."""
+        return self.data_dir / "tmp" / f"pool-{self.owner_pid}"
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,28 @@ def listen_file(config: WorkerConfig, path: Path) -> Listened:
 # --- in the caller's process ------------------------------------------------------------
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _clear_temp(config: WorkerConfig) -> None:
+    """This pool's folder, and the folders of pools whose process is gone (killed)."""
+    shutil.rmtree(config.temp_root, ignore_errors=True)
+    base = config.data_dir / "tmp"
+    for folder in base.glob("pool-*") if base.is_dir() else ():
+        pid = folder.name.removeprefix("pool-")
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+    for legacy in base.glob("job-*") if base.is_dir() else ():  # before per-pool folders
+        shutil.rmtree(legacy, ignore_errors=True)
+
+
 class WorkerPool:
     """A process pool for listening jobs, with a time limit that kills what overruns.
 
@@ -194,7 +219,7 @@ class WorkerPool:
         self.config = config
         self.workers = workers
         self.idle_s = idle_s
-        shutil.rmtree(config.temp_root, ignore_errors=True)
+        _clear_temp(config)
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self._active = 0
         self._last_used = time.monotonic()

@@ -104,8 +104,9 @@ async def _opened(
 
 
 def _leftovers(data: Path) -> list[Path]:
+    """Job folders (or files) left in the pools' temp folders."""
     root = data / "tmp"
-    return list(root.iterdir()) if root.exists() else []
+    return [p for p in root.rglob("*") if p.is_file() or p.name.startswith("job-")]
 
 
 def _probes(server: RangeServer, video: str) -> int:

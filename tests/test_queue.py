@@ -1,0 +1,219 @@
+"""Listening on the Redis job queue: real redis-server, real `recommender worker` processes,
+engines in queue mode standing for bot processes, media served over HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from recommender.engine import Engine
+from recommender.jobs import QueueUnavailableError, redact
+from recommender.youtube import VideoUnavailableError
+from scripts.local_servers import free_port
+from scripts.standins.cli import cli_env
+from scripts.standins.http_range import RangeServer
+from scripts.standins.media import make_song
+from scripts.worker_process import ListeningWorker
+from tests.conftest import engine_settings
+
+VIDEOS = [f"queue{n:_<6}" for n in range(8)]
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("queue-media")
+    for i, video in enumerate(VIDEOS):
+        make_song(root / f"{video}.mp3", 12.0, tone=130.0 * (1 + i % 4))
+    return root
+
+
+@pytest.fixture()
+def server(media: Path) -> Iterator[RangeServer]:
+    with RangeServer(media) as running:
+        yield running
+
+
+@pytest.fixture()
+def data(built_catalog: Path, tmp_path: Path) -> Path:
+    """A catalog of its own per test: its embedding cache starts empty."""
+    copy = tmp_path / "data"
+    shutil.copytree(built_catalog, copy)
+    return copy
+
+
+@pytest.fixture()
+def queue_name() -> str:
+    return f"earshot:test:{uuid.uuid4().hex[:8]}"
+
+
+def _settings(data: Path, model: Path, pca: Path, server: RangeServer, **changes: object):
+    return engine_settings(
+        data_dir=data,
+        vggish_model=str(model),
+        pca_params=pca,
+        test_media_base=server.url(""),
+        section_seconds=4,
+        section_count=2,
+        **changes,
+    )
+
+
+def _worker_env(settings, **extra: str) -> dict[str, str]:
+    return cli_env(
+        settings.data_dir,
+        QUEUE_URL=settings.queue_url,
+        QUEUE_NAME=settings.queue_name,
+        VGGISH_MODEL=settings.vggish_model,
+        VGGISH_PCA_PARAMS=str(settings.pca_params),
+        EARSHOT_TEST_MEDIA_BASE=settings.test_media_base,
+        SECTION_SECONDS=str(settings.section_seconds),
+        SECTION_COUNT=str(settings.section_count),
+        REQUEST_TIMEOUT_SECONDS=str(settings.request_timeout_s),
+        MAX_CONCURRENT_REQUESTS="1",
+        **extra,
+    )
+
+
+def _probes(server: RangeServer, video: str) -> int:
+    return sum(1 for path, header in server.requests if path == f"/{video}" and header is None)
+
+
+async def test_two_bot_processes_share_one_job_and_the_cache_answers_after(
+    data: Path, fake_vggish: Path, pca_params: Path, server: RangeServer, redis_url: str,
+    queue_name: str,
+) -> None:
+    settings = _settings(
+        data, fake_vggish, pca_params, server, queue_url=redis_url, queue_name=queue_name
+    )
+    video = VIDEOS[0]
+    with ListeningWorker(_worker_env(settings)) as worker:
+        first, second = await Engine.open(settings), await Engine.open(settings)
+        try:
+            server.stall_s = 0.5  # both asks arrive while the one job runs
+            a, b = await asyncio.gather(first.recommend(video, 4), second.recommend(video, 4))
+            assert a.query.source == b.query.source == "download"
+            assert a.query.title and [i.track_id for i in a.items] == [
+                i.track_id for i in b.items
+            ]
+            assert _probes(server, video) == 1  # one job, one download, for both processes
+            assert worker.jobs_done() == 1
+            again = await first.recommend(video, 4)  # the worker wrote the shared cache
+            assert again.query.source == "cache" and worker.jobs_done() == 1
+            assert first.listener.pool is None  # the bot process never loaded the model
+        finally:
+            await first.close()
+            await second.close()
+
+
+async def test_a_refusal_crosses_the_queue_as_itself(
+    data: Path, fake_vggish: Path, pca_params: Path, server: RangeServer, redis_url: str,
+    queue_name: str,
+) -> None:
+    settings = _settings(
+        data, fake_vggish, pca_params, server, queue_url=redis_url, queue_name=queue_name
+    )
+    with ListeningWorker(_worker_env(settings)):
+        engine = await Engine.open(settings)
+        try:
+            with pytest.raises(VideoUnavailableError, match="unavailable"):
+                await engine.recommend("zzzzzzzzzzz", 3)
+        finally:
+            await engine.close()
+
+
+@pytest.mark.slow
+async def test_a_worker_killed_mid_job_loses_nothing(
+    data: Path, fake_vggish: Path, pca_params: Path, server: RangeServer, redis_url: str,
+    queue_name: str,
+) -> None:
+    settings = _settings(
+        data,
+        fake_vggish,
+        pca_params,
+        server,
+        queue_url=redis_url,
+        queue_name=queue_name,
+        request_timeout_s=6.0,  # the dead worker's mark expires 6 + 10 s after it took the job
+    )
+    video = VIDEOS[1]
+    doomed = ListeningWorker(_worker_env(settings), "doomed").start()
+    engine = await Engine.open(settings)
+    try:
+        server.stall_s = 2.0
+        asked = asyncio.ensure_future(engine.recommend(video, 3))
+        while not _probes(server, video):  # the doomed worker is fetching it now
+            await asyncio.sleep(0.05)
+            assert not asked.done()
+        doomed.kill()
+        server.stall_s = 0
+        started = time.monotonic()
+        with ListeningWorker(_worker_env(settings), "rescuer") as rescuer:
+            result = await asyncio.wait_for(asked, 60)
+            assert result.query.source == "download" and len(result.items) == 3
+            assert any("(try 2)" in line for line in rescuer.lines), rescuer.log
+        assert time.monotonic() - started < 45
+    finally:
+        doomed.kill()
+        await engine.close()
+
+
+@pytest.mark.slow
+async def test_a_stopped_worker_hands_its_job_back_at_once(
+    data: Path, fake_vggish: Path, pca_params: Path, server: RangeServer, redis_url: str,
+    queue_name: str,
+) -> None:
+    settings = _settings(
+        data, fake_vggish, pca_params, server, queue_url=redis_url, queue_name=queue_name,
+        request_timeout_s=60.0,
+    )
+    video = VIDEOS[2]
+    leaving = ListeningWorker(_worker_env(settings), "leaving").start()
+    engine = await Engine.open(settings)
+    try:
+        server.stall_s = 2.0
+        asked = asyncio.ensure_future(engine.recommend(video, 3))
+        while not _probes(server, video):
+            await asyncio.sleep(0.05)
+        assert leaving.stop() == 0  # SIGTERM: a clean exit that cancels and re-queues
+        server.stall_s = 0
+        started = time.monotonic()
+        with ListeningWorker(_worker_env(settings), "next"):
+            result = await asyncio.wait_for(asked, 60)
+        assert result.query.source == "download"
+        assert time.monotonic() - started < 30  # not the 70 s a dead worker's mark lasts
+    finally:
+        leaving.kill()
+        await engine.close()
+
+
+async def test_an_unreachable_queue_is_a_clear_refusal(
+    data: Path, fake_vggish: Path, pca_params: Path, server: RangeServer
+) -> None:
+    url = f"redis://:s3cret@127.0.0.1:{free_port()}/0"
+    engine = await Engine.open(_settings(data, fake_vggish, pca_params, server, queue_url=url))
+    try:
+        with pytest.raises(QueueUnavailableError, match="unreachable") as caught:
+            await engine.recommend(VIDEOS[3], 3)
+        assert "s3cret" not in caught.value.operator_hint
+        assert "127.0.0.1" in caught.value.operator_hint
+    finally:
+        await engine.close()
+
+
+def test_addresses_lose_their_passwords_in_logs() -> None:
+    assert redact("redis://:pw@host:6379/0") == "redis://:***@host:6379/0"
+    assert redact("postgresql://me:pw@db/earshot") == "postgresql://me:***@db/earshot"
+    assert redact("redis://host:6379/0") == "redis://host:6379/0"
+
+
+def test_the_worker_needs_a_queue(tmp_path: Path) -> None:
+    from scripts.standins.cli import run_cli
+
+    done = run_cli(tmp_path, "worker", check=False)
+    assert done.returncode == 1 and "needs QUEUE_URL" in done.stderr

@@ -64,7 +64,7 @@ class Engine:
 
     @classmethod
     async def open(cls, settings: Settings) -> Engine:
-        store = await Store.open(settings.database_path, settings.db_busy_timeout_s)
+        store = await Store.open_settings(settings)
         engine = cls(settings, store)
         try:
             try:

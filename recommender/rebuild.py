@@ -2,7 +2,8 @@
 build beside the live one and point CURRENT at it.
 
 It runs in its own process so that its CPU work never competes with the caller's event
-loop for the GIL; it reads SQLite read-only (WAL lets the bot keep writing meanwhile).
+loop for the GIL; it reads SQLite read-only (WAL lets the bot keep writing meanwhile), or
+PostgreSQL when DATABASE_URL is set (a chunk at a time, keyset by id, either way).
 Both ends of the pipe between them live here. The child sends, in order:
 
     ("progress", stage, done, total)   any number of times
@@ -19,7 +20,6 @@ import asyncio
 import errno
 import multiprocessing
 import random
-import sqlite3
 import time
 import traceback
 from multiprocessing.connection import Connection
@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import Settings
+from .db import SyncReader
 from .errors import CatalogEmptyError, EarshotError
 from .index import IndexWriter
 from .results import Progress
@@ -40,20 +41,28 @@ SPECIFIC_KINDS = ("genre", "instrument", "mood")
 
 
 def rebuild(
-    database: Path, index_dir: Path, *, trees: int, tagger_steps: int, progress: Progress
+    database: Path | str,
+    index_dir: Path,
+    *,
+    trees: int,
+    tagger_steps: int,
+    progress: Progress,
 ) -> tuple[Path, dict]:
-    """Build and swap in a new index over every track present when it starts."""
+    """Build and swap in a new index over every track present when it starts.
+
+    ``database`` is the SQLite file, or the PostgreSQL URL (DATABASE_URL)."""
     started = time.perf_counter()
-    db = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
+    db = SyncReader(database)
     try:
-        up_to, total = db.execute("SELECT COALESCE(MAX(id), 0), COUNT(*) FROM tracks").fetchone()
+        up_to, total = db.one("SELECT COALESCE(MAX(id), 0), COUNT(*) FROM tracks")
         if total == 0:
             raise CatalogEmptyError()
-        marks = ",".join("?" * len(SPECIFIC_KINDS))
+        kinds = {f"k{n}": kind for n, kind in enumerate(SPECIFIC_KINDS)}
+        marks = ", ".join(f":{name}" for name in kinds)
         specific = [
             i
-            for (i,) in db.execute(
-                f"SELECT idx FROM classes WHERE kind IN ({marks}) ORDER BY idx", SPECIFIC_KINDS
+            for (i,) in db.all(
+                f"SELECT idx FROM classes WHERE kind IN ({marks}) ORDER BY idx", kinds
             )
         ]
         if not specific:
@@ -117,7 +126,7 @@ def rebuild(
 
 
 def rebuild_in_child(
-    connection: Connection, database: Path, index_dir: Path, trees: int, tagger_steps: int
+    connection: Connection, database: Path | str, index_dir: Path, trees: int, tagger_steps: int
 ) -> None:
     """The child process's entry: progress, then ("done", path) or ("error", ...)."""
     last = [0.0]
@@ -169,7 +178,7 @@ async def rebuild_in_background(settings: Settings, progress: Progress) -> Path:
         daemon=True,
         args=(
             sender,
-            settings.database_path.resolve(),
+            settings.database_url or settings.database_path.resolve(),
             settings.index_dir.resolve(),
             settings.index_trees,
             settings.tagger_steps,

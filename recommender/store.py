@@ -1,126 +1,65 @@
-"""SQLite storage: the catalog, the embedding cache and ratings, with forward migrations.
+"""Storage: the catalog, the embedding cache and ratings, with forward migrations.
 
-WAL mode so readers never block the writer; every multi-row change in one transaction;
-the schema version lives in ``PRAGMA user_version`` and is migrated forward on open.
+One store over SQLite (the default, in DATA_DIR) or PostgreSQL (DATABASE_URL, shared by
+several processes), through SQLAlchemy's async core; ``db.py`` holds what differs by
+dialect (engines, migrations, which errors are worth waiting out) and the SQL here is
+portable: named parameters, ``ON CONFLICT`` upserts.
+
+SQLite: WAL mode so readers never block the writer; every multi-row change in one
+``BEGIN IMMEDIATE`` transaction; the schema version in ``PRAGMA user_version``.
+PostgreSQL: a pool, a transaction per write method, the version in ``earshot_schema``.
 Writes that must not be lost while another process holds the database locked (ratings,
 replies, members' songs) go through ``write_behind``: queued in order in memory and
-written as soon as the lock goes.
+written as soon as the lock goes (on PostgreSQL: as soon as the server answers again).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-import aiosqlite
 import numpy as np
+from sqlalchemy import bindparam, column, table, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import TextClause
 
 from .audioset import Ontology
+from .db import MIGRATIONS, SCHEMA_VERSION, Database, StoreError, is_locked
 from .errors import BusyError
 from .ratings import Community, Reply, rating_from_reactions
 from .tfrecord import EMBEDDING_SIZE, ClipRecord
 from .video_facts import Status, VideoFacts
 
-# Each entry moves the schema from version i to i + 1. Never edit a released entry: append.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE tracks (
-        id        INTEGER PRIMARY KEY,
-        video_id  TEXT NOT NULL,
-        start_s   REAL NOT NULL,
-        end_s     REAL NOT NULL,
-        labels    TEXT NOT NULL DEFAULT '',   -- AudioSet class indices, space-separated
-        frames    BLOB NOT NULL,              -- n x 128 uint8 PCA'd, quantized VGGish frames
-        source    TEXT NOT NULL,              -- AudioSet split, or 'member' for asked-about songs
-        UNIQUE (video_id, start_s)
-    );
-    CREATE TABLE ingested_files (
-        name      TEXT PRIMARY KEY,           -- split/file.tfrecord
-        size      INTEGER NOT NULL,
-        clips     INTEGER NOT NULL,           -- music clips stored from it
-        skipped   INTEGER NOT NULL,           -- non-music clips
-        problems  TEXT NOT NULL DEFAULT '',
-        at        REAL NOT NULL
-    );
-    CREATE TABLE classes (
-        idx       INTEGER PRIMARY KEY,
-        mid       TEXT NOT NULL,
-        name      TEXT NOT NULL,
-        kind      TEXT NOT NULL
-    );
-    CREATE TABLE embeddings (
-        video_id   TEXT NOT NULL,
-        model      TEXT NOT NULL,             -- model + postprocessing version
-        frames     BLOB NOT NULL,
-        title      TEXT NOT NULL DEFAULT '',
-        channel    TEXT NOT NULL DEFAULT '',
-        duration_s REAL,
-        created_at REAL NOT NULL,
-        PRIMARY KEY (video_id, model)
-    );
-    """,
-    """
-    CREATE TABLE replies (
-        message_id  INTEGER PRIMARY KEY,       -- the bot's reply that members rate
-        guild_id    INTEGER,
-        channel_id  INTEGER NOT NULL,
-        user_id     INTEGER NOT NULL,          -- who asked
-        query_video TEXT NOT NULL,
-        created_at  REAL NOT NULL
-    );
-    CREATE TABLE reply_items (
-        message_id  INTEGER NOT NULL REFERENCES replies (message_id) ON DELETE CASCADE,
-        position    INTEGER NOT NULL,          -- 1-based, as numbered in the reply
-        track_id    INTEGER NOT NULL,
-        video_id    TEXT NOT NULL,
-        PRIMARY KEY (message_id, position)
-    );
-    CREATE TABLE reactions (
-        user_id     INTEGER NOT NULL,
-        message_id  INTEGER NOT NULL REFERENCES replies (message_id) ON DELETE CASCADE,
-        reaction    TEXT NOT NULL,             -- '1'..'10' or 'down'
-        created_at  REAL NOT NULL,
-        PRIMARY KEY (user_id, message_id, reaction)
-    );
-    CREATE TABLE ratings (
-        user_id     INTEGER NOT NULL,
-        guild_id    INTEGER,
-        message_id  INTEGER NOT NULL REFERENCES replies (message_id) ON DELETE CASCADE,
-        position    INTEGER NOT NULL,
-        track_id    INTEGER NOT NULL,
-        video_id    TEXT NOT NULL,
-        value       INTEGER NOT NULL,          -- +1 liked, -1 disliked
-        created_at  REAL NOT NULL,
-        PRIMARY KEY (user_id, message_id, position)
-    );
-    CREATE INDEX ratings_user ON ratings (user_id, value);
-    CREATE INDEX ratings_guild ON ratings (guild_id, track_id)
-    """,
-    """
-    CREATE TABLE video_facts (
-        video_id    TEXT PRIMARY KEY,
-        status      TEXT NOT NULL,             -- live, restricted (401) or gone (404)
-        title       TEXT NOT NULL DEFAULT '',
-        channel     TEXT NOT NULL DEFAULT '',
-        checked_at  REAL NOT NULL
-    );
-    CREATE INDEX video_facts_checked ON video_facts (checked_at)
-    """,
-)
+if TYPE_CHECKING:
+    from .config import Settings
 
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-class StoreError(RuntimeError):
-    """The database cannot be used as it is."""
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "Store",
+    "StoreError",
+    "Track",
+    "frames_from_blob",
+    "is_locked",
+    "read_tracks",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,63 +85,135 @@ def frames_from_blob(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype=np.uint8).reshape(-1, EMBEDDING_SIZE)
 
 
+def _blob(frames: np.ndarray) -> bytes:
+    return np.ascontiguousarray(frames, dtype=np.uint8).tobytes()
+
+
 def _track(row: Sequence, with_frames: bool) -> Track:
     frames = frames_from_blob(row[6]) if with_frames else None
     return Track(row[0], row[1], row[2], row[3], _labels_tuple(row[4]), row[5], frames)
 
 
-_TRACKS_AFTER = (
+def _sql(statement: str, *expanding: str) -> TextClause:
+    """A statement with named parameters; ``expanding`` ones take a list (``IN :ids``)."""
+    clause = text(statement)
+    if expanding:
+        clause = clause.bindparams(*(bindparam(name, expanding=True) for name in expanding))
+    return clause
+
+
+# Portable SQL: ":name" parameters work in SQLAlchemy's text() and in plain sqlite3.
+TRACKS_AFTER = (
     "SELECT id, video_id, start_s, end_s, labels, source, frames FROM tracks"
-    " WHERE id > ? AND id <= ? ORDER BY id LIMIT ?"
+    " WHERE id > :after AND id <= :up_to ORDER BY id LIMIT :n"
 )
+_TRACKS_AFTER = _sql(TRACKS_AFTER)
 
 
-def read_tracks(db: sqlite3.Connection, up_to_id: int, chunk: int = 5000) -> Iterator[list[Track]]:
-    """iter_tracks for a plain sqlite3 connection (the rebuild process), up to an id."""
+class Reader(Protocol):
+    def all(self, sql: str, params: Mapping[str, Any]) -> list[tuple]: ...
+
+
+def read_tracks(db: Reader, up_to_id: int, chunk: int = 5000) -> Iterator[list[Track]]:
+    """iter_tracks for a synchronous reader (the rebuild process), up to an id."""
     last = -1
     while True:
-        rows = db.execute(_TRACKS_AFTER, (last, up_to_id, chunk)).fetchall()
+        rows = db.all(TRACKS_AFTER, {"after": last, "up_to": up_to_id, "n": chunk})
         if not rows:
             return
         yield [_track(r, with_frames=True) for r in rows]
         last = rows[-1][0]
 
 
+_SQLITE_INSERT_CLIPS = (
+    "INSERT INTO tracks (video_id, start_s, end_s, labels, frames, source)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (video_id, start_s) DO NOTHING"
+)
+_tracks = table(
+    "tracks",
+    *(column(c) for c in ("id", "video_id", "start_s", "end_s", "labels", "frames", "source")),
+)
+# On PostgreSQL the driver reports no count for executemany: the new rows' ids say it
+# (SQLAlchemy sends the rows as multi-row INSERTs).
+_PG_INSERT_CLIPS = (
+    pg_insert(_tracks)
+    .on_conflict_do_nothing(index_elements=["video_id", "start_s"])
+    .returning(_tracks.c.id)
+)
+
 log = logging.getLogger(__name__)
 
 MAX_PENDING_WRITES = 10_000  # queued while locked; past this, callers are told "busy"
 FLUSH_ON_CLOSE_S = 15.0  # how long close() waits for queued writes
 
+# The connection of the write transaction this task is in, per store (tasks that share
+# a store each have their own).
+_IN_TRANSACTION: ContextVar[tuple[Store, AsyncConnection] | None] = ContextVar(
+    "earshot_store_transaction", default=None
+)
 
-def is_locked(error: sqlite3.OperationalError) -> bool:
-    text = str(error).lower()
-    return "locked" in text or "busy" in text
+
+class _DriverSQL:
+    """SQL in the driver's own parameter style (``?`` on SQLite), on the current write
+    transaction's connection or the store's own: for scripts that fill tables directly
+    (the benchmark). The store's methods use portable SQL instead."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def execute(self, sql: str, params: Sequence = ()) -> None:
+        async with self._store._connection() as conn:
+            await conn.exec_driver_sql(sql, tuple(params))
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence]) -> None:
+        async with self._store._connection() as conn:
+            await conn.exec_driver_sql(sql, [tuple(r) for r in rows])
 
 
 class Store:
-    """One connection to the earshot database. Use ``await Store.open(path)``."""
+    """The earshot database. ``await Store.open(path_or_url)`` or ``open_settings``."""
 
-    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
-        self.db = db
-        self.path = path
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.path: Path | None = database.path  # None on PostgreSQL
+        self.where = database.where
+        self.db = _DriverSQL(self)
+        self._read_engine = (
+            database.engine
+            if database.is_sqlite  # the driver is in autocommit already
+            else database.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         self._write_lock = asyncio.Lock()
         self._pending: deque[tuple[Callable[..., Awaitable[Any]], tuple]] = deque()
         self._flusher: asyncio.Task[None] | None = None
+        # Only PostgreSQL locks the reply row: SQLite has one writer at a time anyway.
+        self._reply_guild = _sql(
+            "SELECT guild_id FROM replies WHERE message_id = :m"
+            + ("" if database.is_sqlite else " FOR UPDATE")
+        )
 
     @classmethod
-    async def open(cls, path: Path, busy_timeout_s: float = 5.0) -> Store:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path, timeout=busy_timeout_s, isolation_level=None)
+    async def open(cls, target: str | Path, busy_timeout_s: float = 5.0) -> Store:
+        """A SQLite file (a Path, or a path string) or a postgresql:// URL; the schema is
+        migrated forward on open."""
+        database = Database.create(target, busy_timeout_s)
         try:
-            await db.execute("PRAGMA journal_mode=WAL")
-            await db.execute("PRAGMA synchronous=NORMAL")
-            await db.execute("PRAGMA foreign_keys=ON")
-            store = cls(db, path)
-            await store._migrate()
+            await database.migrate()
         except BaseException:
-            await db.close()
+            await database.dispose()
             raise
-        return store
+        return cls(database)
+
+    @classmethod
+    async def open_settings(cls, settings: Settings) -> Store:
+        """DATABASE_URL if set, else the SQLite file in DATA_DIR."""
+        return await cls.open(
+            settings.database_url or settings.database_path, settings.db_busy_timeout_s
+        )
+
+    @property
+    def dialect(self) -> str:
+        return self.database.dialect
 
     async def close(self) -> None:
         if self._flusher is not None and not self._flusher.done():
@@ -210,26 +221,30 @@ class Store:
                 await asyncio.wait_for(asyncio.shield(self._flusher), FLUSH_ON_CLOSE_S)
             except TimeoutError:
                 log.error(
-                    "%d queued writes could not be saved: the database stayed locked",
+                    "%d queued writes could not be saved: the database stayed %s",
                     len(self._pending),
+                    "locked" if self.database.is_sqlite else "unreachable",
                 )
                 self._flusher.cancel()
-        await self.db.close()
+        await self.database.dispose()
 
     # --- writes that wait out another process's lock ---------------------------------
 
     async def write_behind(self, write: Callable[..., Awaitable[Any]], *args: Any) -> Any:
         """``await write(*args)`` now if it can be; if another process holds the database
-        locked past the busy timeout, queue it (in order, behind any queued before) and
-        write it as soon as the lock goes. Returns what the write returned, or True when
-        queued."""
+        locked past the busy timeout (PostgreSQL: the server cannot be reached), queue it
+        (in order, behind any queued before) and write it as soon as the lock goes.
+        Returns what the write returned, or True when queued."""
         if not self._pending:
             try:
                 return await write(*args)
-            except sqlite3.OperationalError as exc:
-                if not is_locked(exc):
+            except Exception as exc:
+                if not self.database.is_transient(exc):
                     raise
-                log.warning("the database is locked; queueing a write until it is free")
+                log.warning(
+                    "the database is %s; queueing a write until it is free",
+                    "locked" if self.database.is_sqlite else f"unavailable ({exc})",
+                )
         if len(self._pending) >= MAX_PENDING_WRITES:
             raise BusyError("The database is busy; try again in a minute.")
         self._pending.append((write, args))
@@ -243,8 +258,8 @@ class Store:
             write, args = self._pending[0]
             try:
                 await write(*args)
-            except sqlite3.OperationalError as exc:
-                if not is_locked(exc):
+            except Exception as exc:
+                if not self.database.is_transient(exc):
                     log.exception("dropping a queued write that cannot succeed")
                     self._pending.popleft()
                     continue
@@ -259,57 +274,83 @@ class Store:
     def pending_writes(self) -> int:
         return len(self._pending)
 
+    # --- connections and transactions -------------------------------------------------
+
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
-        """One write transaction at a time on this connection: tasks that share it would
-        otherwise start a transaction inside another's."""
-        async with self._write_lock:
-            await self.db.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                await self.db.execute("ROLLBACK")
-                raise
-            await self.db.execute("COMMIT")
+    async def _connection(self) -> AsyncIterator[AsyncConnection]:
+        """The current write transaction's connection, or one for a read on its own."""
+        current = _IN_TRANSACTION.get()
+        if current is not None and current[0] is self:
+            yield current[1]
+            return
+        async with self._read_engine.connect() as conn:  # a read needs no transaction
+            yield conn
 
-    async def _migrate(self) -> None:
-        (version,) = await self._one("PRAGMA user_version")
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path} has schema version {version}, newer than this earshot "
-                f"understands ({SCHEMA_VERSION}); upgrade earshot"
-            )
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            await self.db.execute("BEGIN IMMEDIATE")
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """One write transaction. SQLite: one at a time on the store's connection, as
+        ``BEGIN IMMEDIATE`` (tasks that share it would otherwise start a transaction
+        inside another's). PostgreSQL: each on a pooled connection. Inside it, the
+        store's methods join it."""
+        current = _IN_TRANSACTION.get()
+        if current is not None and current[0] is self:
+            yield current[1]
+            return
+        if self.database.is_sqlite:
+            async with self._write_lock, self.database.engine.connect() as conn:
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+                token = _IN_TRANSACTION.set((self, conn))
+                try:
+                    yield conn
+                except BaseException:
+                    await conn.exec_driver_sql("ROLLBACK")
+                    raise
+                finally:
+                    _IN_TRANSACTION.reset(token)
+                await conn.exec_driver_sql("COMMIT")
+            return
+        async with self.database.engine.begin() as conn:
+            token = _IN_TRANSACTION.set((self, conn))
             try:
-                for statement in MIGRATIONS[target - 1].split(";"):
-                    if statement.strip():
-                        await self.db.execute(statement)
-                await self.db.execute(f"PRAGMA user_version={target}")
-                await self.db.execute("COMMIT")
-            except BaseException:
-                await self.db.execute("ROLLBACK")
-                raise
+                yield conn
+            finally:
+                _IN_TRANSACTION.reset(token)
 
-    async def _one(self, sql: str, params: Sequence = ()) -> tuple:
-        async with self.db.execute(sql, params) as cursor:
-            row = await cursor.fetchone()
+    async def _execute(self, sql: str | TextClause, params: Any = None) -> Any:
+        """A statement (``params`` a list of mappings runs it once per row)."""
+        clause = text(sql) if isinstance(sql, str) else sql
+        async with self._connection() as conn:
+            return await conn.execute(clause, params)
+
+    async def _one(self, sql: str | TextClause, params: Mapping[str, Any] | None = None) -> tuple:
+        clause = text(sql) if isinstance(sql, str) else sql
+        async with self._connection() as conn:
+            row = (await conn.execute(clause, params)).first()
         return tuple(row) if row is not None else ()
 
-    async def _all(self, sql: str, params: Sequence = ()) -> list[tuple]:
-        async with self.db.execute(sql, params) as cursor:
-            return [tuple(r) for r in await cursor.fetchall()]
+    async def _all(
+        self, sql: str | TextClause, params: Mapping[str, Any] | None = None
+    ) -> list[tuple]:
+        clause = text(sql) if isinstance(sql, str) else sql
+        async with self._connection() as conn:
+            return [tuple(r) for r in (await conn.execute(clause, params)).all()]
 
     async def schema_version(self) -> int:
-        return (await self._one("PRAGMA user_version"))[0]
+        async with self._connection() as conn:
+            return await self.database.schema_version(conn)
 
     # --- classes -------------------------------------------------------------------
 
     async def save_classes(self, ontology: Ontology) -> None:
         async with self.transaction():
-            await self.db.executemany(
-                "INSERT OR REPLACE INTO classes (idx, mid, name, kind) VALUES (?, ?, ?, ?)",
-                [(c.index, c.mid, c.name, str(c.kind)) for c in ontology.classes],
+            await self._execute(
+                "INSERT INTO classes (idx, mid, name, kind) VALUES (:idx, :mid, :name, :kind)"
+                " ON CONFLICT (idx) DO UPDATE"
+                " SET mid = excluded.mid, name = excluded.name, kind = excluded.kind",
+                [
+                    {"idx": c.index, "mid": c.mid, "name": c.name, "kind": str(c.kind)}
+                    for c in ontology.classes
+                ],
             )
 
     async def class_names(self) -> dict[int, str]:
@@ -321,7 +362,7 @@ class Store:
     # --- catalog ingest ------------------------------------------------------------
 
     async def ingested_size(self, name: str) -> int | None:
-        row = await self._one("SELECT size FROM ingested_files WHERE name = ?", (name,))
+        row = await self._one("SELECT size FROM ingested_files WHERE name = :name", {"name": name})
         return row[0] if row else None
 
     async def add_file(
@@ -338,28 +379,39 @@ class Store:
         A clip already present (same video and start) is left as it is, so re-running an
         ingest, or resuming one that was killed, never duplicates a clip.
         """
-        async with self.transaction():
-            before = self.db.total_changes
-            await self.db.executemany(
-                "INSERT OR IGNORE INTO tracks (video_id, start_s, end_s, labels, frames, source)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        c.video_id,
-                        c.start_s,
-                        c.end_s,
-                        _labels_text(c.labels),
-                        np.ascontiguousarray(c.frames, dtype=np.uint8).tobytes(),
-                        source,
-                    )
-                    for c in clips
-                ],
-            )
-            added = self.db.total_changes - before
-            await self.db.execute(
-                "INSERT OR REPLACE INTO ingested_files (name, size, clips, skipped, problems, at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (name, size, len(clips), skipped, "\n".join(problems), time.time()),
+        rows = [
+            (c.video_id, c.start_s, c.end_s, _labels_text(c.labels), _blob(c.frames), source)
+            for c in clips
+        ]
+        async with self.transaction() as conn:
+            if not rows:
+                added = 0
+            elif self.database.is_sqlite:
+                # The hot path of an ingest: the driver's executemany, which counts the
+                # rows it inserted (SQLAlchemy's per-row parameter handling cost 40%).
+                added = (await conn.exec_driver_sql(_SQLITE_INSERT_CLIPS, rows)).rowcount
+            else:
+                keys = ("video_id", "start_s", "end_s", "labels", "frames", "source")
+                result = await conn.execute(
+                    _PG_INSERT_CLIPS, [dict(zip(keys, r, strict=True)) for r in rows]
+                )
+                added = len(result.all())
+            await conn.execute(
+                _sql(
+                    "INSERT INTO ingested_files (name, size, clips, skipped, problems, at)"
+                    " VALUES (:name, :size, :clips, :skipped, :problems, :at)"
+                    " ON CONFLICT (name) DO UPDATE SET size = excluded.size,"
+                    " clips = excluded.clips, skipped = excluded.skipped,"
+                    " problems = excluded.problems, at = excluded.at"
+                ),
+                {
+                    "name": name,
+                    "size": size,
+                    "clips": len(clips),
+                    "skipped": skipped,
+                    "problems": "\n".join(problems),
+                    "at": time.time(),
+                },
             )
         return added
 
@@ -370,17 +422,17 @@ class Store:
 
         Its frames follow the embedding cache: a newer model's frames replace older ones.
         """
-        await self.db.execute(
+        await self._execute(
             "INSERT INTO tracks (video_id, start_s, end_s, labels, frames, source)"
-            " VALUES (?, 0, ?, '', ?, 'member')"
+            " VALUES (:video_id, 0, :end_s, '', :frames, 'member')"
             " ON CONFLICT (video_id, start_s) DO UPDATE"
             " SET frames = excluded.frames, end_s = excluded.end_s"
             " WHERE tracks.source = 'member'",
-            (
-                video_id,
-                float(duration_s or len(frames)),
-                np.ascontiguousarray(frames, dtype=np.uint8).tobytes(),
-            ),
+            {
+                "video_id": video_id,
+                "end_s": float(duration_s or len(frames)),
+                "frames": _blob(frames),
+            },
         )
 
     # --- catalog reads -------------------------------------------------------------
@@ -388,25 +440,23 @@ class Store:
     async def count_tracks(self, source: str | None = None) -> int:
         if source is None:
             return (await self._one("SELECT COUNT(*) FROM tracks"))[0]
-        return (await self._one("SELECT COUNT(*) FROM tracks WHERE source = ?", (source,)))[0]
+        return (await self._one("SELECT COUNT(*) FROM tracks WHERE source = :s", {"s": source}))[0]
 
     async def tracks_by_video(self, video_id: str) -> list[Track]:
         rows = await self._all(
             "SELECT id, video_id, start_s, end_s, labels, source, frames FROM tracks"
-            " WHERE video_id = ? ORDER BY start_s",
-            (video_id,),
+            " WHERE video_id = :v ORDER BY start_s",
+            {"v": video_id},
         )
         return [_track(r, with_frames=True) for r in rows]
 
     async def tracks_by_ids(self, ids: Sequence[int]) -> dict[int, Track]:
         found: dict[int, Track] = {}
         for start in range(0, len(ids), 500):
-            chunk = list(ids[start : start + 500])
-            marks = ",".join("?" * len(chunk))
+            chunk = [int(i) for i in ids[start : start + 500]]
             rows = await self._all(
-                f"SELECT id, video_id, start_s, end_s, labels, source FROM tracks"
-                f" WHERE id IN ({marks})",
-                chunk,
+                _TRACKS_BY_IDS,
+                {"ids": chunk},
             )
             found.update({r[0]: _track(r, with_frames=False) for r in rows})
         return found
@@ -415,7 +465,7 @@ class Store:
         """Every track with its frames, in id order, a chunk at a time (bounded memory)."""
         last = -1
         while True:
-            rows = await self._all(_TRACKS_AFTER, (last, 2**62, chunk))
+            rows = await self._all(_TRACKS_AFTER, {"after": last, "up_to": 2**62, "n": chunk})
             if not rows:
                 return
             yield [_track(r, with_frames=True) for r in rows]
@@ -426,8 +476,8 @@ class Store:
     async def cached_embedding(self, video_id: str, model: str) -> tuple[np.ndarray, dict] | None:
         row = await self._one(
             "SELECT frames, title, channel, duration_s FROM embeddings"
-            " WHERE video_id = ? AND model = ?",
-            (video_id, model),
+            " WHERE video_id = :v AND model = :m",
+            {"v": video_id, "m": model},
         )
         if not row:
             return None
@@ -444,19 +494,22 @@ class Store:
         duration_s: float | None,
     ) -> None:
         async with self.transaction():
-            await self.db.execute(
-                "INSERT OR REPLACE INTO embeddings"
+            await self._execute(
+                "INSERT INTO embeddings"
                 " (video_id, model, frames, title, channel, duration_s, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    video_id,
-                    model,
-                    np.ascontiguousarray(frames, dtype=np.uint8).tobytes(),
-                    title,
-                    channel,
-                    duration_s,
-                    time.time(),
-                ),
+                " VALUES (:video_id, :model, :frames, :title, :channel, :duration_s, :at)"
+                " ON CONFLICT (video_id, model) DO UPDATE SET frames = excluded.frames,"
+                " title = excluded.title, channel = excluded.channel,"
+                " duration_s = excluded.duration_s, created_at = excluded.created_at",
+                {
+                    "video_id": video_id,
+                    "model": model,
+                    "frames": _blob(frames),
+                    "title": title,
+                    "channel": channel,
+                    "duration_s": duration_s,
+                    "at": time.time(),
+                },
             )
             await self.add_member_track(video_id, frames, duration_s)
 
@@ -464,24 +517,31 @@ class Store:
         """Channel names of cached videos (AudioSet clips have none)."""
         if not video_ids:
             return {}
-        marks = ",".join("?" * len(video_ids))
-        rows = await self._all(
-            f"SELECT video_id, channel FROM embeddings WHERE video_id IN ({marks})"
-            " AND channel != ''",
-            list(video_ids),
-        )
+        rows = await self._all(_CHANNELS, {"ids": list(video_ids)})
         return dict(rows)
 
     # --- what YouTube says of the videos (oEmbed) -------------------------------------
 
     async def save_facts(self, facts: Iterable[VideoFacts]) -> None:
-        rows = [(f.video_id, str(f.status), f.title, f.channel, f.checked_at) for f in facts]
+        rows = [
+            {
+                "video_id": f.video_id,
+                "status": str(f.status),
+                "title": f.title,
+                "channel": f.channel,
+                "at": f.checked_at,
+            }
+            for f in facts
+        ]
         if not rows:
             return
         async with self.transaction():
-            await self.db.executemany(
-                "INSERT OR REPLACE INTO video_facts (video_id, status, title, channel, checked_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+            await self._execute(
+                "INSERT INTO video_facts (video_id, status, title, channel, checked_at)"
+                " VALUES (:video_id, :status, :title, :channel, :at)"
+                " ON CONFLICT (video_id) DO UPDATE SET status = excluded.status,"
+                " title = excluded.title, channel = excluded.channel,"
+                " checked_at = excluded.checked_at",
                 rows,
             )
 
@@ -490,12 +550,7 @@ class Store:
         unique = list(dict.fromkeys(video_ids))
         for first in range(0, len(unique), 500):
             part = unique[first : first + 500]
-            marks = ",".join("?" * len(part))
-            for video, status, title, channel, at in await self._all(
-                "SELECT video_id, status, title, channel, checked_at FROM video_facts"
-                f" WHERE video_id IN ({marks})",
-                part,
-            ):
+            for video, status, title, channel, at in await self._all(_FACTS_OF, {"ids": part}):
                 found[video] = VideoFacts(video, Status(status), title, channel, at)
         return found
 
@@ -503,18 +558,19 @@ class Store:
         """Catalog videos with no facts yet, in id order after ``after`` (a keyset cursor:
         each batch of a sweep starts where the last ended, on the tracks index)."""
         rows = await self._all(
-            "SELECT DISTINCT t.video_id FROM tracks t WHERE t.video_id > ?"
+            "SELECT DISTINCT t.video_id FROM tracks t WHERE t.video_id > :after"
             " AND NOT EXISTS (SELECT 1 FROM video_facts f WHERE f.video_id = t.video_id)"
-            " ORDER BY t.video_id LIMIT ?",
-            (after, limit),
+            " ORDER BY t.video_id LIMIT :n",
+            {"after": after, "n": limit},
         )
         return [v for (v,) in rows]
 
     async def videos_checked_before(self, stale_before: float, limit: int) -> list[str]:
         """Videos whose facts are older than ``stale_before``, oldest first."""
         rows = await self._all(
-            "SELECT video_id FROM video_facts WHERE checked_at < ? ORDER BY checked_at LIMIT ?",
-            (stale_before, limit),
+            "SELECT video_id FROM video_facts WHERE checked_at < :before"
+            " ORDER BY checked_at LIMIT :n",
+            {"before": stale_before, "n": limit},
         )
         return [v for (v,) in rows]
 
@@ -524,7 +580,8 @@ class Store:
             " ON f.video_id = t.video_id WHERE f.video_id IS NULL"
         )
         stale = await self._one(
-            "SELECT COUNT(*) FROM video_facts WHERE checked_at < ?", (stale_before,)
+            "SELECT COUNT(*) FROM video_facts WHERE checked_at < :before",
+            {"before": stale_before},
         )
         return never[0] + stale[0]
 
@@ -545,42 +602,60 @@ class Store:
     # --- replies and ratings -------------------------------------------------------
 
     async def record_reply(self, reply: Reply) -> None:
-        """Which suggestion stands at which position of a reply, for later reactions."""
+        """Which suggestion stands at which position of a reply, for later reactions.
+
+        Recording a message again replaces it whole: its items, reactions and ratings
+        go with the old record (the foreign keys cascade)."""
         r = reply
         async with self.transaction():
-            await self.db.execute(
-                "INSERT OR REPLACE INTO replies"
+            await self._execute("DELETE FROM replies WHERE message_id = :m", {"m": r.message_id})
+            await self._execute(
+                "INSERT INTO replies"
                 " (message_id, guild_id, channel_id, user_id, query_video, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (r.message_id, r.guild_id, r.channel_id, r.user_id, r.query_video, time.time()),
+                " VALUES (:m, :guild, :channel, :user, :query, :at)",
+                {
+                    "m": r.message_id,
+                    "guild": r.guild_id,
+                    "channel": r.channel_id,
+                    "user": r.user_id,
+                    "query": r.query_video,
+                    "at": time.time(),
+                },
             )
-            await self.db.executemany(
-                "INSERT OR REPLACE INTO reply_items (message_id, position, track_id, video_id)"
-                " VALUES (?, ?, ?, ?)",
-                [(r.message_id, n, track, video) for n, (track, video) in enumerate(r.items, 1)],
-            )
+            items = [
+                {"m": r.message_id, "position": n, "track": int(track), "video": video}
+                for n, (track, video) in enumerate(r.items, 1)
+            ]
+            if items:
+                await self._execute(
+                    "INSERT INTO reply_items (message_id, position, track_id, video_id)"
+                    " VALUES (:m, :position, :track, :video)"
+                    " ON CONFLICT (message_id, position) DO UPDATE"
+                    " SET track_id = excluded.track_id, video_id = excluded.video_id",
+                    items,
+                )
 
     async def set_reaction(
         self, user_id: int, message_id: int, reaction: str, present: bool
     ) -> bool:
         """Record a reaction added or removed and re-derive that member's ratings of the
         reply, in one transaction. False if the message is not an earshot reply."""
+        key = {"u": user_id, "m": message_id, "r": reaction}
         async with self.transaction():
-            reply = await self._one(
-                "SELECT guild_id FROM replies WHERE message_id = ?", (message_id,)
-            )
+            reply = await self._one(self._reply_guild, {"m": message_id})
             if not reply:
                 return False
             if present:
-                await self.db.execute(
-                    "INSERT OR IGNORE INTO reactions (user_id, message_id, reaction, created_at)"
-                    " VALUES (?, ?, ?, ?)",
-                    (user_id, message_id, reaction, time.time()),
+                await self._execute(
+                    "INSERT INTO reactions (user_id, message_id, reaction, created_at)"
+                    " VALUES (:u, :m, :r, :at) ON CONFLICT DO NOTHING",
+                    {**key, "at": time.time()},
                 )
             else:
-                await self.db.execute(
-                    "DELETE FROM reactions WHERE user_id = ? AND message_id = ? AND reaction = ?",
-                    (user_id, message_id, reaction),
+                await self._execute(
+                    "DELETE FROM reactions"
+                    " WHERE user_id = :u AND message_id = :m AND reaction = :r",
+                    key,
                 )
             await self._rederive(user_id, message_id, reply[0])
         return True
@@ -588,9 +663,9 @@ class Store:
     async def recent_replies(self, since: float) -> list[tuple[int, int, int | None]]:
         """(message, channel, guild) of the replies posted since ``since``, newest first."""
         return await self._all(
-            "SELECT message_id, channel_id, guild_id FROM replies WHERE created_at >= ?"
+            "SELECT message_id, channel_id, guild_id FROM replies WHERE created_at >= :since"
             " ORDER BY created_at DESC",
-            (since,),
+            {"since": since},
         )
 
     async def replace_reactions(self, message_id: int, by_user: dict[int, set[str]]) -> int:
@@ -599,14 +674,13 @@ class Store:
         transaction. Returns how many members changed; nothing is counted twice."""
         changed = 0
         async with self.transaction():
-            reply = await self._one(
-                "SELECT guild_id FROM replies WHERE message_id = ?", (message_id,)
-            )
+            reply = await self._one(self._reply_guild, {"m": message_id})
             if not reply:
                 return 0
             stored: dict[int, set[str]] = {}
             for user, reaction in await self._all(
-                "SELECT user_id, reaction FROM reactions WHERE message_id = ?", (message_id,)
+                "SELECT user_id, reaction FROM reactions WHERE message_id = :m",
+                {"m": message_id},
             ):
                 stored.setdefault(user, set()).add(reaction)
             for user in set(stored) | set(by_user):
@@ -614,29 +688,34 @@ class Store:
                 if stored.get(user, set()) == now_set:
                     continue
                 changed += 1
-                await self.db.execute(
-                    "DELETE FROM reactions WHERE user_id = ? AND message_id = ?", (user, message_id)
+                await self._execute(
+                    "DELETE FROM reactions WHERE user_id = :u AND message_id = :m",
+                    {"u": user, "m": message_id},
                 )
-                await self.db.executemany(
-                    "INSERT INTO reactions (user_id, message_id, reaction, created_at)"
-                    " VALUES (?, ?, ?, ?)",
-                    [(user, message_id, r, time.time()) for r in sorted(now_set)],
-                )
+                if now_set:
+                    await self._execute(
+                        "INSERT INTO reactions (user_id, message_id, reaction, created_at)"
+                        " VALUES (:u, :m, :r, :at)",
+                        [
+                            {"u": user, "m": message_id, "r": r, "at": time.time()}
+                            for r in sorted(now_set)
+                        ],
+                    )
                 await self._rederive(user, message_id, reply[0])
         return changed
 
     async def _rederive(self, user_id: int, message_id: int, guild_id: int | None) -> None:
         """A member's ratings of one reply, from their reactions on it (in a transaction)."""
+        key = {"u": user_id, "m": message_id}
         reactions = {
             r
             for (r,) in await self._all(
-                "SELECT reaction FROM reactions WHERE user_id = ? AND message_id = ?",
-                (user_id, message_id),
+                "SELECT reaction FROM reactions WHERE user_id = :u AND message_id = :m", key
             )
         }
         items = await self._all(
-            "SELECT position, track_id, video_id FROM reply_items WHERE message_id = ?",
-            (message_id,),
+            "SELECT position, track_id, video_id FROM reply_items WHERE message_id = :m",
+            {"m": message_id},
         )
         wanted = {
             position: (track, video, value)
@@ -645,29 +724,42 @@ class Store:
         }
         current = dict(
             await self._all(
-                "SELECT position, value FROM ratings WHERE user_id = ? AND message_id = ?",
-                (user_id, message_id),
+                "SELECT position, value FROM ratings WHERE user_id = :u AND message_id = :m",
+                key,
             )
         )
         for position in set(current) - set(wanted):
-            await self.db.execute(
-                "DELETE FROM ratings WHERE user_id = ? AND message_id = ? AND position = ?",
-                (user_id, message_id, position),
+            await self._execute(
+                "DELETE FROM ratings WHERE user_id = :u AND message_id = :m AND position = :p",
+                {**key, "p": position},
             )
         now = time.time()
         for position, (track, video, value) in wanted.items():
             if current.get(position) == value:
                 continue  # unchanged: keeps its original time
-            await self.db.execute(
-                "INSERT OR REPLACE INTO ratings (user_id, guild_id, message_id, position,"
-                " track_id, video_id, value, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (user_id, guild_id, message_id, position, track, video, value, now),
+            await self._execute(
+                "INSERT INTO ratings (user_id, guild_id, message_id, position,"
+                " track_id, video_id, value, created_at)"
+                " VALUES (:u, :g, :m, :p, :track, :video, :value, :at)"
+                " ON CONFLICT (user_id, message_id, position) DO UPDATE"
+                " SET guild_id = excluded.guild_id, track_id = excluded.track_id,"
+                " video_id = excluded.video_id, value = excluded.value,"
+                " created_at = excluded.created_at",
+                {
+                    **key,
+                    "g": guild_id,
+                    "p": position,
+                    "track": track,
+                    "video": video,
+                    "value": value,
+                    "at": now,
+                },
             )
 
     async def ratings_of(self, user_id: int) -> list[tuple[int, str, int]]:
         """(track id, video id, value) of every rating a member gave, one query."""
         return await self._all(
-            "SELECT track_id, video_id, value FROM ratings WHERE user_id = ?", (user_id,)
+            "SELECT track_id, video_id, value FROM ratings WHERE user_id = :u", {"u": user_id}
         )
 
     async def community(
@@ -682,14 +774,10 @@ class Store:
         community = Community()
         if not candidates:
             return community
-        marks = ",".join("?" * len(candidates))
+        wanted = [int(t) for t in candidates]
         if guild_id is not None:
             rows = await self._all(
-                "SELECT track_id, COUNT(DISTINCT CASE WHEN value > 0 THEN user_id END),"
-                " COUNT(DISTINCT CASE WHEN value < 0 THEN user_id END) FROM ratings"
-                f" WHERE guild_id = ? AND user_id != ? AND track_id IN ({marks})"
-                " GROUP BY track_id",
-                (guild_id, user_id, *candidates),
+                _COMMUNITY_VOTES, {"g": guild_id, "u": user_id, "candidates": wanted}
             )
             for track, likes, dislikes in rows:
                 if likes:
@@ -697,13 +785,9 @@ class Store:
                 if dislikes:
                     community.dislikes[track] = dislikes
         if liked:
-            liked_marks = ",".join("?" * len(liked))
             rows = await self._all(
-                "SELECT b.track_id, COUNT(DISTINCT b.user_id) FROM ratings a"
-                " JOIN ratings b ON b.user_id = a.user_id"
-                f" WHERE a.track_id IN ({liked_marks}) AND a.value > 0 AND a.user_id != ?"
-                f" AND b.value > 0 AND b.track_id IN ({marks}) GROUP BY b.track_id",
-                (*liked, user_id, *candidates),
+                _CO_LIKES,
+                {"liked": [int(t) for t in liked], "u": user_id, "candidates": wanted},
             )
             community.co_likes.update(dict(rows))
         return community
@@ -711,9 +795,11 @@ class Store:
     async def forget_member(self, user_id: int) -> int:
         """Delete every rating and reaction of a member; returns how many ratings went."""
         async with self.transaction():
-            (count,) = await self._one("SELECT COUNT(*) FROM ratings WHERE user_id = ?", (user_id,))
-            await self.db.execute("DELETE FROM ratings WHERE user_id = ?", (user_id,))
-            await self.db.execute("DELETE FROM reactions WHERE user_id = ?", (user_id,))
+            (count,) = await self._one(
+                "SELECT COUNT(*) FROM ratings WHERE user_id = :u", {"u": user_id}
+            )
+            await self._execute("DELETE FROM ratings WHERE user_id = :u", {"u": user_id})
+            await self._execute("DELETE FROM reactions WHERE user_id = :u", {"u": user_id})
         return count
 
     async def count_ratings(self) -> int:
@@ -722,6 +808,38 @@ class Store:
     async def ingest_summary(self) -> dict[str, int]:
         row = await self._one(
             "SELECT COUNT(*), COALESCE(SUM(skipped), 0),"
-            " COALESCE(SUM(problems != ''), 0) FROM ingested_files"
+            " COALESCE(SUM(CASE WHEN problems != '' THEN 1 ELSE 0 END), 0)"
+            " FROM ingested_files"
         )
-        return {"files": row[0], "non_music_skipped": row[1], "files_with_problems": row[2]}
+        return {
+            "files": row[0],
+            "non_music_skipped": int(row[1]),
+            "files_with_problems": int(row[2]),
+        }
+
+
+_TRACKS_BY_IDS = _sql(
+    "SELECT id, video_id, start_s, end_s, labels, source FROM tracks WHERE id IN :ids", "ids"
+)
+_CHANNELS = _sql(
+    "SELECT video_id, channel FROM embeddings WHERE video_id IN :ids AND channel != ''", "ids"
+)
+_FACTS_OF = _sql(
+    "SELECT video_id, status, title, channel, checked_at FROM video_facts WHERE video_id IN :ids",
+    "ids",
+)
+_COMMUNITY_VOTES = _sql(
+    "SELECT track_id, COUNT(DISTINCT CASE WHEN value > 0 THEN user_id END),"
+    " COUNT(DISTINCT CASE WHEN value < 0 THEN user_id END) FROM ratings"
+    " WHERE guild_id = :g AND user_id != :u AND track_id IN :candidates"
+    " GROUP BY track_id",
+    "candidates",
+)
+_CO_LIKES = _sql(
+    "SELECT b.track_id, COUNT(DISTINCT b.user_id) FROM ratings a"
+    " JOIN ratings b ON b.user_id = a.user_id"
+    " WHERE a.track_id IN :liked AND a.value > 0 AND a.user_id != :u"
+    " AND b.value > 0 AND b.track_id IN :candidates GROUP BY b.track_id",
+    "liked",
+    "candidates",
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
@@ -64,6 +65,34 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+def _on_server(server_url: str, statement: str) -> None:
+    """One statement outside any transaction, as CREATE/DROP DATABASE need."""
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(server_url)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test (its postgresql:// URL), so tests
+    never see each other's rows; dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    _on_server(postgres_server.url, f'CREATE DATABASE "{name}"')
+    try:
+        yield postgres_server.url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        _on_server(postgres_server.url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session", autouse=True)

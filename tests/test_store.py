@@ -11,6 +11,15 @@ from recommender.store import SCHEMA_VERSION, Store, StoreError
 from recommender.tfrecord import ClipRecord
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Each test of the store on both backends: a SQLite file, and a fresh PostgreSQL
+    database on the real server."""
+    if request.param == "sqlite":
+        return tmp_path / "db.sqlite3"
+    return request.getfixturevalue("postgres_url")
+
+
 def _clips(n: int, prefix: str = "v") -> list[ClipRecord]:
     rng = np.random.default_rng(0)
     return [
@@ -26,7 +35,7 @@ def _clips(n: int, prefix: str = "v") -> list[ClipRecord]:
 
 
 async def test_new_database_is_migrated_and_in_wal_mode(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "db.sqlite3")
+    store = await Store.open(tmp_path / "db.sqlite3")  # PostgreSQL: see test_postgres.py
     try:
         assert await store.schema_version() == SCHEMA_VERSION
         (mode,) = await store._one("PRAGMA journal_mode")
@@ -43,8 +52,8 @@ async def test_newer_schema_is_refused_clearly(tmp_path: Path) -> None:
         await Store.open(path)
 
 
-async def test_add_file_is_idempotent_and_atomic(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "db.sqlite3")
+async def test_add_file_is_idempotent_and_atomic(database: Path | str) -> None:
+    store = await Store.open(database)
     try:
         clips = _clips(20)
         assert await store.add_file("bal_train/a.tfrecord", 123, clips, "bal_train", 3) == 20
@@ -66,8 +75,8 @@ async def test_add_file_is_idempotent_and_atomic(tmp_path: Path) -> None:
         await store.close()
 
 
-async def test_embedding_cache_is_keyed_by_model(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "db.sqlite3")
+async def test_embedding_cache_is_keyed_by_model(database: Path | str) -> None:
+    store = await Store.open(database)
     try:
         frames = np.ones((31, 128), dtype=np.uint8)
         await store.cache_song_and_add_to_catalog("abcdefghijk", "m1", frames, "Song", "Band", 30.5)
@@ -80,10 +89,10 @@ async def test_embedding_cache_is_keyed_by_model(tmp_path: Path) -> None:
         await store.close()
 
 
-async def test_concurrent_writes_on_one_connection_all_land(tmp_path: Path) -> None:
+async def test_concurrent_writes_on_one_connection_all_land(database: Path | str) -> None:
     import asyncio
 
-    store = await Store.open(tmp_path / "db.sqlite3")
+    store = await Store.open(database)
     try:
         clips = _clips(5)
         await store.add_file("bal_train/a.tfrecord", 1, clips, "bal_train", 0)
@@ -100,8 +109,8 @@ async def test_concurrent_writes_on_one_connection_all_land(tmp_path: Path) -> N
         await store.close()
 
 
-async def test_community_signal_and_forgetting_a_member(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "db.sqlite3")
+async def test_community_signal_and_forgetting_a_member(database: Path | str) -> None:
+    store = await Store.open(database)
     try:
         clips = _clips(6)
         await store.add_file("bal_train/a.tfrecord", 1, clips, "bal_train", 0)

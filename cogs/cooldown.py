@@ -1,33 +1,30 @@
-"""A member's wait between two answered requests, shared by /recommend and the menu."""
+"""A member's wait between two answered requests, shared by /recommend and the menu.
+
+The engine keeps the clock (in Redis when earshot runs past one machine, so every bot
+process agrees); this turns it into discord.py's cooldown error, answered privately.
+"""
 
 from __future__ import annotations
 
-import time
-
 from discord import app_commands
+
+from recommender.engine import Engine
 
 
 class Cooldowns:
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, engine: Engine, seconds: float) -> None:
+        self.engine = engine
         self.seconds = seconds
-        self._answered_at: dict[int, float] = {}
 
-    def check(self, user_id: int) -> None:
+    async def check(self, user_id: int) -> None:
         """Raise CommandOnCooldown (answered privately by the bot) if it is too soon."""
         if self.seconds <= 0:
             return
-        last = self._answered_at.get(user_id)
-        if last is None:
-            return
-        left = self.seconds - (time.monotonic() - last)
+        left = await self.engine.cooldown_left(user_id)
         if left > 0:
             raise app_commands.CommandOnCooldown(
                 app_commands.Cooldown(1, self.seconds), retry_after=left
             )
 
-    def start(self, user_id: int) -> None:
-        now = time.monotonic()
-        self._answered_at[user_id] = now
-        if len(self._answered_at) > 10_000:  # forget members whose wait is long over
-            cutoff = now - self.seconds
-            self._answered_at = {u: t for u, t in self._answered_at.items() if t > cutoff}
+    async def start(self, user_id: int) -> None:
+        await self.engine.start_cooldown(user_id, self.seconds)

@@ -118,7 +118,7 @@ class Recommend(commands.Cog):
     def __init__(self, bot: Earshot) -> None:
         self.bot = bot
         # One cooldown for /recommend and the menu; only an answered request starts it.
-        self.cooldowns = Cooldowns(bot.settings.cooldown_s)
+        self.cooldowns = Cooldowns(bot.engine, bot.settings.cooldown_s)
         # A context menu cannot be declared inside a cog; it is built and removed here.
         self.find_similar_menu = app_commands.ContextMenu(
             name="Find similar music", callback=self.find_similar
@@ -157,12 +157,12 @@ class Recommend(commands.Cog):
         """Check the link and the cooldown privately first (no network needed), then defer,
         recommend for this member and server, reply, and add the rating reactions."""
         parse_video_id(url)  # a refused link is private from the first response
-        self.cooldowns.check(interaction.user.id)
+        await self.cooldowns.check(interaction.user.id)
         await interaction.response.defer(thinking=True)
         result = await self.bot.engine.recommend(
             url, count, member=interaction.user.id, guild=interaction.guild_id
         )
-        self.cooldowns.start(interaction.user.id)  # only an answered request costs the wait
+        await self.cooldowns.start(interaction.user.id)  # only an answered request costs the wait
         first = await interaction.edit_original_response(embed=render(result))
         messages = [first]
         for start in range(PER_MESSAGE + 1, len(result.items) + 1, PER_MESSAGE):

@@ -128,6 +128,7 @@ class Settings:
     database_url: str | None = None  # postgresql://... for shared state; None: SQLite
     queue_url: str | None = None  # redis://... : listening jobs go to `recommender worker`s
     queue_name: str = "earshot:listen"
+    index_root: Path | None = None  # INDEX_DIR: a shared folder; default DATA_DIR/index
     index_watch_s: float = 5.0  # how often a process looks for a newly published index
     allow_test_hosts: bool = False  # test-only: lets yt-dlp fetch from 127.0.0.1
     test_media_base: str | None = None  # test-only: where video ids are served from
@@ -139,7 +140,13 @@ class Settings:
 
     @property
     def index_dir(self) -> Path:
-        return self.data_dir / "index"
+        return self.index_root or self.data_dir / "index"
+
+    @property
+    def index_prune_grace_s(self) -> float:
+        """A shared INDEX_DIR keeps a superseded build this long: other hosts may still be
+        reading it (deleted files stay readable to this host's mmaps, not over NFS)."""
+        return 600.0 if self.index_root is not None else 0.0
 
     @property
     def pca_params_path(self) -> Path:
@@ -187,6 +194,7 @@ class Settings:
             database_url=_database_url(env),
             queue_url=_queue_url(env),
             queue_name=env.get("QUEUE_NAME", "").strip() or "earshot:listen",
+            index_root=path("INDEX_DIR"),
             index_watch_s=_float(env, "INDEX_WATCH_SECONDS", 5.0, 0.1, 3600.0),
             allow_test_hosts=_bool(env, "EARSHOT_TEST_ALLOW_LOOPBACK"),
             test_media_base=env.get("EARSHOT_TEST_MEDIA_BASE", "").strip() or None,

@@ -16,14 +16,17 @@ from pathlib import Path
 import numpy as np
 
 from .config import Settings
+from .cooldowns import LocalCooldowns, RedisCooldowns
 from .errors import CatalogEmptyError, EarshotError, IndexMissingError, ReindexRunningError
-from .index import IndexInfo, IndexUnreadableError, VectorIndex
+from .index import IndexInfo, IndexUnreadableError, VectorIndex, current_build
 from .ingest import ingest
+from .jobs import QueueUnavailableError
 from .links import parse_link, watch_url
 from .listening import Listener
 from .presentation import Labels, taste_profile
 from .ratings import Reply
 from .rebuild import rebuild_in_background
+from .rebuild_lock import rebuild_lock
 from .results import (
     IngestReport,
     Progress,
@@ -61,6 +64,10 @@ class Engine:
         self.reindex_progress: tuple[str, int, int] | None = None  # while one runs
         self._reindex_lock = asyncio.Lock()
         self._suggester = Suggester(store, self.facts, settings)
+        self._cooldowns: LocalCooldowns | RedisCooldowns = LocalCooldowns()
+        self._shared_cooldowns = False
+        self._watcher: asyncio.Task[None] | None = None
+        self._unreadable: str | None = None  # a published build that would not open
 
     @classmethod
     async def open(cls, settings: Settings) -> Engine:
@@ -72,6 +79,8 @@ class Engine:
             except IndexUnreadableError as exc:  # built by an older earshot: rebuild, not crash
                 log.warning("%s; serving without an index until it is rebuilt (reindex)", exc)
             await engine._load_labels()
+            if settings.index_watch_s > 0:
+                engine._watcher = asyncio.create_task(engine._watch_index())
         except BaseException:
             await store.close()  # its thread would otherwise keep the process alive
             raise
@@ -86,6 +95,8 @@ class Engine:
         return self._suggester.labels
 
     async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
         await self.listener.close()
         await self.facts.close()
         if self.index is not None:
@@ -118,7 +129,8 @@ class Engine:
 
             started = time.perf_counter()
             try:
-                path = await rebuild_in_background(self.settings, report)
+                async with rebuild_lock(self.settings.index_dir):  # once across hosts
+                    path = await rebuild_in_background(self.settings, report)
             finally:
                 self.reindex_progress = None
             new = await asyncio.to_thread(VectorIndex, path)
@@ -127,6 +139,60 @@ class Engine:
                 old.close()
             log.info("index rebuilt: %s items in %.1fs", len(new), time.perf_counter() - started)
             return new.info
+
+    async def _watch_index(self) -> None:
+        """Pick up a build that another process (or host) published to INDEX_DIR: CURRENT
+        is only ever pointed at a complete, renamed build, so a swap here is atomic."""
+        while True:
+            await asyncio.sleep(self.settings.index_watch_s)
+            try:
+                await self.pick_up_published_index()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a watcher that dies would leave this process stale
+                log.exception("looking for a newly published index failed; trying again")
+
+    async def pick_up_published_index(self) -> bool:
+        """Swap in the build CURRENT names if it is not the one serving; True if swapped."""
+        path = await asyncio.to_thread(current_build, self.settings.index_dir)
+        if path is None or self._reindex_lock.locked():
+            return False
+        if self.index is not None and self.index.path.name == path.name:
+            return False
+        if self._unreadable == path.name:
+            return False  # said once; wait for the next build
+        try:
+            new = await asyncio.to_thread(VectorIndex, path)
+        except IndexUnreadableError as exc:
+            self._unreadable = path.name
+            log.error("%s; the index in use keeps serving", exc)
+            return False
+        old, self.index = self.index, new
+        if old is not None:
+            old.close()
+        log.info("picked up published index %s (%d items)", path.name, len(new))
+        return True
+
+    # --- cooldowns -------------------------------------------------------------------
+
+    async def _cooldown_store(self) -> LocalCooldowns | RedisCooldowns:
+        if self.settings.queue_url and not self._shared_cooldowns:
+            try:
+                queue = await self.listener.queue()
+            except QueueUnavailableError as exc:
+                log.warning("cooldowns kept in this process for now: %s", exc.operator_hint)
+            else:
+                self._cooldowns = RedisCooldowns(queue.redis, self.settings.queue_name)
+                self._shared_cooldowns = True
+        return self._cooldowns
+
+    async def cooldown_left(self, user_id: int) -> float:
+        """Seconds this member must still wait before another answered request."""
+        return await (await self._cooldown_store()).left(user_id)
+
+    async def start_cooldown(self, user_id: int, seconds: float) -> None:
+        if seconds > 0:
+            await (await self._cooldown_store()).start(user_id, seconds)
 
     # --- recommending ----------------------------------------------------------------
 

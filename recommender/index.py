@@ -95,7 +95,7 @@ class IndexInfo:
         known = {f for f in cls.__dataclass_fields__ if f != "extra"}
         return cls(
             **{k: meta[k] for k in known if k in meta},
-            extra={k: v for k, v in meta.items() if k not in known},
+            extra={k: v for k, v in meta.items() if k not in known and k != "files"},
         )
 
 
@@ -199,7 +199,13 @@ class IndexWriter:
     live. Vectors are staged on disk, so memory stays bounded by the chunk being copied."""
 
     def __init__(
-        self, root: Path, count: int, dim: int, trees: int, fine_dims: int = FINE_DIMS
+        self,
+        root: Path,
+        count: int,
+        dim: int,
+        trees: int,
+        fine_dims: int = FINE_DIMS,
+        prune_grace_s: float = 0.0,
     ) -> None:
         if count < 1:
             raise ValueError("an index needs at least one item")
@@ -229,6 +235,7 @@ class IndexWriter:
             raise
         self.filled = 0
         self.stats: dict[str, Any] = {}
+        self.prune_grace_s = prune_grace_s
 
     def add(self, track_ids: np.ndarray, vectors: np.ndarray) -> None:
         end = self.filled + len(track_ids)
@@ -399,6 +406,9 @@ class IndexWriter:
             "built_at": time.time(),
             **self.stats,
             **extra,
+            # Every file and its size: a reader on another host refuses a build whose
+            # files are not all there in full (copied by hand, or storage that lags).
+            "files": _manifest(self.path),
         }
         (self.path / "meta.json").write_text(json.dumps(meta, indent=2))
         for child in [*self.path.iterdir(), *(self.path / "annoy").iterdir()]:
@@ -416,7 +426,7 @@ class IndexWriter:
             os.fsync(f.fileno())
         os.replace(pointer, self.root / CURRENT)
         _fsync_dir(self.root)
-        _prune_builds(self.root / BUILDS, keep={self.name})
+        _prune_builds(self.root / BUILDS, keep={self.name}, grace_s=self.prune_grace_s)
         return final
 
     def abort(self) -> None:
@@ -430,10 +440,30 @@ def _remove_partials(builds: Path) -> None:
         shutil.rmtree(child, ignore_errors=True)
 
 
-def _prune_builds(builds: Path, keep: set[str], retain: int = 1) -> None:
-    """Delete old builds, keeping ``keep`` and the newest ``retain`` others.
+def _manifest(build: Path) -> dict[str, int]:
+    return {
+        str(p.relative_to(build)): p.stat().st_size
+        for p in sorted(build.rglob("*"))
+        if p.is_file() and p.name != "meta.json"
+    }
 
-    Deleting is safe for readers that still have an old build open: their mmap stays valid.
+
+def _check_manifest(build: Path, files: dict[str, int]) -> None:
+    for name, size in files.items():
+        try:
+            found = (build / name).stat().st_size
+        except FileNotFoundError:
+            raise ValueError(f"it is incomplete: {name} is missing") from None
+        if found != size:
+            raise ValueError(f"it is incomplete: {name} has {found} of {size} bytes")
+
+
+def _prune_builds(builds: Path, keep: set[str], retain: int = 1, grace_s: float = 0.0) -> None:
+    """Delete old builds, keeping ``keep`` and the newest ``retain`` others, and any build
+    superseded less than ``grace_s`` ago (processes on other hosts may still read it).
+
+    Deleting is safe for readers on this host that still have an old build open: their
+    mmap stays valid. Over shared storage it is not, hence the grace.
     """
     old = sorted(
         (
@@ -443,7 +473,15 @@ def _prune_builds(builds: Path, keep: set[str], retain: int = 1) -> None:
         ),
         key=lambda p: p.name,
     )
+    everything = sorted(
+        (p for p in builds.iterdir() if p.is_dir() and not p.name.endswith(PARTIAL)),
+        key=lambda p: p.name,
+    )
+    now = time.time()
     for path in old[: max(len(old) - retain, 0)]:
+        successors = [p for p in everything if p.name > path.name]
+        if grace_s > 0 and successors and now - successors[0].stat().st_mtime < grace_s:
+            continue
         shutil.rmtree(path, ignore_errors=True)
 
 
@@ -493,6 +531,7 @@ class VectorIndex:
                     f"it was built by another version of earshot (layout "
                     f"{self._meta.get('layout')!r}, this version reads {LAYOUT!r})"
                 )
+            _check_manifest(path, self._meta.get("files", {}))
             self._tagger = TagModel.load(path / "tagger.npz")
             self._ids = np.load(path / "ids.npy", mmap_mode="r")
             self._by_id = np.load(path / "by_id.npy")

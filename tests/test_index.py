@@ -37,9 +37,9 @@ def _tagger() -> TagModel:
     )
 
 
-def _build(root: Path, vectors: np.ndarray, ids: np.ndarray) -> Path:
+def _build(root: Path, vectors: np.ndarray, ids: np.ndarray, prune_grace_s: float = 0.0) -> Path:
     tagger = _tagger()
-    writer = IndexWriter(root, len(ids), vectors.shape[1], trees=20)
+    writer = IndexWriter(root, len(ids), vectors.shape[1], trees=20, prune_grace_s=prune_grace_s)
     writer.add(ids, vectors)
     writer.build()
     return writer.commit(tagger, VectorSpace(tagger), {"note": "test"})

@@ -1,0 +1,55 @@
+"""A member's wait between two answered requests: in this process, or in Redis when
+earshot runs past one machine (QUEUE_URL), so the wait is the same whichever bot
+process a member reaches (a member in two servers may meet two shards)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+
+class LocalCooldowns:
+    def __init__(self) -> None:
+        self._until: dict[int, float] = {}
+
+    async def left(self, user_id: int) -> float:
+        return max(self._until.get(user_id, 0.0) - time.monotonic(), 0.0)
+
+    async def start(self, user_id: int, seconds: float) -> None:
+        now = time.monotonic()
+        self._until[user_id] = now + seconds
+        if len(self._until) > 10_000:  # forget members whose wait is over
+            self._until = {u: t for u, t in self._until.items() if t > now}
+
+
+class RedisCooldowns:
+    """One key per waiting member, expiring with the wait; falls back to this process's
+    own memory while Redis is unreachable (a member is never refused for that)."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.local = LocalCooldowns()
+
+    def _key(self, user_id: int) -> str:
+        return f"{self.prefix}:cooldown:{user_id}"
+
+    async def left(self, user_id: int) -> float:
+        try:
+            ms = await self.redis.pttl(self._key(user_id))
+        except (RedisError, OSError) as exc:
+            log.warning("cooldowns: Redis unreachable (%s); using this process's own", exc)
+            return await self.local.left(user_id)
+        return ms / 1000 if ms and ms > 0 else 0.0
+
+    async def start(self, user_id: int, seconds: float) -> None:
+        await self.local.start(user_id, seconds)
+        try:
+            await self.redis.set(self._key(user_id), b"1", px=max(int(seconds * 1000), 1))
+        except (RedisError, OSError) as exc:
+            log.warning("cooldowns: Redis unreachable (%s); kept in this process only", exc)

@@ -1,0 +1,143 @@
+"""The index past one machine: builds published to a shared INDEX_DIR, picked up by every
+process atomically, never read half-copied, rebuilt once across hosts; and cooldowns that
+every bot process agrees on (Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recommender.engine import Engine
+from recommender.errors import ReindexRunningError
+from recommender.index import BUILDS, IndexUnreadableError, VectorIndex, current_build
+from recommender.rebuild_lock import LOCK_NAME, STALE_AFTER_S, rebuild_lock
+from tests.conftest import engine_settings
+from tests.test_index import DIM, _build
+
+
+def test_a_half_copied_build_is_refused_by_name(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    _build(tmp_path, rng.normal(size=(300, DIM)).astype(np.float32), np.arange(300))
+    build = current_build(tmp_path)
+    assert build is not None
+    meta = json.loads((build / "meta.json").read_text())
+    assert meta["files"]["vectors.npy"] == (build / "vectors.npy").stat().st_size
+    with open(build / "vectors.npy", "r+b") as f:  # a copy that stopped part-way
+        f.truncate(meta["files"]["vectors.npy"] // 2)
+    with pytest.raises(IndexUnreadableError, match=r"incomplete: vectors.npy has \d+ of \d+"):
+        VectorIndex(build)
+    (build / "ids.npy").unlink()
+    with pytest.raises(IndexUnreadableError, match=r"incomplete: ids\.npy is missing"):
+        VectorIndex(build)
+
+
+def test_a_shared_folder_keeps_superseded_builds_for_other_hosts(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for n in range(3):
+        _build(
+            tmp_path, rng.normal(size=(200, DIM)).astype(np.float32), np.arange(200) + n,
+            prune_grace_s=600,
+        )
+    assert len(list((tmp_path / BUILDS).iterdir())) == 3  # nothing pruned within the grace
+    builds = sorted((tmp_path / BUILDS).iterdir())
+    for old in builds:
+        os.utime(old, (time.time() - 700, time.time() - 700))  # the grace is over
+    _build(tmp_path, rng.normal(size=(200, DIM)).astype(np.float32), np.arange(200), 600)
+    assert len(list((tmp_path / BUILDS).iterdir())) == 2  # current + one previous
+
+
+async def test_one_rebuild_at_a_time_across_processes(tmp_path: Path) -> None:
+    async with rebuild_lock(tmp_path):
+        with pytest.raises(ReindexRunningError, match="already running on "):
+            async with rebuild_lock(tmp_path):
+                pass
+        assert (tmp_path / LOCK_NAME).exists()
+    assert not (tmp_path / LOCK_NAME).exists()
+    # A holder that died: its file goes stale and the next rebuild takes over.
+    (tmp_path / LOCK_NAME).write_text(json.dumps({"host": "gone", "pid": 1, "started": 0}))
+    stale = time.time() - STALE_AFTER_S - 5
+    os.utime(tmp_path / LOCK_NAME, (stale, stale))
+    async with rebuild_lock(tmp_path):
+        assert json.loads((tmp_path / LOCK_NAME).read_text())["pid"] == os.getpid()
+
+
+async def test_a_build_published_by_one_process_is_picked_up_by_another(
+    built_catalog: Path, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared-index"
+    hosts = []
+    for name in ("a", "b"):
+        data = tmp_path / name
+        shutil.copytree(built_catalog, data)
+        shutil.rmtree(data / "index")
+        hosts.append(engine_settings(
+            data_dir=data, index_root=shared, tagger_steps=300, index_watch_s=0.2
+        ))
+    a, b = await Engine.open(hosts[0]), await Engine.open(hosts[1])
+    try:
+        assert a.index is None and b.index is None
+        info = await a.reindex()
+        for _ in range(100):  # b's watcher looks every 0.2 s
+            if b.index is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert b.index is not None and b.index.path == a.index.path
+        assert len(b.index) == info.count
+        # A second publish while b answers: every answer comes, from one build or the next.
+        video = (await b.store.tracks_by_ids([1]))[1].video_id
+        rebuild = asyncio.create_task(a.reindex())
+        answers = []
+        while not rebuild.done():
+            answers.append(await b.recommend(video, 3))
+            await asyncio.sleep(0.05)
+        await rebuild
+        assert answers and all(len(r.items) == 3 for r in answers)
+        for _ in range(100):
+            if b.index.path == a.index.path:
+                break
+            await asyncio.sleep(0.1)
+        assert b.index.path == a.index.path
+        both = await asyncio.gather(a.reindex(), b.reindex(), return_exceptions=True)
+        refused = [r for r in both if isinstance(r, ReindexRunningError)]
+        assert len(refused) == 1 and "already running on" in str(refused[0])  # across hosts
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_cooldowns_are_shared_through_redis(
+    built_catalog: Path, tmp_path: Path, redis_url: str
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(built_catalog, data)
+    settings = engine_settings(data_dir=data, queue_url=redis_url, queue_name="earshot:cd")
+    one, two = await Engine.open(settings), await Engine.open(settings)
+    try:
+        assert await two.cooldown_left(42) == 0
+        await one.start_cooldown(42, 20)
+        left = await two.cooldown_left(42)  # another process sees the same wait
+        assert 19 < left <= 20
+        assert await two.cooldown_left(43) == 0
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_without_redis_the_cooldown_is_this_processs_own(
+    built_catalog: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(built_catalog, data)
+    engine = await Engine.open(engine_settings(data_dir=data))
+    try:
+        await engine.start_cooldown(7, 5)
+        assert 4 < await engine.cooldown_left(7) <= 5
+    finally:
+        await engine.close()

@@ -151,7 +151,52 @@ async def check_pca(settings: Settings, engine: Any) -> Check:
     return Check("PCA parameters", OK, f"sha256 {digest[:12]}… matches AudioSet's", facts)
 
 
+async def check_queue(settings: Settings) -> Check:
+    """With QUEUE_URL: Redis answers, and some listening worker reported lately."""
+    from arq.constants import health_check_key_suffix
+
+    from .jobs import ListenQueue, QueueUnavailableError, redact
+
+    where = redact(settings.queue_url or "")
+    try:
+        queue = await ListenQueue.connect(settings)
+    except QueueUnavailableError as exc:
+        return Check("listening queue", FAIL, exc.operator_hint)
+    try:
+        info = await asyncio.wait_for(queue.redis.info("server"), 10)
+        waiting = await queue.depth()
+        health = await queue.redis.get(settings.queue_name + health_check_key_suffix)
+    except Exception as exc:
+        return Check("listening queue", FAIL, f"{where}: {type(exc).__name__}: {exc}")
+    finally:
+        await queue.close()
+    facts = {
+        "url": where,
+        "queue": settings.queue_name,
+        "redis": info.get("redis_version"),
+        "jobs_waiting": waiting,
+        "worker_report": health.decode() if health else None,
+    }
+    head = f"Redis {info.get('redis_version')} at {where}, queue {settings.queue_name!r}"
+    if not health:
+        return Check(
+            "listening queue",
+            WARN,
+            f"{head}: no worker has reported in the last 30 s; new songs wait until "
+            "`python -m recommender worker` runs somewhere",
+            facts,
+        )
+    return Check("listening queue", OK, f"{head}, {waiting} job(s) waiting; workers report", facts)
+
+
 async def check_model(engine: Any) -> Check:
+    if engine.settings.queue_url:
+        return Check(
+            "VGGish model",
+            OK,
+            "not loaded here: queue workers listen, and each loads it before its first job",
+            {"loaded_here": False},
+        )
     started = time.perf_counter()
     try:
         result = await engine.listener.check_model()
@@ -246,6 +291,8 @@ async def run_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
         checks.append(await check_oembed(engine.facts.base))
         checks.append(await check_ffmpeg(settings))
         checks.append(await check_pca(settings, engine))
+        if settings.queue_url:
+            checks.append(await check_queue(settings))
         checks.append(await check_model(engine))
         checks.extend(await check_catalog(engine))
     finally:

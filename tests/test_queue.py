@@ -4,6 +4,7 @@ engines in queue mode standing for bot processes, media served over HTTP on 127.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import time
 import uuid
@@ -204,6 +205,29 @@ async def test_an_unreachable_queue_is_a_clear_refusal(
         assert "127.0.0.1" in caught.value.operator_hint
     finally:
         await engine.close()
+
+
+async def test_the_doctor_sees_the_queue_and_its_workers(
+    data: Path, fake_vggish: Path, pca_params: Path, server: RangeServer, redis_url: str,
+    queue_name: str,
+) -> None:
+    from recommender.doctor import FAIL, OK, WARN, check_queue
+
+    settings = _settings(
+        data, fake_vggish, pca_params, server, queue_url=redis_url, queue_name=queue_name
+    )
+    alone = await check_queue(settings)
+    assert alone.status == WARN and "no worker has reported" in alone.detail
+    with ListeningWorker(_worker_env(settings)):
+        for _ in range(50):  # its first report follows its start-up line closely
+            seen = await check_queue(settings)
+            if seen.status == OK:
+                break
+            await asyncio.sleep(0.1)
+    assert seen.status == OK and seen.facts["redis"] and "workers report" in seen.detail
+    gone = dataclasses.replace(settings, queue_url=f"redis://:pw@127.0.0.1:{free_port()}/0")
+    down = await check_queue(gone)
+    assert down.status == FAIL and "127.0.0.1" in down.detail and "pw" not in down.detail
 
 
 def test_addresses_lose_their_passwords_in_logs() -> None:

@@ -381,6 +381,48 @@ async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_migrate_to_postgres(args: argparse.Namespace, settings: Settings) -> int:
+    from .migrate import (
+        MigrationRefused,
+        VerificationFailed,
+        checks_table,
+        copy_to_postgres,
+        verify,
+    )
+
+    target = args.to or settings.database_url
+    if not target:
+        print("migrate-to-postgres needs --to URL or DATABASE_URL", file=sys.stderr)
+        return 2
+    source = args.source or settings.database_path
+    try:
+        if args.verify:
+            checks = await verify(source, target)
+        else:
+            with bars() as progress:
+                checks = await copy_to_postgres(
+                    source, target, replace=args.replace, progress=progress
+                )
+    except MigrationRefused as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 2
+    except VerificationFailed as exc:
+        print(checks_table(exc.checks))
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(checks_table(checks))
+    bad = [c.table for c in checks if not c.ok]
+    if bad:
+        print(f"error: verification failed: {', '.join(bad)} differ", file=sys.stderr)
+        return 1
+    rows = sum(c.target_rows for c in checks)
+    print(
+        f"verified: {len(checks)} tables, {rows} rows identical in SQLite ({source}) and "
+        "PostgreSQL" + ("" if args.verify else "; set DATABASE_URL to use it")
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m recommender",
@@ -540,6 +582,35 @@ def build_parser() -> argparse.ArgumentParser:
         "and the index. Each step is skipped when already done.",
     )
     p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser(
+        "migrate-to-postgres",
+        help="copy the SQLite database into an empty PostgreSQL database, and verify it",
+        description="Copy every table of the SQLite database (DATA_DIR/earshot.sqlite3, or "
+        "--from) into an empty PostgreSQL database (--to, or DATABASE_URL), in one "
+        "transaction, then compare row counts and checksums of every table on both sides. "
+        "A copy that fails or differs leaves PostgreSQL as it was; the SQLite file is only "
+        "read. Stop the bot first, or writes made meanwhile stay in SQLite only.",
+    )
+    p.add_argument("--to", metavar="URL", help="postgresql://... (default: DATABASE_URL)")
+    p.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        metavar="PATH",
+        help="the SQLite file (default: DATA_DIR/earshot.sqlite3)",
+    )
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="overwrite earshot data already in the target (refused without it)",
+    )
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="copy nothing: compare the two databases' counts and checksums",
+    )
+    p.set_defaults(func=cmd_migrate_to_postgres)
 
     p = sub.add_parser(
         "verify",

@@ -1,0 +1,287 @@
+"""PostgreSQL as the shared database (DATABASE_URL), on a real server: migrations, Discord
+snowflakes, two stores on one database, the rebuild child reading it, and moving a
+SQLite deployment over with migrate-to-postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import shutil
+import sqlite3
+from pathlib import Path
+
+import asyncpg
+import numpy as np
+import pytest
+
+from recommender.migrate import verify
+from recommender.ratings import Reply
+from recommender.store import SCHEMA_VERSION, Store, StoreError
+from recommender.tfrecord import ClipRecord
+from recommender.video_facts import Status, VideoFacts
+from scripts.standins.cli import run_cli, run_json
+
+SNOWFLAKE = 1_234_567_890_123_456_789  # past 2**60, as Discord ids are
+
+
+def _clips(n: int, prefix: str) -> list[ClipRecord]:
+    rng = np.random.default_rng(1)
+    return [
+        ClipRecord(
+            f"{prefix}{i:010d}"[-11:],
+            10.0 * i + 0.1,
+            10.0 * i + 10.1,
+            (137, 140 + i % 3),
+            rng.integers(0, 256, (10, 128), dtype=np.uint8),
+        )
+        for i in range(n)
+    ]
+
+
+async def _sql(url: str, statement: str, *args: object) -> list:
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetch(statement, *args)
+    finally:
+        await conn.close()
+
+
+async def test_migrations_version_in_a_table_once_and_refuse_a_newer_one(
+    postgres_url: str,
+) -> None:
+    # Two processes starting at once on an empty database: one migrates, one waits.
+    first, second = await asyncio.gather(Store.open(postgres_url), Store.open(postgres_url))
+    try:
+        assert await first.schema_version() == await second.schema_version() == SCHEMA_VERSION
+        assert await first.add_file("bal_train/a.tfrecord", 1, _clips(3, "m"), "bal_train", 0) == 3
+    finally:
+        await first.close()
+        await second.close()
+    assert [tuple(r) for r in await _sql(postgres_url, "SELECT version FROM earshot_schema")] == [
+        (SCHEMA_VERSION,)
+    ]
+    types = dict(
+        tuple(r)
+        for r in await _sql(
+            postgres_url,
+            "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns"
+            " WHERE table_schema = 'public'",
+        )
+    )
+    assert types["replies.message_id"] == types["ratings.user_id"] == "bigint"
+    assert types["tracks.frames"] == "bytea" and types["tracks.start_s"] == "double precision"
+
+    again = await Store.open(postgres_url)  # nothing to do, nothing lost
+    try:
+        assert await again.schema_version() == SCHEMA_VERSION
+        assert await again.count_tracks() == 3
+    finally:
+        await again.close()
+
+    await _sql(postgres_url, "UPDATE earshot_schema SET version = $1", SCHEMA_VERSION + 5)
+    with pytest.raises(StoreError, match="newer than this earshot understands") as caught:
+        await Store.open(postgres_url)
+    assert "earshot:***@" in str(caught.value)  # the address, never the password
+
+
+async def test_discord_snowflakes_round_trip(postgres_url: str) -> None:
+    store = await Store.open(postgres_url)
+    try:
+        await store.add_file("bal_train/a.tfrecord", 1, _clips(4, "s"), "bal_train", 0)
+        tracks = [(t.id, t.video_id) async for chunk in store.iter_tracks() for t in chunk]
+        message, guild, channel = SNOWFLAKE, SNOWFLAKE + 1, SNOWFLAKE + 2
+        member, other = SNOWFLAKE + 3, SNOWFLAKE + 4
+        await store.record_reply(Reply(message, guild, channel, member, "q", tuple(tracks)))
+        assert await store.set_reaction(member, message, "1", True)
+        assert await store.set_reaction(other, message, "down", True)
+        assert await store.recent_replies(0) == [(message, channel, guild)]
+        assert await store.ratings_of(member) == [(tracks[0][0], tracks[0][1], 1)]
+        ids = [t for t, _ in tracks]
+        community = await store.community(guild, member, ids, liked=[])
+        assert community.dislikes == {t: 1 for t in ids}
+        assert await store.replace_reactions(message, {member: {"2"}}) == 2
+        assert await store.ratings_of(member) == [(tracks[1][0], tracks[1][1], 1)]
+        assert await store.forget_member(member) == 1
+    finally:
+        await store.close()
+
+
+async def test_two_stores_share_one_database(postgres_url: str) -> None:
+    """Two processes' stores (shards, workers): what one writes, the other reads, and
+    reactions from both at once on one reply all count."""
+    a, b = await Store.open(postgres_url), await Store.open(postgres_url)
+    try:
+        await a.add_file("bal_train/a.tfrecord", 1, _clips(5, "t"), "bal_train", 0)
+        tracks = [(t.id, t.video_id) async for chunk in b.iter_tracks() for t in chunk]
+        await a.record_reply(Reply(SNOWFLAKE, 7, 8, 9, "q", tuple(tracks)))
+        await asyncio.gather(
+            *(
+                store.set_reaction(SNOWFLAKE + 1, SNOWFLAKE, reaction, True)
+                for store, reaction in zip(
+                    [a, b, a, b, a], ["1", "2", "down", "3", "5"], strict=True
+                )
+            )
+        )
+        expected = sorted(
+            [
+                (tracks[p - 1][0], tracks[p - 1][1], v)
+                for p, v in [(1, 1), (2, 1), (3, 1), (4, -1), (5, 1)]
+            ]
+        )
+        assert sorted(await a.ratings_of(SNOWFLAKE + 1)) == expected
+        assert sorted(await b.ratings_of(SNOWFLAKE + 1)) == expected
+        frames = np.ones((12, 128), dtype=np.uint8)
+        await b.cache_song_and_add_to_catalog("abcdefghijk", "m1", frames, "Song", "Band", None)
+        cached = await a.cached_embedding("abcdefghijk", "m1")
+        assert cached is not None and np.array_equal(cached[0], frames)
+        assert cached[1] == {"title": "Song", "channel": "Band", "duration_s": None}
+        assert await a.count_tracks("member") == 1
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def _fill_sqlite(data: Path) -> None:
+    """A small deployment with a row in every table (NULLs, snowflakes and exact floats)."""
+    store = await Store.open(data / "earshot.sqlite3")
+    try:
+        await store.add_file("bal_train/a.tfrecord", 1000, _clips(30, "a"), "bal_train", 4)
+        await store.add_file("eval/b.tfrecord", 2000, _clips(12, "b"), "eval", 1, ["bad crc"])
+        await store.cache_song_and_add_to_catalog(
+            "memberSong1", "vggish-1", np.full((7, 128), 3, np.uint8), "Tïtle ✓", "Chan", None
+        )
+        tracks = [(t.id, t.video_id) async for chunk in store.iter_tracks() for t in chunk]
+        await store.record_reply(Reply(SNOWFLAKE, SNOWFLAKE + 1, 5, 6, "q", tuple(tracks[:10])))
+        await store.record_reply(Reply(SNOWFLAKE + 9, None, 5, 6, "q", tuple(tracks[10:15])))
+        for user, reaction in [(11, "1"), (11, "3"), (12, "down"), (SNOWFLAKE + 2, "2")]:
+            await store.set_reaction(user, SNOWFLAKE, reaction, True)
+        await store.set_reaction(13, SNOWFLAKE + 9, "4", True)
+        await store.save_facts(
+            [
+                VideoFacts(tracks[0][1], Status.LIVE, "A song", "Someone", 1_700_000_000.123456),
+                VideoFacts(tracks[1][1], Status.GONE, "", "", 1_700_000_001.5),
+            ]
+        )
+    finally:
+        await store.close()
+    with sqlite3.connect(data / "earshot.sqlite3") as db:
+        db.executemany(
+            "INSERT INTO classes (idx, mid, name, kind) VALUES (?, ?, ?, ?)",
+            [(137, "/m/a", "Music", "other"), (140, "/m/b", "Rock", "genre")],
+        )
+
+
+def _file_sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_migrate_to_postgres_copies_verifies_and_refuses_twice(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    asyncio.run(_fill_sqlite(data))
+    sqlite_file = data / "earshot.sqlite3"
+    before = _file_sha(sqlite_file)
+
+    result = run_cli(data, "migrate-to-postgres", "--to", postgres_url)
+    lines = result.stdout.splitlines()
+    assert lines[-1].startswith("verified: 9 tables,"), result.stdout
+    rows = {line.split()[0]: line.split() for line in lines[1:-1]}
+    assert set(rows) == {
+        "tracks", "ingested_files", "classes", "embeddings", "replies", "reply_items",
+        "reactions", "ratings", "video_facts",
+    }  # fmt: skip
+    for table, (_, source_rows, target_rows, source_sha, target_sha, verdict) in rows.items():
+        assert source_rows == target_rows and source_sha == target_sha, table
+        assert verdict == "ok"
+    assert rows["tracks"][1] == "43" and rows["ratings"][1] == "14" and rows["classes"][1] == "2"
+    assert _file_sha(sqlite_file) == before  # only read
+
+    # The same data through the store on either side; new tracks continue after the ids.
+    async def same_on_both() -> None:
+        old, new = await Store.open(sqlite_file), await Store.open(postgres_url)
+        try:
+            for method, args in [
+                ("ratings_of", (11,)),
+                ("ratings_of", (SNOWFLAKE + 2,)),
+                ("recent_replies", (0,)),
+                ("ingest_summary", ()),
+                ("class_kinds", ()),
+                ("verification_counts", ()),
+                ("count_tracks", ("member",)),
+            ]:
+                assert await getattr(new, method)(*args) == await getattr(old, method)(*args)
+            ids = list(range(1, 44))
+            assert (await new.tracks_by_ids(ids)).keys() == (await old.tracks_by_ids(ids)).keys()
+            await new.add_member_track("anotherSong", np.zeros((3, 128), np.uint8), 3.0)
+            (added,) = await new.tracks_by_video("anotherSong")
+            assert added.id == 44
+        finally:
+            await old.close()
+            await new.close()
+
+    asyncio.run(same_on_both())
+
+    refused = run_cli(data, "migrate-to-postgres", check=False, DATABASE_URL=postgres_url)
+    assert refused.returncode == 2, refused.stderr
+    assert "already holds earshot data" in refused.stderr and "--replace" in refused.stderr
+
+    replaced = run_cli(data, "migrate-to-postgres", "--replace", DATABASE_URL=postgres_url)
+    assert "verified: 9 tables" in replaced.stdout
+
+    # A row altered in PostgreSQL afterwards: verify names the table.
+    asyncio.run(
+        _sql(postgres_url, "UPDATE ratings SET created_at = created_at + 1e-6 WHERE user_id = 11")
+    )
+    checks = {c.table: c for c in asyncio.run(verify(sqlite_file, postgres_url))}
+    assert not checks["ratings"].ok and checks["ratings"].source_rows == 14
+    assert all(c.ok for t, c in checks.items() if t != "ratings")
+    differs = run_cli(
+        data, "migrate-to-postgres", "--verify", check=False, DATABASE_URL=postgres_url
+    )
+    assert differs.returncode == 1
+    assert "ratings differ" in differs.stderr
+    assert "DIFFERS" in next(
+        line for line in differs.stdout.splitlines() if line.startswith("ratings")
+    )
+
+
+def test_a_copy_that_fails_midway_leaves_postgres_empty(tmp_path: Path, postgres_url: str) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    asyncio.run(_fill_sqlite(data))
+    with sqlite3.connect(data / "earshot.sqlite3") as db:  # SQLite takes it; PostgreSQL won't
+        db.execute("UPDATE video_facts SET checked_at = 'yesterday' WHERE status = 'gone'")
+    before = _file_sha(data / "earshot.sqlite3")
+    failed = run_cli(data, "migrate-to-postgres", "--to", postgres_url, check=False)
+    assert failed.returncode != 0
+    tables = asyncio.run(
+        _sql(postgres_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    )
+    assert tables == []  # tracks and the rest were copied, then rolled back with the rest
+    assert _file_sha(data / "earshot.sqlite3") == before
+
+
+@pytest.mark.slow
+def test_reindex_and_recommend_from_postgres(
+    built_catalog: Path, tmp_path: Path, postgres_url: str
+) -> None:
+    """The whole deployment on PostgreSQL: migrated, the rebuild child reads the catalog
+    from it, and the CLI recommends from it."""
+    data = tmp_path / "data"
+    shutil.copytree(built_catalog, data)
+    run_cli(data, "migrate-to-postgres", DATABASE_URL=postgres_url)
+    (data / "earshot.sqlite3").rename(data / "moved-away.sqlite3")  # only PostgreSQL left
+    run_cli(data, "reindex", DATABASE_URL=postgres_url)
+    stats = run_json(data, "stats", DATABASE_URL=postgres_url)
+    assert stats["indexed"] == stats["tracks"] > 500
+    assert not (data / "earshot.sqlite3").exists()
+    video = asyncio.run(
+        _sql(
+            postgres_url,
+            "SELECT video_id FROM tracks WHERE video_id NOT LIKE '-%' ORDER BY id LIMIT 1",
+        )
+    )
+    answer = run_json(data, "recommend", "--count", "3", video[0][0], DATABASE_URL=postgres_url)
+    assert len(answer["items"]) == 3

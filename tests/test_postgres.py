@@ -285,3 +285,38 @@ def test_reindex_and_recommend_from_postgres(
     )
     answer = run_json(data, "recommend", "--count", "3", video[0][0], DATABASE_URL=postgres_url)
     assert len(answer["items"]) == 3
+
+
+async def test_writes_wait_out_an_unreachable_server(postgres_url: str) -> None:
+    """On PostgreSQL, write_behind queues a write the server could not take (connection
+    refused or dropped) and writes it when the server answers again; other errors are
+    the caller's, at once."""
+    store = await Store.open(postgres_url)
+    try:
+        await store.add_file("bal_train/a.tfrecord", 1, _clips(2, "w"), "bal_train", 0)
+        tracks = [(t.id, t.video_id) async for chunk in store.iter_tracks() for t in chunk]
+        await store.record_reply(Reply(SNOWFLAKE, 1, 2, 3, "q", tuple(tracks)))
+        outage = [2]  # the first two attempts find the server gone
+
+        async def react(*args: object) -> bool:
+            if outage[0]:
+                outage[0] -= 1
+                raise ConnectionRefusedError(111, "Connect call failed")
+            return await store.set_reaction(*args)  # type: ignore[arg-type]
+
+        assert await store.write_behind(react, 42, SNOWFLAKE, "1", True) is True  # queued
+        assert store.pending_writes == 1
+        for _ in range(60):
+            if store.pending_writes == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert await store.ratings_of(42) == [(tracks[0][0], tracks[0][1], 1)]
+
+        async def broken() -> None:
+            await store._execute("SELECT no_such_column FROM ratings")
+
+        with pytest.raises(Exception, match="no_such_column"):
+            await store.write_behind(broken)
+        assert store.pending_writes == 0
+    finally:
+        await store.close()

@@ -69,10 +69,6 @@ async def listen(
     return listened
 
 
-async def _open_store(settings: Settings) -> Store:
-    return await Store.open(settings.database_path, settings.db_busy_timeout_s)
-
-
 def worker_settings(settings: Settings) -> Settings:
     """The worker listens itself: it never enqueues jobs of its own."""
     return dataclasses.replace(settings, queue_url=None)
@@ -84,7 +80,7 @@ def make_worker(settings: Settings, *, warm: bool = True) -> Worker:
     local = worker_settings(settings)
 
     async def startup(ctx: dict[str, Any]) -> None:
-        store = await _open_store(local)
+        store = await Store.open_settings(local)
         listener = Listener(local, store)
         ctx["store"], ctx["listener"] = store, listener
         if warm:  # load the model before the first job, not during it

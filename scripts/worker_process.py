@@ -12,8 +12,31 @@ import threading
 import time
 from pathlib import Path
 
+from recommender.config import Settings
+
 ROOT = Path(__file__).resolve().parents[1]
 READY = "listening worker"
+
+
+def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a worker that serves ``settings``'s queue and database (the
+    test-media settings included), one job at a time unless ``extra`` says otherwise."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATA_DIR", "INDEX_"))}
+    chosen = {
+        "DATA_DIR": str(settings.data_dir),
+        "QUEUE_URL": settings.queue_url or "",
+        "QUEUE_NAME": settings.queue_name,
+        "DATABASE_URL": settings.database_url or "",
+        "VGGISH_MODEL": settings.vggish_model,
+        "VGGISH_PCA_PARAMS": str(settings.pca_params or ""),
+        "EARSHOT_TEST_ALLOW_LOOPBACK": "1" if settings.allow_test_hosts else "",
+        "EARSHOT_TEST_MEDIA_BASE": settings.test_media_base or "",
+        "SECTION_SECONDS": str(settings.section_seconds),
+        "SECTION_COUNT": str(settings.section_count),
+        "REQUEST_TIMEOUT_SECONDS": str(settings.request_timeout_s),
+        "MAX_CONCURRENT_REQUESTS": "1",
+    }
+    return {**env, **chosen, **extra}
 
 
 class ListeningWorker:

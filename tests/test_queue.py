@@ -17,10 +17,9 @@ from recommender.engine import Engine
 from recommender.jobs import QueueUnavailableError, redact
 from recommender.youtube import VideoUnavailableError
 from scripts.local_servers import free_port
-from scripts.standins.cli import cli_env
 from scripts.standins.http_range import RangeServer
 from scripts.standins.media import make_song
-from scripts.worker_process import ListeningWorker
+from scripts.worker_process import ListeningWorker, worker_env
 from tests.conftest import engine_settings
 
 VIDEOS = [f"queue{n:_<6}" for n in range(8)]
@@ -66,19 +65,7 @@ def _settings(data: Path, model: Path, pca: Path, server: RangeServer, **changes
 
 
 def _worker_env(settings, **extra: str) -> dict[str, str]:
-    return cli_env(
-        settings.data_dir,
-        QUEUE_URL=settings.queue_url,
-        QUEUE_NAME=settings.queue_name,
-        VGGISH_MODEL=settings.vggish_model,
-        VGGISH_PCA_PARAMS=str(settings.pca_params),
-        EARSHOT_TEST_MEDIA_BASE=settings.test_media_base,
-        SECTION_SECONDS=str(settings.section_seconds),
-        SECTION_COUNT=str(settings.section_count),
-        REQUEST_TIMEOUT_SECONDS=str(settings.request_timeout_s),
-        MAX_CONCURRENT_REQUESTS="1",
-        **extra,
-    )
+    return worker_env(settings, **extra)
 
 
 def _probes(server: RangeServer, video: str) -> int:

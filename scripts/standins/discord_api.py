@@ -5,6 +5,13 @@ interactions and reactions, answer, react, and resume after a disconnect.
 It runs on its own event loop in a thread; tests drive it with the thread-safe methods
 at the bottom (``interaction``, ``react``, ``reconnect``, ``wait_for``) and read what the
 bot did from ``calls`` (every REST request) and ``messages``.
+
+Servers: by default one (``guild_id``, with its channel ``channel_id``). ``guilds=N``
+makes N servers whose ids are chosen so that server i lives on shard i of N, as Discord
+places a server: shard ``(guild_id >> 22) % shard_count``; ``guild_ids=[...]`` names them
+outright. READY lists a shard's own servers, each gets a GUILD_CREATE, each has its own
+channel, and every event about a server (interactions, reactions) goes to the socket of
+the shard that owns it, whichever process runs that shard.
 """
 
 from __future__ import annotations
@@ -71,20 +78,49 @@ class Member:
         }
 
 
+FIRST_GUILD = 800_000_000_000_000_001
+
+
+def guild_ids_for(count: int, first: int = FIRST_GUILD) -> list[int]:
+    """``count`` server ids near ``first`` such that server i lives on shard i of
+    ``count`` (``(id >> 22) % count == i``); for one server, ``first`` itself."""
+    if count < 1:
+        raise ValueError("at least one guild")
+    if count == 1:
+        return [first]
+    base = (first >> 22) - (first >> 22) % count  # a multiple of count: shard 0
+    low = first & ((1 << 22) - 1)
+    return [((base + i) << 22) | low for i in range(count)]
+
+
 class FakeDiscord:
-    def __init__(self, owner_id: int = 1000) -> None:
+    def __init__(
+        self,
+        owner_id: int = 1000,
+        *,
+        guilds: int = 1,
+        guild_ids: list[int] | None = None,
+        shards: int = 1,
+    ) -> None:
+        """``guilds``: how many servers the bot is in (ids from ``guild_ids_for``), or
+        ``guild_ids`` outright; ``shards``: what /gateway/bot recommends (the bot may
+        still choose its own SHARD_COUNT)."""
         self._ids = itertools.count(int(time.time() * 1000 - EPOCH_MS) << 22)
         self.app_id = 900_000_000_000_000_001
         self.bot_id = self.app_id
         self.owner_id = owner_id
-        self.guild_id = 800_000_000_000_000_001
+        self.guild_ids: list[int] = list(guild_ids or guild_ids_for(guilds))
+        self.guild_id = self.guild_ids[0]  # the default server of every helper
+        # Each server's one text channel: the id after the server's (800...002 for one).
+        self.channel_ids: dict[int, int] = {g: g + 1 for g in self.guild_ids}
         self.in_guild = True  # False: the bot was invited nowhere yet
-        self.shards = 1  # what /gateway/bot recommends
+        self.shards = shards  # what /gateway/bot recommends
         self.identified_shards: list[list[int]] = []  # [shard_id, shard_count] per IDENTIFY
         self.reactions: dict[int, dict[str, set[int]]] = {}  # message -> emoji -> users
         self.rest_reads = 0  # GETs of messages and reaction lists (the bot catching up)
-        self._shard_of: dict[int, int] = {}  # socket -> its shard id
-        self.channel_id = 800_000_000_000_000_002
+        self._shard_of: dict[int, tuple[int, int]] = {}  # socket -> (shard id, shard count)
+        self._sessions: dict[str, tuple[int, int]] = {}  # session id -> its shard
+        self._session_numbers = itertools.count(1)
         self.calls: list[Call] = []
         self.messages: dict[int, dict] = {}
         self.commands: list[dict] = []
@@ -92,7 +128,7 @@ class FakeDiscord:
         self.identifies = 0
         self.resumes: list[dict] = []
         self.sequence = 0
-        self.session_id = "session-1"
+        self.session_id = "session-1"  # the one IDENTIFY gave last (each gets its own)
         self._sockets: list[web.WebSocketResponse] = []
         self._compressors: dict[int, Any] = {}
         self._loop = asyncio.new_event_loop()
@@ -156,13 +192,32 @@ class FakeDiscord:
             "mfa_enabled": False,
         }
 
-    def channel(self) -> dict:
+    @property
+    def channel_id(self) -> int:
+        """The first server's channel (the one server's, by default)."""
+        return self.channel_ids[self.guild_id]
+
+    def guild_of_channel(self, channel_id: int) -> int:
+        for guild, channel in self.channel_ids.items():
+            if channel == channel_id:
+                return guild
+        raise KeyError(f"Channel {channel_id}")
+
+    def shard_of_guild(self, guild_id: int, shard_count: int | None = None) -> int:
+        """The shard a server lives on, of ``shard_count`` (default ``shards``)."""
+        return (guild_id >> 22) % max(shard_count or self.shards, 1)
+
+    def guilds_of_shard(self, shard_id: int, shard_count: int) -> list[int]:
+        return [g for g in self.guild_ids if (g >> 22) % shard_count == shard_id]
+
+    def channel(self, guild_id: int | None = None) -> dict:
+        guild_id = guild_id or self.guild_id
         return {
-            "id": str(self.channel_id),
+            "id": str(self.channel_ids[guild_id]),
             "type": 0,
             "name": "music",
             "position": 0,
-            "guild_id": str(self.guild_id),
+            "guild_id": str(guild_id),
             "permission_overwrites": [],
             "nsfw": False,
             "parent_id": None,
@@ -172,9 +227,11 @@ class FakeDiscord:
             "flags": 0,
         }
 
-    def guild(self) -> dict:
+    def guild(self, guild_id: int | None = None) -> dict:
+        guild_id = guild_id or self.guild_id
+        number = self.guild_ids.index(guild_id) + 1
         everyone = {
-            "id": str(self.guild_id),
+            "id": str(guild_id),
             "name": "@everyone",
             "permissions": "1071698660929",
             "position": 0,
@@ -193,15 +250,15 @@ class FakeDiscord:
             "flags": 0,
         }
         return {
-            "id": str(self.guild_id),
-            "name": "Test Server",
+            "id": str(guild_id),
+            "name": "Test Server" if number == 1 else f"Test Server {number}",
             "icon": None,
             "owner_id": str(self.owner_id),
             "roles": [everyone],
             "emojis": [],
             "stickers": [],
             "features": [],
-            "channels": [self.channel()],
+            "channels": [self.channel(guild_id)],
             "threads": [],
             "members": [bot_member],
             "member_count": 3,
@@ -258,13 +315,23 @@ class FakeDiscord:
         }
 
     def _message(
-        self, body: dict, *, interaction: dict | None = None, message_id: int | None = None
+        self,
+        body: dict,
+        *,
+        interaction: dict | None = None,
+        message_id: int | None = None,
+        guild_id: int | None = None,
     ) -> dict:
+        """A message in a server's channel: the interaction's server, else ``guild_id``,
+        else the first."""
+        if interaction is not None:
+            guild_id = int(interaction["guild_id"])
+        guild_id = guild_id or self.guild_id
         message_id = message_id or self.next_id()
         message = {
             "id": str(message_id),
-            "channel_id": str(self.channel_id),
-            "guild_id": str(self.guild_id),
+            "channel_id": str(self.channel_ids[guild_id]),
+            "guild_id": str(guild_id),
             "author": self.bot_user(),
             "content": body.get("content") or "",
             "timestamp": _now_iso(),
@@ -288,7 +355,7 @@ class FakeDiscord:
                 "id": str(interaction["id"]),
                 "type": 2,
                 "user": interaction["member"]["user"],
-                "authorizing_integration_owners": {"0": str(self.guild_id)},
+                "authorizing_integration_owners": {"0": str(guild_id)},
             }
         self.messages[message_id] = message
         return message
@@ -315,33 +382,39 @@ class FakeDiscord:
                 if op == 1:
                     await self._send(ws, {"op": 11})
                 elif op == 2:
-                    self.identifies += 1
                     shard = payload["d"].get("shard") or [0, 1]
-                    self.identified_shards.append(shard)
-                    self._shard_of[id(ws)] = shard[0]
+                    session = f"session-{next(self._session_numbers)}"
+                    with self.lock:
+                        self.identifies += 1
+                        self.identified_shards.append(shard)
+                        self._shard_of[id(ws)] = (shard[0], shard[1])
+                        self._sessions[session] = (shard[0], shard[1])
+                        self.session_id = session
                     # A guild lives on shard (guild_id >> 22) % shard_count, as on Discord.
-                    ours = self.in_guild and (self.guild_id >> 22) % shard[1] == shard[0]
+                    ours = self.guilds_of_shard(shard[0], shard[1]) if self.in_guild else []
                     await self._dispatch_to(
                         ws,
                         "READY",
                         {
                             "v": 10,
                             "user": self.bot_user(),
-                            "guilds": [{"id": str(self.guild_id), "unavailable": True}]
-                            if ours
-                            else [],
+                            "guilds": [{"id": str(g), "unavailable": True} for g in ours],
                             "shard": shard,
-                            "session_id": self.session_id,
+                            "session_id": session,
                             "resume_gateway_url": self.gateway_url,
                             "application": {"id": str(self.app_id), "flags": 0},
                             "private_channels": [],
                             "relationships": [],
                         },
                     )
-                    if ours:
-                        await self._dispatch_to(ws, "GUILD_CREATE", self.guild())
+                    for guild in ours:
+                        await self._dispatch_to(ws, "GUILD_CREATE", self.guild(guild))
                 elif op == 6:
-                    self.resumes.append(payload["d"])
+                    with self.lock:
+                        self.resumes.append(payload["d"])
+                        resumed = self._sessions.get(payload["d"].get("session_id"))
+                        if resumed is not None:  # the socket serves that session's shard
+                            self._shard_of[id(ws)] = resumed
                     await self._dispatch_to(ws, "RESUMED", {})
         finally:
             if ws in self._sockets:
@@ -364,13 +437,35 @@ class FakeDiscord:
         self.sequence += 1
         await self._send(ws, {"op": 0, "t": event, "s": self.sequence, "d": data})
 
-    async def _dispatch(self, event: str, data: dict) -> None:
-        """To the socket of the shard that owns the guild (the last one if unknown)."""
+    def _socket_for(self, guild_id: int) -> web.WebSocketResponse | None:
+        """The socket of the shard that owns the server; None when no connected shard
+        does. With no shard known at all (nothing identified yet), the last socket."""
+        owners = [
+            ws
+            for ws in self._sockets
+            if (shard := self._shard_of.get(id(ws))) is not None
+            and (guild_id >> 22) % shard[1] == shard[0]
+        ]
+        if owners:
+            return owners[-1]
+        if self._sockets and not any(id(ws) in self._shard_of for ws in self._sockets):
+            return self._sockets[-1]
+        return None
+
+    def shard_connected(self, guild_id: int) -> bool:
+        """Whether the shard that owns the server is connected now."""
+        return self._socket_for(guild_id) is not None
+
+    async def _dispatch(self, event: str, data: dict, guild_id: int | None = None) -> bool:
+        """To the socket of the shard that owns the guild; False when no connected shard
+        owns it (Discord would deliver it to nobody)."""
         if not self._sockets:
             raise RuntimeError("the bot is not connected to the gateway")
-        owner = (self.guild_id >> 22) % max(self.shards, 1)
-        sockets = [ws for ws in self._sockets if self._shard_of.get(id(ws)) == owner]
-        await self._dispatch_to((sockets or self._sockets)[-1], event, data)
+        ws = self._socket_for(guild_id or self.guild_id)
+        if ws is None:
+            return False
+        await self._dispatch_to(ws, event, data)
+        return True
 
     # --- REST -----------------------------------------------------------------------
 
@@ -556,23 +651,28 @@ class FakeDiscord:
                 return command["id"]
         raise KeyError(f"command /{name} was not synced")
 
-    def interaction(self, member: Member, name: str, **options: Any) -> dict:
-        """A member runs /name with options; returns the interaction record."""
+    def interaction(
+        self, member: Member, name: str, guild_id: int | None = None, **options: Any
+    ) -> dict:
+        """A member runs /name with options in a server (default: the first); returns
+        the interaction record. Raises if no connected shard owns that server."""
         typed = [
             {"name": k, "type": 4 if isinstance(v, int) else 3, "value": v}
             for k, v in options.items()
         ]
+        guild_id = guild_id or self.guild_id
         data = {
             "id": self.command_id(name),
             "name": name,
             "type": 1,
             "options": typed,
-            "guild_id": str(self.guild_id),
+            "guild_id": str(guild_id),
         }
-        return self._send_interaction(self._base(member, 2, data))
+        return self._send_interaction(self._base(member, 2, data, guild_id))
 
-    def _base(self, member: Member, kind: int, data: dict) -> dict:
+    def _base(self, member: Member, kind: int, data: dict, guild_id: int | None = None) -> dict:
         interaction_id = self.next_id()
+        guild_id = guild_id or self.guild_id
         return {
             "id": str(interaction_id),
             "application_id": str(self.app_id),
@@ -580,15 +680,15 @@ class FakeDiscord:
             "token": f"token-{interaction_id}",
             "version": 1,
             "data": data,
-            "guild_id": str(self.guild_id),
-            "channel_id": str(self.channel_id),
-            "channel": self.channel(),
+            "guild_id": str(guild_id),
+            "channel_id": str(self.channel_ids[guild_id]),
+            "channel": self.channel(guild_id),
             "member": member.member(),
             "app_permissions": "1071698660929",
             "locale": "en-US",
             "guild_locale": "en-US",
             "entitlements": [],
-            "authorizing_integration_owners": {"0": str(self.guild_id)},
+            "authorizing_integration_owners": {"0": str(guild_id)},
             "context": 0,
             "attachment_size_limit": 8 * 1024 * 1024,
         }
@@ -597,32 +697,42 @@ class FakeDiscord:
         record = {**payload, "id": int(payload["id"]), "responses": []}
         with self.lock:
             self.interactions[record["id"]] = record
-        self._run(self._dispatch("INTERACTION_CREATE", payload))
+        guild_id = int(payload["guild_id"])
+        if not self._run(self._dispatch("INTERACTION_CREATE", payload, guild_id)):
+            raise RuntimeError(f"no connected shard serves guild {guild_id}")
         return record
 
-    def post(self, author: Member, content: str, embeds: list[dict] | None = None) -> dict:
-        """A member's message in the channel (for message commands), with embeds if given."""
-        message = self._message({"content": content, "embeds": embeds or []})
+    def post(
+        self,
+        author: Member,
+        content: str,
+        embeds: list[dict] | None = None,
+        guild_id: int | None = None,
+    ) -> dict:
+        """A member's message in a server's channel (default: the first server), for
+        message commands, with embeds if given."""
+        message = self._message({"content": content, "embeds": embeds or []}, guild_id=guild_id)
         message["author"] = author.user()
         message["webhook_id"] = None
         return message
 
     def message_command(self, member: Member, name: str, message: dict) -> dict:
-        """A member right-clicks ``message`` and picks Apps > ``name``."""
+        """A member right-clicks ``message`` and picks Apps > ``name`` (in its server)."""
+        guild_id = int(message.get("guild_id") or self.guild_id)
         data = {
             "id": self.command_id(name),
             "name": name,
             "type": 3,
             "target_id": message["id"],
-            "guild_id": str(self.guild_id),
+            "guild_id": str(guild_id),
             "resolved": {"messages": {message["id"]: message}},
         }
-        return self._send_interaction(self._base(member, 2, data))
+        return self._send_interaction(self._base(member, 2, data, guild_id))
 
     def click(self, member: Member, message: dict, custom_id: str) -> dict:
-        """A member presses a button on ``message``."""
+        """A member presses a button on ``message`` (in its server)."""
         data = {"custom_id": custom_id, "component_type": 2}
-        payload = self._base(member, 3, data)
+        payload = self._base(member, 3, data, int(message.get("guild_id") or self.guild_id))
         payload["message"] = message
         return self._send_interaction(payload)
 
@@ -656,11 +766,13 @@ class FakeDiscord:
         self._reacted(message_id, emoji, member.id, add)
         if not self._sockets:
             return
+        known = self.messages.get(message_id)
+        guild_id = int(known["guild_id"]) if known and known.get("guild_id") else self.guild_id
         data = {
             "user_id": str(member.id),
-            "channel_id": str(self.channel_id),
+            "channel_id": str(self.channel_ids[guild_id]),
             "message_id": str(message_id),
-            "guild_id": str(self.guild_id),
+            "guild_id": str(guild_id),
             "emoji": {"id": None, "name": emoji},
             "type": 0,
             "burst": False,
@@ -669,15 +781,20 @@ class FakeDiscord:
         }
         if add:
             data["member"] = member.member()
-        self._run(
-            self._dispatch("MESSAGE_REACTION_ADD" if add else "MESSAGE_REACTION_REMOVE", data)
+        self._run(  # while the server's shard is offline, no event reaches anyone
+            self._dispatch(
+                "MESSAGE_REACTION_ADD" if add else "MESSAGE_REACTION_REMOVE", data, guild_id
+            )
         )
 
-    def reconnect(self) -> None:
-        """Ask the bot to reconnect (op 7), as Discord does; it should RESUME."""
+    def reconnect(self, guild_id: int | None = None) -> None:
+        """Ask the bot to reconnect (op 7), as Discord does; it should RESUME. With
+        ``guild_id``, the shard that owns that server; otherwise the last connection."""
 
         async def send() -> None:
-            ws = self._sockets[-1]
+            ws = self._socket_for(guild_id) if guild_id else self._sockets[-1]
+            if ws is None:
+                raise RuntimeError(f"no connected shard serves guild {guild_id}")
             await self._send(ws, {"op": 7, "d": None})
 
         self._run(send())

@@ -251,7 +251,8 @@ def download_sections(
             os.environ["PATH"] = options.ffmpeg_location + os.pathsep + path
     params = {
         **_params(options),
-        "outtmpl": str(folder / "section-%(section_start)s.%(ext)s"),
+        # Relative, under paths' home: an absolute template makes yt-dlp warn each time.
+        "outtmpl": "section-%(section_start)s.%(ext)s",
         "download_ranges": download_range_func(None, sections),
         "external_downloader_args": {"ffmpeg_o": ["-fs", str(options.max_bytes)]},
         "paths": {"home": str(folder), "temp": str(folder)},

@@ -6,6 +6,7 @@
     python scripts/benchmark.py rerank [--clips N] [--json]
     python scripts/benchmark.py scale [--clips N] [--json]
     python scripts/benchmark.py titles [--videos N] [--json]
+    python scripts/benchmark.py cluster [--songs N] [--json]
 
 ``listen``: CPU seconds per audio second of ffmpeg decoding + VGGish inference against
 inference alone, and peak memory, for 30 s and 5 min songs. Runs with a SavedModel of
@@ -942,6 +943,154 @@ def cmd_titles(args: argparse.Namespace) -> dict:
     }
 
 
+def _timed_listens(
+    settings, warm: str, videos: list[str], together: bool
+) -> tuple[list[float], list[float]]:
+    """Seconds to each new song's frames through one engine on ``settings`` (all at once,
+    or one after another), after a first song that is not timed (the model loads). With a
+    queue, also each song's queue overhead: what the caller waited beyond the job's own
+    run in the worker (arq records when the job started and finished)."""
+    import asyncio
+
+    from arq.jobs import Job
+
+    from recommender.engine import Engine
+    from recommender.jobs import job_id
+
+    async def run() -> tuple[list[float], list[float]]:
+        engine = await Engine.open(settings)
+        overheads: list[float] = []
+        try:
+
+            async def one(video: str) -> float:
+                started = time.perf_counter()
+                _, source = await engine.listener.listen(video)
+                seconds = time.perf_counter() - started
+                assert source == "download", (video, source)
+                if settings.queue_url:
+                    queue = await engine.listener.queue()
+                    version = await engine.listener.model_version()
+                    job = Job(job_id(video, version), queue.redis, _queue_name=settings.queue_name)
+                    info = await job.result_info()
+                    assert info is not None
+                    ran = (info.finish_time - info.start_time).total_seconds()
+                    overheads.append(seconds - ran)
+                return seconds
+
+            await engine.listener.listen(warm)  # new or cached: either way, all warm after
+            if together:
+                started = time.perf_counter()
+                await asyncio.gather(*(one(v) for v in videos))
+                return [time.perf_counter() - started], overheads
+            return [await one(v) for v in videos], overheads
+        finally:
+            await engine.close()
+
+    return asyncio.run(run())
+
+
+def _video_ids(prefix: str, count: int) -> list[str]:
+    """``count`` distinct 11-character ids that start with ``prefix``."""
+    return [f"{prefix}{i:0{11 - len(prefix)}d}" for i in range(count)]
+
+
+def cmd_cluster(args: argparse.Namespace) -> dict:
+    """Listening past one machine: new-song throughput with 1, 2 and 4 queue workers, and
+    what the Redis hop adds to one new song, against the in-process default. Real Redis
+    and PostgreSQL on 127.0.0.1; VGGish's real architecture (random weights)."""
+    import dataclasses
+    import statistics
+
+    from recommender.config import Settings
+    from scripts.local_servers import PostgresServer, RedisServer
+    from scripts.standins.http_range import RangeServer
+    from scripts.standins.media import make_song
+    from scripts.standins.vggish_architecture import build_vggish_architecture
+    from scripts.worker_process import ListeningWorker, worker_env
+
+    pca = ROOT.parent / "shared" / "data" / "audioset" / "vggish_pca_params.npz"
+    counts = (1, 2, 4)
+    with (
+        tempfile.TemporaryDirectory(prefix="earshot-bench-") as tmp_name,
+        RedisServer() as redis,
+        PostgresServer() as postgres,
+    ):
+        tmp = Path(tmp_name)
+        model = build_vggish_architecture(tmp / "vggish")
+        media = tmp / "media"
+        media.mkdir()
+        master = make_song(tmp / "song.mp3", 90.0)
+        batches = {n: _video_ids(f"w{n}song", args.songs) for n in counts}
+        warm = _video_ids("warm", len(counts) + 1)
+        solo = {k: _video_ids(f"{k}solo", args.sequential) for k in ("own", "hop")}
+        for video in [*warm, *solo["own"], *solo["hop"], *(v for b in batches.values() for v in b)]:
+            shutil.copyfile(master, media / f"{video}.mp3")
+        with RangeServer(media) as youtube:
+            base = Settings(
+                data_dir=tmp / "data",
+                vggish_model=str(model),
+                pca_params=pca,
+                database_url=postgres.url,
+                allow_test_hosts=True,
+                test_media_base=youtube.url(""),
+                request_timeout_s=900.0,
+                max_concurrent_requests=1,
+                index_watch_s=0,
+            )
+            # The embedded default: this process's own listening worker, warm.
+            own, _ = _timed_listens(base, warm[0], solo["own"], together=False)
+            results = []
+            hop: list[float] = []
+            hop_overhead: list[float] = []
+            for step, (n, videos) in enumerate(batches.items(), 1):
+                queued = dataclasses.replace(
+                    base, queue_url=redis.url, queue_name=f"earshot:bench:{n}"
+                )
+                workers = [
+                    ListeningWorker(worker_env(queued), f"worker{i}").start() for i in range(n)
+                ]
+                try:
+                    (seconds,), _ = _timed_listens(queued, warm[step], videos, together=True)
+                    if n == 1:
+                        hop, hop_overhead = _timed_listens(
+                            queued, warm[0], solo["hop"], together=False
+                        )
+                    done = [w.jobs_done() for w in workers]
+                finally:
+                    for worker in workers:
+                        worker.stop()
+                results.append(
+                    {
+                        "workers": n,
+                        "songs": len(videos),
+                        "seconds": round(seconds, 2),
+                        "songs_per_s": round(len(videos) / seconds, 3),
+                        "jobs_per_worker": done,
+                    }
+                )
+    one = results[0]["songs_per_s"]
+    for r in results:
+        r["ratio_to_1"] = round(r["songs_per_s"] / one, 2)
+    own_p50, hop_p50 = statistics.median(own), statistics.median(hop)
+    return {
+        "benchmark": "cluster",
+        "machine": machine(),
+        "model": "VGGish architecture, random weights (real cost); 2 x 30 s sections per song",
+        "throughput": results,
+        "new_song": {
+            "in_process_p50_s": round(own_p50, 3),
+            "via_queue_p50_s": round(hop_p50, 3),
+            "queue_hop_added_s": round(hop_p50 - own_p50, 3),
+            # The hop alone, per song: the caller's wait minus the job's run in the worker
+            # (enqueue, pick-up, result poll, the result's trip back through Redis).
+            "queue_overhead_p50_s": round(statistics.median(hop_overhead), 3),
+            "queue_overhead_max_s": round(max(hop_overhead), 3),
+            "in_process_s": [round(x, 3) for x in own],
+            "via_queue_s": [round(x, 3) for x in hop],
+        },
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -974,6 +1123,10 @@ def main() -> int:
     titles.add_argument("--videos", type=int, default=1_000_000)
     titles.add_argument("--checked", type=int, default=3000)
     titles.add_argument("--json", action="store_true")
+    cluster = sub.add_parser("cluster", help="listening workers on the queue; the cluster")
+    cluster.add_argument("--songs", type=int, default=12, help="new songs per throughput run")
+    cluster.add_argument("--sequential", type=int, default=5, help="songs for the hop figure")
+    cluster.add_argument("--json", action="store_true")
     child = sub.add_parser("_listen_child")
     for name in ("model", "pca", "song", "seconds"):
         child.add_argument(name)
@@ -981,8 +1134,14 @@ def main() -> int:
     if args.command == "_listen_child":
         print(json.dumps(_listen_child(args.model, args.pca, args.song, float(args.seconds))))
         return 0
-    if args.command in ("bot", "rerank", "scale", "titles"):
-        commands = {"bot": cmd_bot, "rerank": cmd_rerank, "scale": cmd_scale, "titles": cmd_titles}
+    if args.command in ("bot", "rerank", "scale", "titles", "cluster"):
+        commands = {
+            "bot": cmd_bot,
+            "rerank": cmd_rerank,
+            "scale": cmd_scale,
+            "titles": cmd_titles,
+            "cluster": cmd_cluster,
+        }
         report = commands[args.command](args)
         print(json.dumps(report, indent=2))
         return 0

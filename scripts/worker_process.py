@@ -40,8 +40,11 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
 
 
 class ListeningWorker:
-    def __init__(self, env: dict[str, str], name: str = "worker") -> None:
+    def __init__(
+        self, env: dict[str, str], name: str = "worker", command: list[str] | None = None
+    ) -> None:
         self.env = env
+        self.command = command or [sys.executable, "-m", "recommender", "worker"]
         self.name = name
         self.lines: list[str] = []
         self.process: subprocess.Popen[str] | None = None
@@ -49,7 +52,7 @@ class ListeningWorker:
 
     def start(self, timeout_s: float = 120.0) -> ListeningWorker:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "recommender", "worker"],
+            self.command,
             cwd=ROOT,
             env=self.env,
             stdin=subprocess.DEVNULL,

@@ -99,6 +99,25 @@ async def test_two_bot_processes_share_one_job_and_the_cache_answers_after(
             await second.close()
 
 
+async def test_the_worker_start_script_serves_and_stops_cleanly(
+    data: Path, fake_vggish: Path, pca_params: Path, server: RangeServer, redis_url: str,
+    queue_name: str,
+) -> None:
+    """The README's worker command, `bash scripts/start_worker.sh`, run for real."""
+    settings = _settings(
+        data, fake_vggish, pca_params, server, queue_url=redis_url, queue_name=queue_name
+    )
+    env = _worker_env(settings, YTDLP_AUTO_UPDATE="false", YTDLP_JS_RUNTIME="")
+    worker = ListeningWorker(env, "script", ["bash", "scripts/start_worker.sh"]).start(600)
+    engine = await Engine.open(settings)
+    try:
+        result = await engine.recommend(VIDEOS[4], 3)
+        assert result.query.source == "download" and worker.jobs_done() == 1
+    finally:
+        await engine.close()
+        assert worker.stop() == 0, worker.log
+
+
 async def test_a_refusal_crosses_the_queue_as_itself(
     data: Path, fake_vggish: Path, pca_params: Path, server: RangeServer, redis_url: str,
     queue_name: str,

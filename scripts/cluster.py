@@ -91,7 +91,15 @@ def _execute(url: str, statement: str) -> None:
 
 class Cluster:
     """Redis, PostgreSQL, a shared INDEX_DIR, the Discord and YouTube stand-ins, B bot
-    processes sharing S shards and W listening workers (see the module's docstring)."""
+    processes sharing S shards and W listening workers (see the module's docstring).
+
+    Attributes, once started: ``discord`` (the FakeDiscord: drive members with
+    ``interaction(member, name, guild_id=..., **options)``, ``react``, read ``messages``),
+    ``youtube`` (the RangeServer: ``requests``, ``stall_s``), ``bots`` (BotProcess per
+    process), ``workers`` (ListeningWorker per slot), ``shard_split`` (each bot's shard
+    ids), ``redis_url``, ``queue_name``, ``database_url`` (the cluster's own database),
+    ``index_dir`` (the shared INDEX_DIR), ``timings`` (seconds per start-up step).
+    """
 
     def __init__(
         self,

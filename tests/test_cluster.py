@@ -76,8 +76,7 @@ def _links(answer: dict) -> list[str]:
 
 
 def _ask(cluster: Cluster, who: Member, guild: int, url: str, count: int = 3) -> dict:
-    record = cluster.discord.interaction(who, "recommend", guild_id=guild, url=url, count=count)
-    return record
+    return cluster.discord.interaction(who, "recommend", guild_id=guild, url=url, count=count)
 
 
 def _answer(cluster: Cluster, record: dict, count: int = 3, timeout: float = 120) -> dict:
@@ -107,6 +106,15 @@ def test_a_hundred_requests_at_once_across_four_shards(cluster: Cluster, built_c
     assert sum(done) == len(NEW_SONGS) and all(done), done
     for n in (0, 1):  # each process answered its own servers' requests
         assert f"Shard ID {cluster.shard_split[n][0]} has connected" in cluster.bot_log(n)
+    # The workers wrote the shared cache in PostgreSQL: asked again, in a server of the
+    # other process, a new song is answered from it, with no download.
+    cached = cluster.sql("SELECT video_id FROM embeddings WHERE video_id LIKE 'clustr%'")
+    assert sorted(v for (v,) in cached) == NEW_SONGS
+    again = _answer(cluster, _ask(cluster, member(), cluster.guild_ids[2], urls[1]))
+    assert again["message"]["embeds"][0]["url"].startswith(
+        urls[1].replace("youtu.be/", "www.youtube.com/watch?v=")
+    )
+    assert cluster.downloads(NEW_SONGS[0]) == 1 and sum(cluster.jobs_done()) == len(NEW_SONGS)
     print(f"100 requests answered in {took:.1f} s; jobs per worker {done}")
 
 
@@ -143,6 +151,11 @@ def test_a_worker_killed_mid_job_loses_no_request(cluster: Cluster) -> None:
     try:
         record = _ask(cluster, member(), cluster.guild_ids[1], f"https://youtu.be/{STALLED}")
         cluster.discord.wait_for(lambda: cluster.downloads(STALLED), 60, "the download")
+        cluster.discord.wait_for(  # arq logs a job as it starts it
+            lambda: any(f":{STALLED}:listen(" in "".join(w.lines) for w in cluster.workers),
+            10,
+            "the job to start",
+        )
         doomed = next(
             n
             for n in (0, 1)

@@ -989,6 +989,121 @@ def _timed_listens(
     return asyncio.run(run())
 
 
+def _answered(discord, record: dict) -> bool:
+    """The member sees the answer: the deferred reply edited with its embed."""
+    message = discord.messages.get(record.get("original") or 0)
+    return bool(record.get("followups")) or bool(
+        message and message["embeds"] and not message["flags"] & 128
+    )
+
+
+def _reply_latencies(discord, urls: list[str], guilds: list[int | None]) -> list[float]:
+    """Seconds from each /recommend to its answer, one request at a time (a fine poll,
+    not FakeDiscord.wait_for's 50 ms, since these answers take tens of milliseconds)."""
+    from scripts.standins.discord_api import Member
+
+    seconds = []
+    for i, url in enumerate(urls):
+        who = Member(700_000 + i, f"bench{i}")
+        guild = guilds[i % len(guilds)]
+        started = time.perf_counter()
+        record = discord.interaction(who, "recommend", guild_id=guild, url=url, count=5)
+        deadline = started + 60
+        while True:
+            with discord.lock:
+                if _answered(discord, record):
+                    break
+            if time.perf_counter() > deadline:
+                raise AssertionError(f"no answer to {url} in 60 s")
+            time.sleep(0.002)
+        seconds.append(time.perf_counter() - started)
+        assert not record.get("followups"), f"{url} was refused"
+    return seconds
+
+
+def _percentiles(seconds: list[float]) -> dict:
+    import numpy as np
+
+    ms = np.asarray(seconds) * 1000
+    return {
+        "requests": len(seconds),
+        "p50_ms": round(float(np.percentile(ms, 50)), 1),
+        "p99_ms": round(float(np.percentile(ms, 99)), 1),
+        "max_ms": round(float(ms.max()), 1),
+    }
+
+
+def _catalog_latency(
+    tmp: Path, model: Path, pca: Path, requests: int, redis_url: str, postgres_url: str
+) -> dict:
+    """p50/p99 of a catalog /recommend: the single-process default (SQLite, in-process
+    listening), then the cluster (2 bot processes x 2 shards, PostgreSQL, Redis, a
+    shared index), in this run, on the same catalog and the same requests."""
+    import sqlite3
+
+    from scripts.cluster import Cluster
+    from scripts.standins.bot_process import BotProcess
+    from scripts.standins.cli import run_cli
+    from scripts.standins.discord_api import FakeDiscord
+    from scripts.standins.oembed import OEmbedServer
+
+    shared = ROOT.parent / "shared" / "data" / "audioset"
+    data = tmp / "catalog"
+    run_cli(data, "ingest", "--audioset", str(shared), TAGGER_STEPS="800")
+    run_cli(data, "reindex", TAGGER_STEPS="800")
+    with sqlite3.connect(data / "earshot.sqlite3") as db:
+        videos = [
+            v
+            for (v,) in db.execute(
+                "SELECT DISTINCT video_id FROM tracks WHERE source != 'member' ORDER BY id"
+                " LIMIT ?",
+                (requests,),
+            )
+        ]
+    urls = [f"https://www.youtube.com/watch?v={v}" for v in videos]
+    media = tmp / "no-media"
+    media.mkdir()
+    with OEmbedServer() as oembed:
+        os.environ.update(
+            {"EARSHOT_TEST_ALLOW_LOOPBACK": "1", "EARSHOT_TEST_OEMBED_BASE": oembed.base}
+        )
+        single = tmp / "single"
+        shutil.copytree(data, single)
+        with FakeDiscord() as discord:
+            bot = BotProcess(
+                discord,
+                single,
+                tmp / "single.log",
+                VGGISH_MODEL=str(model),
+                VGGISH_PCA_PARAMS=str(pca),
+            )
+            bot.start()
+            try:
+                _reply_latencies(discord, urls[:10], [None])  # warm: caches, connections
+                alone = _reply_latencies(discord, urls, [None])
+            finally:
+                bot.stop()
+        with Cluster(
+            tmp / "cluster",
+            data,
+            model,
+            pca,
+            media,
+            bots=2,
+            workers=1,
+            redis_url=redis_url,
+            postgres_url=postgres_url,
+        ) as cluster:
+            guilds: list[int | None] = list(cluster.guild_ids)
+            _reply_latencies(cluster.discord, urls[:10], guilds)
+            clustered = _reply_latencies(cluster.discord, urls, guilds)
+    return {
+        "single_process": _percentiles(alone),
+        "cluster": _percentiles(clustered),
+        "cluster_setup": "2 bot processes x 2 shards, 4 servers; PostgreSQL; Redis; 1 worker",
+    }
+
+
 def _video_ids(prefix: str, count: int) -> list[str]:
     """``count`` distinct 11-character ids that start with ``prefix``."""
     return [f"{prefix}{i:0{11 - len(prefix)}d}" for i in range(count)]
@@ -1068,6 +1183,7 @@ def cmd_cluster(args: argparse.Namespace) -> dict:
                         "jobs_per_worker": done,
                     }
                 )
+        catalog = _catalog_latency(tmp, model, pca, args.requests, redis.url, postgres.url)
     one = results[0]["songs_per_s"]
     for r in results:
         r["ratio_to_1"] = round(r["songs_per_s"] / one, 2)
@@ -1077,6 +1193,7 @@ def cmd_cluster(args: argparse.Namespace) -> dict:
         "machine": machine(),
         "model": "VGGish architecture, random weights (real cost); 2 x 30 s sections per song",
         "throughput": results,
+        "catalog_recommend": catalog,
         "new_song": {
             "in_process_p50_s": round(own_p50, 3),
             "via_queue_p50_s": round(hop_p50, 3),
@@ -1126,6 +1243,7 @@ def main() -> int:
     cluster = sub.add_parser("cluster", help="listening workers on the queue; the cluster")
     cluster.add_argument("--songs", type=int, default=12, help="new songs per throughput run")
     cluster.add_argument("--sequential", type=int, default=5, help="songs for the hop figure")
+    cluster.add_argument("--requests", type=int, default=200, help="catalog /recommend calls")
     cluster.add_argument("--json", action="store_true")
     child = sub.add_parser("_listen_child")
     for name in ("model", "pca", "song", "seconds"):

@@ -83,9 +83,11 @@ def make_worker(settings: Settings, *, warm: bool = True) -> Worker:
         store = await Store.open_settings(local)
         listener = Listener(local, store)
         ctx["store"], ctx["listener"] = store, listener
-        if warm:  # load the model before the first job, not during it
-            version = await listener.warm_up()
-            log.info("model loaded: %s", version)
+        if warm:  # load the model in every listening process before the first job
+            slots = local.max_concurrent_requests
+            versions = await asyncio.gather(*(listener.warm_up() for _ in range(slots)))
+            pids = listener.pool.pids() if listener.pool else []
+            log.info("model loaded in %d process(es): %s", len(pids), versions[0])
         log.info(
             "listening worker %s:%d ready on %s queue %r, %d job(s) at a time",
             socket.gethostname(),

@@ -118,6 +118,17 @@ async def test_the_worker_start_script_serves_and_stops_cleanly(
         assert worker.stop() == 0, worker.log
 
 
+def test_a_worker_loads_the_model_in_each_of_its_listening_processes(
+    data: Path, fake_vggish: Path, pca_params: Path, server: RangeServer, redis_url: str,
+    queue_name: str,
+) -> None:
+    settings = _settings(
+        data, fake_vggish, pca_params, server, queue_url=redis_url, queue_name=queue_name
+    )
+    with ListeningWorker(_worker_env(settings, MAX_CONCURRENT_REQUESTS="2")) as worker:
+        assert "model loaded in 2 process(es)" in worker.log, worker.log
+
+
 async def test_a_refusal_crosses_the_queue_as_itself(
     data: Path, fake_vggish: Path, pca_params: Path, server: RangeServer, redis_url: str,
     queue_name: str,

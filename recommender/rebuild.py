@@ -47,6 +47,7 @@ def rebuild(
     trees: int,
     tagger_steps: int,
     progress: Progress,
+    prune_grace_s: float = 0.0,
 ) -> tuple[Path, dict]:
     """Build and swap in a new index over every track present when it starts.
 
@@ -99,7 +100,7 @@ def rebuild(
         del frames, labels
         space = VectorSpace(tagger)
 
-        writer = IndexWriter(index_dir, total, space.dim, trees)
+        writer = IndexWriter(index_dir, total, space.dim, trees, prune_grace_s=prune_grace_s)
         try:
             done = 0
             for chunk in read_tracks(db, up_to):
@@ -126,7 +127,12 @@ def rebuild(
 
 
 def rebuild_in_child(
-    connection: Connection, database: Path | str, index_dir: Path, trees: int, tagger_steps: int
+    connection: Connection,
+    database: Path | str,
+    index_dir: Path,
+    trees: int,
+    tagger_steps: int,
+    prune_grace_s: float = 0.0,
 ) -> None:
     """The child process's entry: progress, then ("done", path) or ("error", ...)."""
     last = [0.0]
@@ -139,7 +145,12 @@ def rebuild_in_child(
 
     try:
         path, _ = rebuild(
-            database, index_dir, trees=trees, tagger_steps=tagger_steps, progress=progress
+            database,
+            index_dir,
+            trees=trees,
+            tagger_steps=tagger_steps,
+            progress=progress,
+            prune_grace_s=prune_grace_s,
         )
         connection.send(("done", str(path)))
     except EarshotError as exc:
@@ -182,6 +193,7 @@ async def rebuild_in_background(settings: Settings, progress: Progress) -> Path:
             settings.index_dir.resolve(),
             settings.index_trees,
             settings.tagger_steps,
+            settings.index_prune_grace_s,
         ),
     )
     child.start()

@@ -107,6 +107,8 @@ async def test_a_build_published_by_one_process_is_picked_up_by_another(
         both = await asyncio.gather(a.reindex(), b.reindex(), return_exceptions=True)
         refused = [r for r in both if isinstance(r, ReindexRunningError)]
         assert len(refused) == 1 and "already running on" in str(refused[0])  # across hosts
+        # Three builds published to a shared folder: none pruned yet, others may read them.
+        assert len([p for p in (shared / BUILDS).iterdir() if p.is_dir()]) == 3
     finally:
         await a.close()
         await b.close()

@@ -67,7 +67,7 @@ class Engine:
         self._cooldowns: LocalCooldowns | RedisCooldowns = LocalCooldowns()
         self._shared_cooldowns = False
         self._watcher: asyncio.Task[None] | None = None
-        self._unreadable: str | None = None  # a published build that would not open
+        self._unreadable: str | None = None  # a published build that would not open (logged)
 
     @classmethod
     async def open(cls, settings: Settings) -> Engine:
@@ -159,13 +159,12 @@ class Engine:
             return False
         if self.index is not None and self.index.path.name == path.name:
             return False
-        if self._unreadable == path.name:
-            return False  # said once; wait for the next build
         try:
             new = await asyncio.to_thread(VectorIndex, path)
-        except IndexUnreadableError as exc:
-            self._unreadable = path.name
-            log.error("%s; the index in use keeps serving", exc)
+        except IndexUnreadableError as exc:  # maybe still being copied: look again later
+            if self._unreadable != path.name:
+                self._unreadable = path.name
+                log.error("%s; the index in use keeps serving until it is whole", exc)
             return False
         old, self.index = self.index, new
         if old is not None:

@@ -114,6 +114,38 @@ async def test_a_build_published_by_one_process_is_picked_up_by_another(
         await b.close()
 
 
+async def test_a_build_still_being_copied_is_served_once_whole(
+    built_catalog: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator copies a build into the shared folder by hand, CURRENT first: the
+    watcher refuses it (said once) until the last file is there in full, then swaps."""
+    data = tmp_path / "data"
+    shutil.copytree(built_catalog, data)
+    source = current_build(data / "index")
+    assert source is not None
+    shared = tmp_path / "shared"
+    shutil.copytree(data / "index", shared)
+    settings = engine_settings(data_dir=data, index_root=shared, index_watch_s=0)
+    engine = await Engine.open(settings)
+    try:
+        served = engine.index
+        assert served is not None
+        copy = shared / BUILDS / "20991231-000000.000000000-1"
+        shutil.copytree(source, copy)
+        vectors = (copy / "vectors.npy").read_bytes()
+        (copy / "vectors.npy").write_bytes(vectors[: len(vectors) // 3])  # mid-copy
+        (shared / "CURRENT").write_text(copy.name + "\n")
+        assert not await engine.pick_up_published_index()
+        assert not await engine.pick_up_published_index()
+        assert engine.index is served
+        assert sum("is whole" in r.message for r in caplog.records) == 1
+        (copy / "vectors.npy").write_bytes(vectors)  # the copy completes
+        assert await engine.pick_up_published_index()
+        assert engine.index is not None and engine.index.path == copy
+    finally:
+        await engine.close()
+
+
 async def test_cooldowns_are_shared_through_redis(
     built_catalog: Path, tmp_path: Path, redis_url: str
 ) -> None:

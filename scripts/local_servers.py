@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 INSTALL_HINT = "run scripts/install_servers.sh (Debian's redis-server and postgresql packages)"
 
@@ -45,7 +46,36 @@ def _wait_for_port(port: int, process: subprocess.Popen, what: str, timeout_s: f
     raise ServerUnavailable(f"{what} did not listen on 127.0.0.1:{port} in {timeout_s:.0f} s")
 
 
-class RedisServer:
+class _Server:
+    """A server process in a throwaway folder: ``start`` it (or use ``with``), ``stop``."""
+
+    _process: subprocess.Popen | None
+    _dir: tempfile.TemporaryDirectory
+    stop_timeout_s = 10.0
+
+    def start(self) -> Self:
+        raise NotImplementedError  # each server starts its own way
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()  # postgres: its "smart" shutdown
+            try:
+                self._process.wait(self.stop_timeout_s)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._dir.cleanup()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class RedisServer(_Server):
     """``with RedisServer() as redis: redis.url`` is a real, empty redis-server."""
 
     def __init__(self) -> None:
@@ -75,23 +105,6 @@ class RedisServer:
         _wait_for_port(self.port, self._process, "redis-server", 10.0)
         return self
 
-    def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        self._dir.cleanup()
-
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def postgres_bin() -> Path:
@@ -105,11 +118,12 @@ def postgres_bin() -> Path:
     raise ServerUnavailable(f"PostgreSQL's initdb is not installed; {INSTALL_HINT}")
 
 
-class PostgresServer:
+class PostgresServer(_Server):
     """``with PostgresServer() as pg: pg.url`` is a real PostgreSQL with an empty
     ``earshot`` database, owned by user ``earshot`` (password ``earshot``)."""
 
     USER = "earshot"
+    stop_timeout_s = 20.0
 
     def __init__(self) -> None:
         self.bin = postgres_bin()
@@ -201,20 +215,3 @@ class PostgresServer:
                 raise ServerUnavailable(f"createdb failed: {made.stderr.strip()[-500:]}")
             time.sleep(0.2)  # "the database system is starting up"
 
-    def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()  # SIGTERM: postgres's "smart" shutdown
-            try:
-                self._process.wait(20)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        self._dir.cleanup()
-
-    def __enter__(self) -> PostgresServer:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from recommender.config import Settings
 from recommender.engine import Engine
 from recommender.jobs import QueueUnavailableError, redact
 from recommender.youtube import VideoUnavailableError
@@ -64,6 +65,21 @@ def _settings(data: Path, model: Path, pca: Path, server: RangeServer, **changes
     )
 
 
+@pytest.fixture()
+def settings(
+    data: Path,
+    fake_vggish: Path,
+    pca_params: Path,
+    server: RangeServer,
+    redis_url: str,
+    queue_name: str,
+):
+    """Settings of a bot process that sends new songs to the queue."""
+    return _settings(
+        data, fake_vggish, pca_params, server, queue_url=redis_url, queue_name=queue_name
+    )
+
+
 def _worker_env(settings, **extra: str) -> dict[str, str]:
     return worker_env(settings, **extra)
 
@@ -73,12 +89,8 @@ def _probes(server: RangeServer, video: str) -> int:
 
 
 async def test_two_bot_processes_share_one_job_and_the_cache_answers_after(
-    data: Path, fake_vggish: Path, pca_params: Path, server: RangeServer, redis_url: str,
-    queue_name: str,
+    settings: Settings, server: RangeServer
 ) -> None:
-    settings = _settings(
-        data, fake_vggish, pca_params, server, queue_url=redis_url, queue_name=queue_name
-    )
     video = VIDEOS[0]
     with ListeningWorker(_worker_env(settings)) as worker:
         first, second = await Engine.open(settings), await Engine.open(settings)
@@ -86,9 +98,7 @@ async def test_two_bot_processes_share_one_job_and_the_cache_answers_after(
             server.stall_s = 0.5  # both asks arrive while the one job runs
             a, b = await asyncio.gather(first.recommend(video, 4), second.recommend(video, 4))
             assert a.query.source == b.query.source == "download"
-            assert a.query.title and [i.track_id for i in a.items] == [
-                i.track_id for i in b.items
-            ]
+            assert a.query.title and [i.track_id for i in a.items] == [i.track_id for i in b.items]
             assert _probes(server, video) == 1  # one job, one download, for both processes
             assert worker.jobs_done() == 1
             again = await first.recommend(video, 4)  # the worker wrote the shared cache
@@ -100,13 +110,9 @@ async def test_two_bot_processes_share_one_job_and_the_cache_answers_after(
 
 
 async def test_the_worker_start_script_serves_and_stops_cleanly(
-    data: Path, fake_vggish: Path, pca_params: Path, server: RangeServer, redis_url: str,
-    queue_name: str,
+    settings: Settings, server: RangeServer
 ) -> None:
     """The README's worker command, `bash scripts/start_worker.sh`, run for real."""
-    settings = _settings(
-        data, fake_vggish, pca_params, server, queue_url=redis_url, queue_name=queue_name
-    )
     env = _worker_env(settings, YTDLP_AUTO_UPDATE="false", YTDLP_JS_RUNTIME="")
     worker = ListeningWorker(env, "script", ["bash", "scripts/start_worker.sh"]).start(600)
     engine = await Engine.open(settings)
@@ -119,23 +125,15 @@ async def test_the_worker_start_script_serves_and_stops_cleanly(
 
 
 def test_a_worker_loads_the_model_in_each_of_its_listening_processes(
-    data: Path, fake_vggish: Path, pca_params: Path, server: RangeServer, redis_url: str,
-    queue_name: str,
+    settings: Settings, server: RangeServer
 ) -> None:
-    settings = _settings(
-        data, fake_vggish, pca_params, server, queue_url=redis_url, queue_name=queue_name
-    )
     with ListeningWorker(_worker_env(settings, MAX_CONCURRENT_REQUESTS="2")) as worker:
         assert "model loaded in 2 process(es)" in worker.log, worker.log
 
 
 async def test_a_refusal_crosses_the_queue_as_itself(
-    data: Path, fake_vggish: Path, pca_params: Path, server: RangeServer, redis_url: str,
-    queue_name: str,
+    settings: Settings, server: RangeServer
 ) -> None:
-    settings = _settings(
-        data, fake_vggish, pca_params, server, queue_url=redis_url, queue_name=queue_name
-    )
     with ListeningWorker(_worker_env(settings)):
         engine = await Engine.open(settings)
         try:
@@ -147,18 +145,10 @@ async def test_a_refusal_crosses_the_queue_as_itself(
 
 @pytest.mark.slow
 async def test_a_worker_killed_mid_job_loses_nothing(
-    data: Path, fake_vggish: Path, pca_params: Path, server: RangeServer, redis_url: str,
-    queue_name: str,
+    settings: Settings, server: RangeServer
 ) -> None:
-    settings = _settings(
-        data,
-        fake_vggish,
-        pca_params,
-        server,
-        queue_url=redis_url,
-        queue_name=queue_name,
-        request_timeout_s=6.0,  # the dead worker's mark expires 6 + 10 s after it took the job
-    )
+    # The dead worker's mark expires 6 + 10 s after it took the job.
+    settings = dataclasses.replace(settings, request_timeout_s=6.0)
     video = VIDEOS[1]
     doomed = ListeningWorker(_worker_env(settings), "doomed").start()
     engine = await Engine.open(settings)
@@ -183,13 +173,9 @@ async def test_a_worker_killed_mid_job_loses_nothing(
 
 @pytest.mark.slow
 async def test_a_stopped_worker_hands_its_job_back_at_once(
-    data: Path, fake_vggish: Path, pca_params: Path, server: RangeServer, redis_url: str,
-    queue_name: str,
+    settings: Settings, server: RangeServer
 ) -> None:
-    settings = _settings(
-        data, fake_vggish, pca_params, server, queue_url=redis_url, queue_name=queue_name,
-        request_timeout_s=60.0,
-    )
+    settings = dataclasses.replace(settings, request_timeout_s=60.0)
     video = VIDEOS[2]
     leaving = ListeningWorker(_worker_env(settings), "leaving").start()
     engine = await Engine.open(settings)
@@ -224,15 +210,9 @@ async def test_an_unreachable_queue_is_a_clear_refusal(
         await engine.close()
 
 
-async def test_the_doctor_sees_the_queue_and_its_workers(
-    data: Path, fake_vggish: Path, pca_params: Path, server: RangeServer, redis_url: str,
-    queue_name: str,
-) -> None:
+async def test_the_doctor_sees_the_queue_and_its_workers(settings: Settings) -> None:
     from recommender.doctor import FAIL, OK, WARN, check_queue
 
-    settings = _settings(
-        data, fake_vggish, pca_params, server, queue_url=redis_url, queue_name=queue_name
-    )
     alone = await check_queue(settings)
     assert alone.status == WARN and "no worker has reported" in alone.detail
     with ListeningWorker(_worker_env(settings)):

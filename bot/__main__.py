@@ -36,10 +36,20 @@ async def serve(settings: BotSettings) -> None:
     """Run until the connection ends or SIGTERM/SIGINT asks for a clean shutdown."""
     bot = Earshot(settings)
     loop = asyncio.get_running_loop()
+    closing: list[asyncio.Future[None]] = []
+
+    def shut_down() -> None:
+        if not closing:
+            closing.append(asyncio.ensure_future(bot.close()))
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, lambda: asyncio.ensure_future(bot.close()))
+        loop.add_signal_handler(signum, shut_down)
     async with bot:
         await bot.start(settings.token)
+    if closing:
+        # start() returns as soon as Discord's side is closed; the engine's close (the
+        # store's last queued writes, the database pool) must finish before the loop ends.
+        await closing[0]
 
 
 def main(argv: list[str] | None = None) -> int:

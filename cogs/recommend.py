@@ -49,12 +49,6 @@ def _plain(text: str, limit: int) -> str:
     return discord.utils.escape_markdown(_shorten(text.strip(), limit))
 
 
-def _plain(text: str, limit: int) -> str:
-    """Text from YouTube made safe inside a markdown link: no link brackets, no markup."""
-    text = text.replace("[", "(").replace("]", ")").replace("\n", " ")
-    return discord.utils.escape_markdown(_shorten(text.strip(), limit))
-
-
 def render(result: RecommendResult, first: int = 1, heading: bool = True) -> discord.Embed:
     """One message's embed, its suggestions numbered from ``first``; within Discord's
     limits (title 256, description 4096, total 6000)."""

@@ -644,6 +644,11 @@ def test_two_processes_each_run_half_the_shards(built_catalog: Path, tmp_path: P
             assert f"Shard ID {owner_shard} has connected" in log  # the server's shard is there
             discord.react(asker, int(answer["message"]["id"]), "1️⃣")
             discord.wait_for(lambda: ratings(data, asker.id) == {1: 1}, 20, "the rating")
+            # SIGTERM: each process closes its engine to the end before the loop stops.
+            assert [bot.stop() for bot in bots] == [0, 0]
+            for n in range(2):
+                log = (tmp_path / f"bot{n}.log").read_text()
+                assert "Unclosed" not in log and "CancelledError" not in log, log[-3000:]
         finally:
             for bot in bots:
                 bot.stop()

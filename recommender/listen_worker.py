@@ -19,7 +19,7 @@ import os
 import socket
 from typing import Any
 
-from arq.worker import Worker, func
+from arq.worker import Retry, Worker, func
 
 from .config import Settings
 from .errors import EarshotError
@@ -33,7 +33,7 @@ from .jobs import (
 )
 from .listening import Listener
 from .store import Store
-from .worker import Listened
+from .worker import Listened, WorkerCrashedError
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,13 @@ async def listen(
     mine = await listener.model_version()
     if mine != version:
         raise ModelMismatchError(mine, version)
-    listened, source = await listener.listen(video_id, start_s=start_s)
+    try:
+        listened, source = await listener.listen(video_id, start_s=start_s)
+    except WorkerCrashedError as exc:
+        # Its listening process died (killed, or replaced with a sibling that overran):
+        # not the song's fault, so the queue runs it again, here or elsewhere.
+        log.warning("job %s: %s; it goes back on the queue", ctx.get("job_id"), exc)
+        raise Retry(defer=1) from exc
     log.info(
         "job %s (try %d): %s from %s, %d frames",
         ctx.get("job_id"),

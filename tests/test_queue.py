@@ -171,6 +171,34 @@ async def test_a_worker_killed_mid_job_loses_nothing(
         await engine.close()
 
 
+async def test_a_listening_process_that_dies_mid_job_is_retried(
+    settings: Settings, server: RangeServer
+) -> None:
+    import psutil
+
+    video = VIDEOS[5]
+    with ListeningWorker(_worker_env(settings)) as worker:
+        engine = await Engine.open(settings)
+        try:
+            server.stall_s = 1.5
+            asked = asyncio.ensure_future(engine.recommend(video, 3))
+            while not _probes(server, video):
+                await asyncio.sleep(0.05)
+            assert worker.process is not None
+            children = psutil.Process(worker.process.pid).children(recursive=True)
+            listening = [c for c in children if "spawn_main" in " ".join(c.cmdline())]
+            assert listening
+            for child in listening:
+                child.kill()  # the OOM killer, say
+            server.stall_s = 0
+            result = await asyncio.wait_for(asked, 60)
+            assert result.query.source == "download"
+            assert "it goes back on the queue" in worker.log
+            assert any("(try 2)" in line for line in worker.lines), worker.log
+        finally:
+            await engine.close()
+
+
 @pytest.mark.slow
 async def test_a_stopped_worker_hands_its_job_back_at_once(
     settings: Settings, server: RangeServer

@@ -140,9 +140,9 @@ class Cluster:
             SIGKILLed worker's job runs again this + 10 s after it started) and, unless
             ``bot_request_timeout_s`` is given, of the bots (they wait 2x this + 15 s for
             a job, queueing included).
-        worker_jobs: MAX_CONCURRENT_REQUESTS of each worker. 1 by default: a worker warms
-            the model in one listening process only, and a second process loads it
-            inside its first job, under that job's time limit.
+        worker_jobs: MAX_CONCURRENT_REQUESTS of each worker (each slot is a listening
+            process with the model loaded before the worker takes jobs). 1 by default:
+            on this 2-core machine, 2 workers of 1 slot each.
         index_watch_s: INDEX_WATCH_SECONDS: how soon every process sees a new build.
         section_seconds, section_count: how much of each new song is listened to.
         owner_id: the application's owner (may /reindex and /stats).

@@ -15,6 +15,7 @@ import yarl
 from dotenv import load_dotenv
 
 from recommender.config import ConfigError
+from recommender.errors import EarshotError
 
 from .bot import Earshot
 from .config import BotSettings
@@ -93,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     except discord.PrivilegedIntentsRequired:
         print("error: the bot asked for an intent it is not allowed", file=sys.stderr)
         return 2
+    except EarshotError as exc:  # the engine could not open (its database, say)
+        print(f"error: {exc}", file=sys.stderr)
+        if exc.operator_hint:
+            print(f"to fix: {exc.operator_hint}", file=sys.stderr)
+        return 1
     except (aiohttp.ClientConnectionError, discord.GatewayNotFound, OSError) as exc:
         where = settings.api_base or "discord.com"
         print(f"error: cannot reach Discord ({where}): {exc}; check the network", file=sys.stderr)

@@ -28,7 +28,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from .errors import DatabaseUnavailableError
+
 POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+asyncpg://")
+PG_CONNECT_TIMEOUT_S = 15.0  # the first connection at open; then the pool's own
 PG_POOL_SIZE = 5
 PG_MAX_OVERFLOW = 5
 # pg_advisory_xact_lock key held while the schema is migrated (or a copy is loaded).
@@ -312,7 +315,11 @@ class Database:
         if self.is_sqlite:
             await self._migrate_sqlite()
             return
-        async with self.engine.begin() as conn:
+        try:  # the first connection: a server that is down or refuses us, said plainly
+            conn = await asyncio.wait_for(self.engine.connect(), PG_CONNECT_TIMEOUT_S)
+        except Exception as exc:
+            raise DatabaseUnavailableError(self.where, exc) from exc
+        async with conn, conn.begin():
             await migrate_postgres(self, conn)
 
     async def _migrate_sqlite(self) -> None:

@@ -151,6 +151,24 @@ async def check_pca(settings: Settings, engine: Any) -> Check:
     return Check("PCA parameters", OK, f"sha256 {digest[:12]}… matches AudioSet's", facts)
 
 
+async def check_database(settings: Settings) -> Check:
+    """Which database holds the catalog and ratings, and that it opens at this schema."""
+    from .errors import DatabaseUnavailableError
+    from .store import Store
+
+    try:
+        store = await Store.open_settings(settings)
+    except DatabaseUnavailableError as exc:
+        return Check("database", FAIL, exc.operator_hint)
+    try:
+        version = await store.schema_version()
+        facts = {"dialect": store.dialect, "where": store.where, "schema": version}
+    finally:
+        await store.close()
+    kind = "PostgreSQL" if store.dialect == "postgresql" else "SQLite"
+    return Check("database", OK, f"{kind} {store.where}, schema version {version}", facts)
+
+
 async def check_queue(settings: Settings) -> Check:
     """With QUEUE_URL: Redis answers, and some listening worker reported lately."""
     from arq.constants import health_check_key_suffix
@@ -278,13 +296,10 @@ def _extra_checks() -> list[tuple[str, ExtraChecks]]:
     return [(ep.name, ep.load()) for ep in entry_points(group=ENTRY_POINT_GROUP)]
 
 
-async def run_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
-    """Every check, the cheap ones first; the model loads in a listening worker."""
-    from .embedder import configure_hub_cache
+async def _engine_checks(settings: Settings) -> list[Check]:
     from .engine import Engine
 
-    configure_hub_cache(settings.data_dir)
-    checks = [await check_data_dir(settings)]
+    checks = []
     engine = await Engine.open(settings)
     try:
         checks.append(await check_ytdlp(engine.listener.fetch_options()))
@@ -297,6 +312,17 @@ async def run_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
         checks.extend(await check_catalog(engine))
     finally:
         await engine.close()
+    return checks
+
+
+async def run_checks(settings: Settings, env: Mapping[str, str]) -> list[Check]:
+    """Every check, the cheap ones first; the model loads in a listening worker."""
+    from .embedder import configure_hub_cache
+
+    configure_hub_cache(settings.data_dir)
+    checks = [await check_data_dir(settings), await check_database(settings)]
+    if checks[-1].status != FAIL:  # the engine's checks need the database
+        checks.extend(await _engine_checks(settings))
     for name, extra in _extra_checks():
         try:
             checks.extend(await extra(env))

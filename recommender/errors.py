@@ -52,3 +52,13 @@ class ReindexRunningError(EarshotError):
 
 class BusyError(EarshotError):
     """Too much work queued; the message says when to come back."""
+
+
+
+class DatabaseUnavailableError(EarshotError):
+    """The shared database (DATABASE_URL) cannot be reached or refuses earshot."""
+
+    def __init__(self, where: str, error: BaseException) -> None:
+        super().__init__("earshot's database is unreachable right now; try again in a minute.")
+        detail = " ".join(str(error).split())
+        self.operator_hint = f"DATABASE_URL {where}: {type(error).__name__}: {detail}"

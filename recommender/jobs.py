@@ -10,14 +10,13 @@ in-progress mark expires (the job's time limit plus 10 s).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import time
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
-from arq.jobs import Job, JobStatus, ResultNotFound
+from arq.jobs import Job, ResultNotFound
 
 from .config import Settings
 from .errors import BusyError, EarshotError
@@ -128,10 +127,6 @@ class ListenQueue:
         """Jobs waiting or running (for figures and the doctor)."""
         return await self.redis.zcard(self.settings.queue_name)
 
-    async def status(self, video_id: str, model_version: str) -> JobStatus:
-        job = Job(job_id(video_id, model_version), self.redis, _queue_name=self.settings.queue_name)
-        return await job.status()
-
     def _busy(self) -> BusyError:
         return BusyError(
             "earshot's listeners did not get to this song in time; try again in a minute."
@@ -139,14 +134,3 @@ class ListenQueue:
 
     async def close(self) -> None:
         await self.redis.aclose()
-
-
-async def wait_for_queue(settings: Settings, timeout_s: float = 10.0) -> None:
-    """Raise QueueUnavailableError unless Redis answers a PING within ``timeout_s``."""
-    queue = await ListenQueue.connect(settings)
-    try:
-        await asyncio.wait_for(queue.redis.ping(), timeout_s)
-    except Exception as exc:
-        raise QueueUnavailableError(settings.queue_url or "", exc) from exc
-    finally:
-        await queue.close()

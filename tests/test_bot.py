@@ -426,6 +426,31 @@ def test_an_unreachable_discord_is_one_clear_line(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
+    from scripts.local_servers import free_port
+
+    with FakeDiscord() as discord:
+        bot = BotProcess(
+            discord,
+            tmp_path / "data",
+            tmp_path / "unused.log",
+            DATABASE_URL=f"postgresql://earshot:s3cret@127.0.0.1:{free_port()}/earshot",
+        )
+        done = subprocess.run(
+            [sys.executable, "-m", "bot"],
+            cwd=ROOT,
+            env=bot.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "error: earshot's database is unreachable right now" in done.stderr
+    assert "to fix: DATABASE_URL postgresql+asyncpg://earshot:***@127.0.0.1:" in done.stderr
+    assert "s3cret" not in done.stderr and "Traceback" not in done.stderr
+
+
 def test_missing_index_and_unexpected_errors(tmp_path: Path, pca_params: Path) -> None:
     data = tmp_path / "data"
     with FakeDiscord() as discord:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.doctor import application_id
+from recommender.config import Settings
 from scripts.standins.bot_process import TOKEN
 from scripts.standins.cli import run_cli
 
@@ -47,6 +48,7 @@ def test_a_healthy_deployment_passes_every_check(
     checks = {c["name"]: c for c in report["checks"]}
     assert list(checks) == [
         "data folder",
+        "database",
         "yt-dlp",
         "YouTube oEmbed",
         "ffmpeg",
@@ -69,6 +71,7 @@ def test_a_healthy_deployment_passes_every_check(
     assert checks["catalog"]["facts"]["tracks"] > 500
     assert checks["index"]["facts"]["items"] == checks["catalog"]["facts"]["tracks"]
     assert checks["data folder"]["facts"]["free_bytes"] > 0
+    assert checks["database"]["facts"]["dialect"] == "sqlite"
     app = application_id(TOKEN)
     assert checks["Discord token"]["facts"]["application_id"] == app == 900000000000000001
     url = checks["invite link"]["facts"]["url"]
@@ -108,3 +111,18 @@ def test_the_table_names_each_failed_check_and_the_exit_code_says_so(
     assert table.returncode == 1
     assert "failed: yt-dlp, VGGish model, catalog, index, Discord token" in table.stdout
     assert any(line.startswith("FAIL  VGGish model") for line in table.stdout.splitlines())
+
+
+async def test_the_database_check_names_the_database_and_hides_its_password(
+    tmp_path: Path,
+) -> None:
+    from recommender.doctor import FAIL, OK, check_database
+    from scripts.local_servers import free_port
+
+    local = await check_database(Settings(data_dir=tmp_path))
+    assert local.status == OK and local.detail.startswith("SQLite ")
+    assert "schema version" in local.detail
+    url = f"postgresql://earshot:s3cret@127.0.0.1:{free_port()}/earshot"
+    down = await check_database(Settings(data_dir=tmp_path, database_url=url))
+    assert down.status == FAIL and "ConnectionRefusedError" in down.detail
+    assert "s3cret" not in down.detail and "earshot:***@127.0.0.1" in down.detail

@@ -1,9 +1,13 @@
 """A member's wait between two answered requests: in this process, or in Redis when
 earshot runs past one machine (QUEUE_URL), so the wait is the same whichever bot
-process a member reaches (a member in two servers may meet two shards)."""
+process a member reaches (a member in two servers may meet two shards).
+
+The check runs before Discord's 3-second deadline for a first response, so Redis gets
+REDIS_BUDGET_S; past it, or when Redis is down, this process's own memory answers."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -11,6 +15,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
+
+REDIS_BUDGET_S = 0.5
 
 
 class LocalCooldowns:
@@ -41,8 +47,8 @@ class RedisCooldowns:
 
     async def left(self, user_id: int) -> float:
         try:
-            ms = await self.redis.pttl(self._key(user_id))
-        except (RedisError, OSError) as exc:
+            ms = await asyncio.wait_for(self.redis.pttl(self._key(user_id)), REDIS_BUDGET_S)
+        except (RedisError, OSError, TimeoutError) as exc:
             log.warning("cooldowns: Redis unreachable (%s); using this process's own", exc)
             return await self.local.left(user_id)
         return ms / 1000 if ms and ms > 0 else 0.0
@@ -50,6 +56,7 @@ class RedisCooldowns:
     async def start(self, user_id: int, seconds: float) -> None:
         await self.local.start(user_id, seconds)
         try:
-            await self.redis.set(self._key(user_id), b"1", px=max(int(seconds * 1000), 1))
-        except (RedisError, OSError) as exc:
+            key, ms = self._key(user_id), max(int(seconds * 1000), 1)
+            await asyncio.wait_for(self.redis.set(key, b"1", px=ms), REDIS_BUDGET_S)
+        except (RedisError, OSError, TimeoutError) as exc:
             log.warning("cooldowns: Redis unreachable (%s); kept in this process only", exc)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import Settings
-from .cooldowns import LocalCooldowns, RedisCooldowns
+from .cooldowns import REDIS_BUDGET_S, LocalCooldowns, RedisCooldowns
 from .errors import CatalogEmptyError, EarshotError, IndexMissingError, ReindexRunningError
 from .index import IndexInfo, IndexUnreadableError, VectorIndex, current_build
 from .ingest import ingest
@@ -176,8 +176,10 @@ class Engine:
 
     async def _cooldown_store(self) -> LocalCooldowns | RedisCooldowns:
         if self.settings.queue_url and not self._shared_cooldowns:
-            try:
-                queue = await self.listener.queue()
+            try:  # within the cooldowns' budget: the member is waiting for a first response
+                queue = await asyncio.wait_for(self.listener.queue(), REDIS_BUDGET_S)
+            except TimeoutError:
+                log.warning("cooldowns kept in this process for now: Redis is slow to answer")
             except QueueUnavailableError as exc:
                 log.warning("cooldowns kept in this process for now: %s", exc.operator_hint)
             else:

@@ -164,6 +164,26 @@ async def test_cooldowns_are_shared_through_redis(
         await two.close()
 
 
+async def test_an_unreachable_redis_never_holds_up_the_cooldown_check(
+    built_catalog: Path, tmp_path: Path
+) -> None:
+    """The check runs before Discord's 3-second deadline: it answers from this process."""
+    from scripts.local_servers import free_port
+
+    data = tmp_path / "data"
+    shutil.copytree(built_catalog, data)
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    engine = await Engine.open(engine_settings(data_dir=data, queue_url=url))
+    try:
+        started = time.monotonic()
+        assert await engine.cooldown_left(9) == 0
+        await engine.start_cooldown(9, 5)
+        assert 4 < await engine.cooldown_left(9) <= 5
+        assert time.monotonic() - started < 2.0
+    finally:
+        await engine.close()
+
+
 async def test_without_redis_the_cooldown_is_this_processs_own(
     built_catalog: Path, tmp_path: Path
 ) -> None:

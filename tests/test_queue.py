@@ -84,6 +84,19 @@ def _worker_env(settings, **extra: str) -> dict[str, str]:
     return worker_env(settings, **extra)
 
 
+async def _asked_mid_job(
+    engine: Engine, server: RangeServer, video: str, stall_s: float
+) -> asyncio.Future:
+    """Ask for a new song and return once a worker is fetching it (the server holds each
+    answer ``stall_s`` meanwhile); the request's future is still pending."""
+    server.stall_s = stall_s
+    asked = asyncio.ensure_future(engine.recommend(video, 3))
+    while not _probes(server, video):
+        await asyncio.sleep(0.05)
+        assert not asked.done(), asked
+    return asked
+
+
 def _probes(server: RangeServer, video: str) -> int:
     return sum(1 for path, header in server.requests if path == f"/{video}" and header is None)
 
@@ -153,11 +166,7 @@ async def test_a_worker_killed_mid_job_loses_nothing(
     doomed = ListeningWorker(_worker_env(settings), "doomed").start()
     engine = await Engine.open(settings)
     try:
-        server.stall_s = 2.0
-        asked = asyncio.ensure_future(engine.recommend(video, 3))
-        while not _probes(server, video):  # the doomed worker is fetching it now
-            await asyncio.sleep(0.05)
-            assert not asked.done()
+        asked = await _asked_mid_job(engine, server, video, 2.0)
         doomed.kill()
         server.stall_s = 0
         started = time.monotonic()
@@ -180,10 +189,7 @@ async def test_a_listening_process_that_dies_mid_job_is_retried(
     with ListeningWorker(_worker_env(settings)) as worker:
         engine = await Engine.open(settings)
         try:
-            server.stall_s = 1.5
-            asked = asyncio.ensure_future(engine.recommend(video, 3))
-            while not _probes(server, video):
-                await asyncio.sleep(0.05)
+            asked = await _asked_mid_job(engine, server, video, 1.5)
             assert worker.process is not None
             children = psutil.Process(worker.process.pid).children(recursive=True)
             listening = [c for c in children if "spawn_main" in " ".join(c.cmdline())]
@@ -208,10 +214,7 @@ async def test_a_stopped_worker_hands_its_job_back_at_once(
     leaving = ListeningWorker(_worker_env(settings), "leaving").start()
     engine = await Engine.open(settings)
     try:
-        server.stall_s = 2.0
-        asked = asyncio.ensure_future(engine.recommend(video, 3))
-        while not _probes(server, video):
-            await asyncio.sleep(0.05)
+        asked = await _asked_mid_job(engine, server, video, 2.0)
         assert leaving.stop() == 0  # SIGTERM: a clean exit that cancels and re-queues
         server.stall_s = 0
         started = time.monotonic()

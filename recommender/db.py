@@ -319,8 +319,11 @@ class Database:
             conn = await asyncio.wait_for(self.engine.connect(), PG_CONNECT_TIMEOUT_S)
         except Exception as exc:
             raise DatabaseUnavailableError(self.where, exc) from exc
-        async with conn, conn.begin():
-            await migrate_postgres(self, conn)
+        try:
+            async with conn.begin():
+                await migrate_postgres(self, conn)
+        finally:
+            await conn.close()
 
     async def _migrate_sqlite(self) -> None:
         async with self.engine.connect() as conn:

@@ -66,6 +66,10 @@ ANNOY_FROM = 2048  # a shared-vector group this large is searched through Annoy
 SHARED_FROM = 32  # rows sharing one routing vector before they form a group of their own
 CLUSTER_ROWS = 512  # mean k-means cluster size for the rest
 MAX_GROUPS = 32  # chunks a lookup visits at most
+# Annoy seeds each build thread with seed + thread number, so its trees depend on the
+# thread count: a fixed count gives one seeded build the same trees on any machine
+# (n_jobs=-1, one thread per core, would not). Four keeps a build parallel where it counts.
+BUILD_THREADS = 4
 SOUND = "sound"  # the Annoy index over every row's fine block
 _COPY_ROWS = 50_000
 _STAGING = "staging-vectors.f32"
@@ -386,7 +390,7 @@ class IndexWriter:
             for i, row in enumerate(block, start=first - start):
                 annoy.add_item(i, row)
             _drop_pages(vectors)
-        annoy.build(self.trees, n_jobs=-1)
+        annoy.build(self.trees, n_jobs=BUILD_THREADS)
         annoy.unload()
 
     def commit(self, tagger: TagModel, space: VectorSpace, extra: dict[str, Any]) -> Path:

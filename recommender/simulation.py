@@ -133,6 +133,21 @@ def _mean_se(values: Sequence[float]) -> dict[str, float]:
     return {"mean": round(float(array.mean()), 4), "se": round(se, 4)}
 
 
+def _ratio_se(numerator: np.ndarray, denominator: np.ndarray) -> tuple[float, float]:
+    """The ratio of two means over paired samples (seeds, servers) and its standard error
+    (the delta method, with the pairs' covariance): the margin a test of it needs, since
+    the figures move with the machine's floating point (README, Personalisation)."""
+    num = np.asarray(numerator, dtype=np.float64)
+    den = np.asarray(denominator, dtype=np.float64)
+    a, b = float(num.mean()), max(float(den.mean()), 1e-9)
+    ratio = a / b
+    if len(num) < 2:
+        return ratio, 0.0
+    cov = np.cov(num, den) / len(num)
+    var = (cov[0, 0] - 2 * ratio * cov[0, 1] + ratio**2 * cov[1, 1]) / b**2
+    return ratio, float(np.sqrt(max(var, 0.0)))
+
+
 def simulate_members(
     world: _World,
     kind: MemberKind,
@@ -232,14 +247,23 @@ def simulate_servers(
             elsewhere.append(world.taste_p(there, [label]))
             empty = world.suggest(q, MemberRatings(), _server_community({}, newcomer))
             empty_identical &= empty == alone
+
+    # One figure per server: its newcomers share one server's ratings, so servers, not
+    # queries, are the independent samples behind each standard error.
+    def per_server(values: list[float]) -> np.ndarray:
+        return np.asarray(values).reshape(servers, newcomers).mean(1)
+
+    lean, lean_se = _ratio_se(per_server(here), per_server(plain))
     return {
         "servers": servers,
         "members_per_server": members,
         "rounds_rated": rounds,
         "newcomer_p_at_10_for_server_label": round(float(np.mean(here)), 4),
         "plain_p_at_10_for_server_label": round(float(np.mean(plain)), 4),
-        "lean": round(float(np.mean(here) / max(np.mean(plain), 1e-9)), 2),
+        "lean": round(lean, 2),
+        "lean_se": round(lean_se, 2),
         "other_server_p_at_10_for_that_label": round(float(np.mean(elsewhere)), 4),
+        "other_server_minus_plain": _mean_se(per_server(elsewhere) - per_server(plain)),
         "server_without_ratings_identical": bool(empty_identical),
     }
 
@@ -280,17 +304,17 @@ def simulate_feedback(
         own = np.stack([r["own"] for r in runs])
         plain_own = np.stack([r["plain_own"] for r in runs])
         no_feedback = plain_taste[:, 1:].mean(1)
+        ratio, ratio_se = _ratio_se(taste[:, rounds], no_feedback)
+        kept, kept_se = _ratio_se(own[:, rounds], plain_own[:, rounds])
         report["kinds"][kind.name] = {
             "no_feedback_p_at_10": _mean_se(no_feedback),
             "round_p_at_10": [_mean_se(taste[:, r]) for r in range(1, rounds + 1)],
-            "ratio_last_round": round(
-                float(taste[:, rounds].mean() / max(no_feedback.mean(), 1e-9)), 2
-            ),
+            "ratio_last_round": round(ratio, 2),
+            "ratio_last_round_se": round(ratio_se, 2),
             "own_labels_plain": _mean_se(plain_own[:, rounds]),
             "own_labels_rated": _mean_se(own[:, rounds]),
-            "own_labels_relative_loss": round(
-                float(1 - own[:, rounds].mean() / max(plain_own[:, rounds].mean(), 1e-9)), 4
-            ),
+            "own_labels_relative_loss": round(1 - kept, 4),
+            "own_labels_loss_se": round(kept_se, 4),
             "no_ratings_identical": all(r["identical"] for r in runs),
         }
     progress("feedback: servers")

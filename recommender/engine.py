@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -17,8 +18,14 @@ import numpy as np
 
 from .config import Settings
 from .cooldowns import REDIS_BUDGET_S, LocalCooldowns, RedisCooldowns
-from .errors import CatalogEmptyError, EarshotError, IndexMissingError, ReindexRunningError
-from .index import IndexInfo, IndexUnreadableError, VectorIndex, current_build
+from .errors import (
+    CatalogEmptyError,
+    EarshotError,
+    IndexMissingError,
+    NotReadyError,
+    ReindexRunningError,
+)
+from .index import IndexInfo, IndexUnreadableError, VectorIndex, VerifyStopped, current_build
 from .ingest import ingest
 from .jobs import QueueUnavailableError
 from .links import parse_link, watch_url
@@ -68,6 +75,10 @@ class Engine:
         self._shared_cooldowns = False
         self._watcher: asyncio.Task[None] | None = None
         self._unreadable: str | None = None  # a published build that would not open (logged)
+        self.index_problem = ""  # why no index serves, or why an earlier build does
+        self._damaged: set[str] = set()  # builds that failed verify in this process
+        self._verifying: asyncio.Task[None] | None = None
+        self._closing = threading.Event()  # stops a verify thread at close
 
     @classmethod
     async def open(cls, settings: Settings) -> Engine:
@@ -76,8 +87,10 @@ class Engine:
         try:
             try:
                 engine.index = await asyncio.to_thread(VectorIndex.open_current, settings.index_dir)
-            except IndexUnreadableError as exc:  # built by an older earshot: rebuild, not crash
-                log.warning("%s; serving without an index until it is rebuilt (reindex)", exc)
+            except IndexUnreadableError as exc:  # damaged, or built by an older earshot
+                engine.index_problem = str(exc)
+                log.error("%s; serving without an index until it is rebuilt", exc)
+            engine._verify_later()
             await engine._load_labels()
             if settings.index_watch_s > 0:
                 engine._watcher = asyncio.create_task(engine._watch_index())
@@ -85,6 +98,31 @@ class Engine:
             await store.close()  # its thread would otherwise keep the process alive
             raise
         return engine
+
+    def _verify_later(self) -> None:
+        """Check the serving build's large files in the background (a damaged vector must
+        not be served); on damage, fall back to an earlier build or to none."""
+        index = self.index
+        if index is not None:
+            self._verifying = asyncio.create_task(self._verify(index))
+
+    async def _verify(self, index: VectorIndex) -> None:
+        try:
+            await asyncio.to_thread(index.verify, self._closing)
+        except VerifyStopped:
+            return
+        except IndexUnreadableError as exc:
+            log.error("%s", exc)
+            self._damaged.add(index.path.name)
+            if self.index is index:
+                self.index_problem = str(exc)
+                try:
+                    self.index = await asyncio.to_thread(
+                        VectorIndex.open_current, self.settings.index_dir, self._damaged
+                    )
+                except IndexUnreadableError:
+                    self.index = None
+                self._verify_later()
 
     async def _load_labels(self) -> None:
         names, kinds = await self.store.class_names(), await self.store.class_kinds()
@@ -95,8 +133,10 @@ class Engine:
         return self._suggester.labels
 
     async def close(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
+        self._closing.set()
+        for task in (self._watcher, self._verifying):
+            if task is not None:
+                task.cancel()
         await self.listener.close()
         await self.facts.close()
         if self.index is not None:
@@ -134,9 +174,10 @@ class Engine:
             finally:
                 self.reindex_progress = None
             new = await asyncio.to_thread(VectorIndex, path)
-            old, self.index = self.index, new
+            old, self.index, self.index_problem = self.index, new, ""
             if old is not None:
                 old.close()
+            self._verify_later()
             log.info("index rebuilt: %s items in %.1fs", len(new), time.perf_counter() - started)
             return new.info
 
@@ -159,6 +200,8 @@ class Engine:
             return False
         if self.index is not None and self.index.path.name == path.name:
             return False
+        if path.name in self._damaged:
+            return False
         try:
             new = await asyncio.to_thread(VectorIndex, path)
         except IndexUnreadableError as exc:  # maybe still being copied: look again later
@@ -166,9 +209,10 @@ class Engine:
                 self._unreadable = path.name
                 log.error("%s; the index in use keeps serving until it is whole", exc)
             return False
-        old, self.index = self.index, new
+        old, self.index, self.index_problem = self.index, new, ""
         if old is not None:
             old.close()
+        self._verify_later()
         log.info("picked up published index %s (%d items)", path.name, len(new))
         return True
 
@@ -201,7 +245,7 @@ class Engine:
         if self.index is None:
             if await self.store.count_tracks() == 0:
                 raise CatalogEmptyError()  # the operator has a step more to take
-            raise IndexMissingError()
+            raise NotReadyError(self.index_problem) if self.index_problem else IndexMissingError()
         return self.index
 
     async def recommend(

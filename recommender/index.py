@@ -29,22 +29,30 @@ On disk, under ``DATA_DIR/index``::
         annoy/<n>.ann       Annoy (inner product) over the fine block of one large group
         annoy/sound.ann     the same over every row
         tagger.npz          the tag model the vectors were made with
-        meta.json           count, trees, built at, vector version, timings
+        meta.json           count, trees, built at, vector version, timings, and every
+                            file's size and sha256 (the manifest)
 
 A build is written to ``builds/<name>.partial`` and renamed when complete, so a crash
 mid-build leaves the old index serving; a reader that has the old build open keeps its mmap.
+
+A damaged build is unreadable, never fatal: opening it checks every file's size, the
+checksums of the small files and the shapes and ranges of what it loads, and ``verify``
+checks the large files too (the engine runs it in the background after opening, and the
+doctor runs it); either raises ``IndexUnreadableError`` naming the file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import logging
 import mmap
 import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +62,8 @@ from annoy import AnnoyIndex
 
 from .tagger import TagModel
 from .vectors import SOUND_DIMS, VectorSpace
+
+log = logging.getLogger(__name__)
 
 LAYOUT = "earshot-chunks-v1"
 METRIC = "dot"
@@ -73,10 +83,11 @@ BUILD_THREADS = 4
 SOUND = "sound"  # the Annoy index over every row's fine block
 _COPY_ROWS = 50_000
 _STAGING = "staging-vectors.f32"
+CHECK_AT_OPEN_BYTES = 64 << 20  # files up to this size have their checksum checked at open
 
 
 class IndexUnreadableError(RuntimeError):
-    """The index is missing or cannot be read."""
+    """The index is missing, damaged or cannot be read; the message names the file."""
 
 
 @dataclass(frozen=True)
@@ -250,6 +261,9 @@ class IndexWriter:
             raise ValueError(
                 f"vectors of shape {vectors.shape}, expected ({len(track_ids)}, {self.dim})"
             )
+        if not np.isfinite(vectors).all():
+            bad = int(np.flatnonzero(~np.isfinite(vectors).all(1))[0])
+            raise ValueError(f"track {int(track_ids[bad])} has a non-finite vector")
         self._staged.append(vectors)
         self._ids[self.filled : end] = track_ids
         self.filled = end
@@ -444,22 +458,47 @@ def _remove_partials(builds: Path) -> None:
         shutil.rmtree(child, ignore_errors=True)
 
 
-def _manifest(build: Path) -> dict[str, int]:
+class VerifyStopped(Exception):
+    """``verify`` was asked to stop (the process is closing)."""
+
+
+def _sha256(path: Path, stop: threading.Event | None = None) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(8 << 20):
+            if stop is not None and stop.is_set():
+                raise VerifyStopped()
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _manifest(build: Path) -> dict[str, dict[str, Any]]:
     return {
-        str(p.relative_to(build)): p.stat().st_size
+        str(p.relative_to(build)): {"size": p.stat().st_size, "sha256": _sha256(p)}
         for p in sorted(build.rglob("*"))
         if p.is_file() and p.name != "meta.json"
     }
 
 
-def _check_manifest(build: Path, files: dict[str, int]) -> None:
-    for name, size in files.items():
+def _check_manifest(
+    build: Path, files: dict[str, Any], *, up_to: float, stop: threading.Event | None = None
+) -> None:
+    """Every file there in full, and the checksum of each up to ``up_to`` bytes (builds
+    from before checksums list sizes alone)."""
+    for name, entry in files.items():
+        size = entry if isinstance(entry, int) else entry["size"]
         try:
             found = (build / name).stat().st_size
         except FileNotFoundError:
             raise ValueError(f"it is incomplete: {name} is missing") from None
         if found != size:
             raise ValueError(f"it is incomplete: {name} has {found} of {size} bytes")
+        if (
+            isinstance(entry, dict)
+            and size <= up_to
+            and _sha256(build / name, stop) != entry["sha256"]
+        ):
+            raise ValueError(f"{name} is damaged (its checksum does not match the build's)")
 
 
 def _prune_builds(builds: Path, keep: set[str], retain: int = 1, grace_s: float = 0.0) -> None:
@@ -499,6 +538,55 @@ def current_build(root: Path) -> Path | None:
     return path if path.is_dir() else None
 
 
+def _meta(text: str) -> dict[str, Any]:
+    meta = json.loads(text)
+    if not isinstance(meta, dict):
+        raise ValueError("not a JSON object")
+    return meta
+
+
+def _shaped(array: np.ndarray, shape: tuple[int, ...], dtype: Any = np.int64) -> np.ndarray:
+    if array.shape != shape or array.dtype != dtype:
+        raise ValueError(
+            f"holds {array.dtype}{list(array.shape)}, expected {np.dtype(dtype)}{list(shape)}"
+        )
+    return array
+
+
+def _rows(by_id: np.ndarray, count: int) -> np.ndarray:
+    _shaped(by_id, (count,))
+    if count and (by_id.min() < 0 or by_id.max() >= count):
+        raise ValueError("points outside the build's rows")
+    return by_id
+
+
+def _increasing(sorted_ids: np.ndarray) -> np.ndarray:
+    if len(sorted_ids) > 1 and not (np.diff(sorted_ids) > 0).all():
+        raise ValueError("track ids are not each in the build once")
+    return np.asarray(sorted_ids)
+
+
+def _finite_tagger(tagger: TagModel) -> TagModel:
+    for name, array in tagger._arrays().items():
+        if name != "labels" and not np.isfinite(array).all():
+            raise ValueError(f"its {name} is not finite")
+    return tagger
+
+
+def _chunks(chunks: Any, count: int) -> tuple[np.ndarray, ...]:
+    start, end = np.asarray(chunks["start"]), np.asarray(chunks["end"])
+    arrays = [chunks[k] for k in ("upper", "lower", "fine_norm")]
+    annoy = np.asarray(chunks["annoy"])
+    n = len(start)
+    if any(len(a) != n for a in (end, *arrays, annoy)):
+        raise ValueError("its arrays disagree in length")
+    if n and (start.min() < 0 or end.max() > count or (end <= start).any()):
+        raise ValueError("a chunk lies outside the build's rows")
+    if not all(np.isfinite(a).all() for a in arrays):
+        raise ValueError("a chunk's bounds are not finite")
+    return (start, end, *arrays, annoy)
+
+
 class _Best:
     """The k best (row, score) pairs seen so far; ``floor`` is the k-th score once full."""
 
@@ -528,32 +616,65 @@ class VectorIndex:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        if not (path / "meta.json").is_file():
+            raise self._unreadable("it is incomplete: meta.json is missing")
+        self._meta: dict[str, Any] = self._load("meta.json", lambda f: _meta(f.read_text()))
         try:
-            self._meta: dict[str, Any] = json.loads((path / "meta.json").read_text())
             if self._meta.get("layout") != LAYOUT:
                 raise ValueError(
                     f"it was built by another version of earshot (layout "
                     f"{self._meta.get('layout')!r}, this version reads {LAYOUT!r})"
                 )
-            _check_manifest(path, self._meta.get("files", {}))
-            self._tagger = TagModel.load(path / "tagger.npz")
-            self._ids = np.load(path / "ids.npy", mmap_mode="r")
-            self._by_id = np.load(path / "by_id.npy")
-            self._sorted_ids = np.asarray(self._ids)[self._by_id]
-            self._vectors = np.load(path / "vectors.npy", mmap_mode="r")
-            with np.load(path / "chunks.npz") as chunks:
-                self._start = chunks["start"]
-                self._end = chunks["end"]
-                self._upper = chunks["upper"]
-                self._lower = chunks["lower"]
-                self._fine_norm = chunks["fine_norm"]
-                self._annoy_file = chunks["annoy"]
-        except (OSError, ValueError, KeyError) as exc:
-            raise IndexUnreadableError(f"index build {path} cannot be read: {exc}") from None
+            count, dim = int(self._meta["count"]), int(self._meta["dim"])
+            _check_manifest(path, self._meta.get("files", {}), up_to=CHECK_AT_OPEN_BYTES)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise self._unreadable(exc) from None
+        self._tagger = self._load("tagger.npz", lambda f: _finite_tagger(TagModel.load(f)))
+        self._ids = self._load("ids.npy", lambda f: _shaped(np.load(f, mmap_mode="r"), (count,)))
+        self._by_id = self._load("by_id.npy", lambda f: _rows(np.load(f), count))
+        self._sorted_ids = self._load("ids.npy", lambda f: _increasing(self._ids[self._by_id]))
+        self._vectors = self._load(
+            "vectors.npy", lambda f: _shaped(np.load(f, mmap_mode="r"), (count, dim), np.float32)
+        )
+        with self._load("chunks.npz", np.load) as chunks:
+            self._start, self._end, self._upper, self._lower, self._fine_norm, self._annoy_file = (
+                self._load("chunks.npz", lambda _: _chunks(chunks, count))
+            )
         self.fine_dims = int(self._meta["fine_dims"])
         self._space = VectorSpace(self._tagger, float(self._meta["audio_weight"]))
         self._annoy: dict[str, AnnoyIndex] = {}
         self._annoy_lock = threading.Lock()
+        self.damaged = False  # a search met a row beyond its chunk's bound
+
+    def _unreadable(self, reason: object) -> IndexUnreadableError:
+        return IndexUnreadableError(
+            f"index build {self.path} cannot be read: {reason}; "
+            "rebuild it with `python -m recommender reindex`"
+        )
+
+    def _load(self, name: str, read: Callable[[Path], Any]) -> Any:
+        """``read(file)``, any failure of it an IndexUnreadableError naming the file: a
+        damaged file can fail numpy and zipfile in many ways, and none may be fatal."""
+        try:
+            return read(self.path / name)
+        except Exception as exc:
+            raise self._unreadable(f"{name} is damaged ({type(exc).__name__}: {exc})") from None
+
+    def verify(self, stop: threading.Event | None = None) -> None:
+        """The checks too slow for an open: every file's checksum, and every vector finite.
+        Raises IndexUnreadableError naming the first damaged file, or VerifyStopped once
+        ``stop`` is set."""
+        try:
+            _check_manifest(self.path, self._meta.get("files", {}), up_to=float("inf"), stop=stop)
+        except (OSError, ValueError) as exc:
+            raise self._unreadable(exc) from None
+        for first in range(0, len(self), _COPY_ROWS):
+            if stop is not None and stop.is_set():
+                raise VerifyStopped()
+            block = np.asarray(self._vectors[first : first + _COPY_ROWS])
+            if not np.isfinite(block).all():
+                raise self._unreadable("vectors.npy is damaged (a vector is not finite)")
+            _drop_pages(self._vectors)
 
     @property
     def info(self) -> IndexInfo:
@@ -615,9 +736,29 @@ class VectorIndex:
         ]
 
     @classmethod
-    def open_current(cls, root: Path) -> VectorIndex | None:
+    def open_current(cls, root: Path, damaged: Collection[str] = ()) -> VectorIndex | None:
+        """The build CURRENT names; if it is damaged (or named in ``damaged``), the newest
+        earlier build that opens (logged), else the damage is raised."""
         path = current_build(root)
-        return cls(path) if path else None
+        if path is None:
+            return None
+        try:
+            if path.name in damaged:
+                raise IndexUnreadableError(f"index build {path} is damaged (found by verify)")
+            return cls(path)
+        except IndexUnreadableError as damage:
+            for older in sorted((root / BUILDS).iterdir(), reverse=True):
+                if older.name >= path.name or older.name.endswith(PARTIAL) or not older.is_dir():
+                    continue
+                if older.name in damaged:
+                    continue
+                try:
+                    earlier = cls(older)
+                except IndexUnreadableError:
+                    continue
+                log.error("%s; serving the earlier build %s meanwhile", damage, older.name)
+                return earlier
+            raise
 
     def __len__(self) -> int:
         return int(self._meta["count"])
@@ -687,12 +828,13 @@ class VectorIndex:
                     query[: self.fine_dims], want, search_k=search_k
                 )
                 rows = np.sort(np.asarray(found, dtype=np.int64)) + start
-            self._offer(best, rows, query, k, accept)
+            self._offer(best, rows, query, k, accept, float(bounds[chunk]))
         if not proven:
             found = self._annoy_of(SOUND).get_nns_by_vector(
                 query[: self.fine_dims], want, search_k=search_k
             )
-            self._offer(best, np.sort(np.asarray(found, dtype=np.int64)), query, k, accept)
+            rows = np.sort(np.asarray(found, dtype=np.int64))
+            self._offer(best, rows, query, k, accept, float(bounds.max()))
         order = np.lexsort((best.rows, -best.scores))
         return [
             Hit(int(self._ids[r]), float(s), int(r))
@@ -706,14 +848,28 @@ class VectorIndex:
         query: np.ndarray,
         k: int,
         accept: Callable[[int], bool] | None,
+        bound: float,
     ) -> None:
-        """Score candidate rows exactly and keep the best k (accepted) in ``best``."""
+        """Score candidate rows exactly and keep the best k (accepted) in ``best``. A row
+        that beats its chunk's bound (or is not finite) is damaged: never served."""
         if not len(rows):
             return
         if rows[-1] - rows[0] + 1 == len(rows):  # a whole chunk: one contiguous read
             scores = self._vectors[rows[0] : rows[-1] + 1] @ query
         else:
             scores = self._vectors[rows] @ query
+        sound = np.isfinite(scores) & (scores <= bound)
+        if not sound.all():
+            if not self.damaged:
+                log.error(
+                    "index build %s: vectors.npy is damaged (row %d scores beyond what the "
+                    "build allows); those rows are skipped: rebuild it with "
+                    "`python -m recommender reindex`",
+                    self.path,
+                    int(rows[np.flatnonzero(~sound)[0]]),
+                )
+            self.damaged = True
+            rows, scores = rows[sound], scores[sound]
         keep = scores > best.floor
         rows, scores = rows[keep], scores[keep]
         if accept is not None and len(rows):

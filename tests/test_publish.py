@@ -28,9 +28,9 @@ def test_a_half_copied_build_is_refused_by_name(tmp_path: Path) -> None:
     build = current_build(tmp_path)
     assert build is not None
     meta = json.loads((build / "meta.json").read_text())
-    assert meta["files"]["vectors.npy"] == (build / "vectors.npy").stat().st_size
+    assert meta["files"]["vectors.npy"]["size"] == (build / "vectors.npy").stat().st_size
     with open(build / "vectors.npy", "r+b") as f:  # a copy that stopped part-way
-        f.truncate(meta["files"]["vectors.npy"] // 2)
+        f.truncate(meta["files"]["vectors.npy"]["size"] // 2)
     with pytest.raises(IndexUnreadableError, match=r"incomplete: vectors.npy has \d+ of \d+"):
         VectorIndex(build)
     (build / "ids.npy").unlink()

@@ -28,6 +28,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from .addresses import redact
 from .errors import DatabaseUnavailableError
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+asyncpg://")
@@ -177,7 +178,8 @@ def postgres_url(raw: str) -> URL:
     url = make_url(raw)
     if url.drivername in ("postgresql", "postgres", "postgresql+asyncpg"):
         return url.set(drivername="postgresql+asyncpg")
-    raise StoreError(f"not a PostgreSQL address: {url.render_as_string(hide_password=True)}")
+    shown = redact(url.render_as_string(hide_password=True))
+    raise StoreError(f"not a PostgreSQL address: {shown}")
 
 
 def sqlite_url(path: Path, *, read_only: bool = False) -> URL:
@@ -250,7 +252,7 @@ class Database:
             pool_pre_ping=True,  # a restarted server's dead connections are replaced
             pool_recycle=1800,
         )
-        return cls(engine, "postgresql", url.render_as_string(hide_password=True))
+        return cls(engine, "postgresql", redact(url.render_as_string(hide_password=True)))
 
     @classmethod
     def _sqlite(cls, path: Path, busy_timeout_s: float, read_only: bool) -> Database:

@@ -174,7 +174,8 @@ async def check_queue(settings: Settings) -> Check:
     """With QUEUE_URL: Redis answers, and some listening worker reported lately."""
     from arq.constants import health_check_key_suffix
 
-    from .jobs import ListenQueue, QueueUnavailableError, exposure, redact
+    from .addresses import exposure, redact
+    from .jobs import ListenQueue, QueueUnavailableError
 
     where = redact(settings.queue_url or "")
     try:

@@ -54,7 +54,6 @@ class BusyError(EarshotError):
     """Too much work queued; the message says when to come back."""
 
 
-
 class DatabaseUnavailableError(EarshotError):
     """The shared database (DATABASE_URL) cannot be reached or refuses earshot."""
 

@@ -101,9 +101,7 @@ def precisions(results: np.ndarray, queries: np.ndarray, labels: np.ndarray) -> 
     """Per query with a label (a column of ``labels``), the share of its results that
     share one with it."""
     rows = [i for i, q in enumerate(queries) if labels[q].any()]
-    return np.array(
-        [(labels[results[i]] & labels[queries[i]]).any(axis=1).mean() for i in rows]
-    )
+    return np.array([(labels[results[i]] & labels[queries[i]]).any(axis=1).mean() for i in rows])
 
 
 def precision(results: np.ndarray, queries: np.ndarray, labels: np.ndarray) -> float:

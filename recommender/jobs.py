@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from urllib.parse import urlsplit
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 from arq.jobs import Job, ResultNotFound, SerializationError
 
 from . import job_codec
+from .addresses import redact
 from .config import Settings
 from .errors import BusyError, EarshotError
 from .job_codec import LISTEN_FUNCTION
@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 RESULT_POLL_S = 0.05  # how often a waiting bot process asks Redis for the result
 KEEP_RESULT_S = 120  # long enough for every waiter to read it; the cache has it after
 JOB_TRIES = 3  # a job whose worker died is run again, up to this many times in all
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class QueueUnavailableError(EarshotError):
@@ -41,31 +40,6 @@ class QueueUnavailableError(EarshotError):
             "earshot's listening queue is unreachable right now; try again in a minute."
         )
         self.operator_hint = f"QUEUE_URL {redact(url)}: {type(error).__name__}: {error}"
-
-
-def redact(url: str) -> str:
-    """A Redis or database address fit for a log: the password replaced."""
-    scheme, sep, rest = url.partition("://")
-    if "@" not in rest:
-        return url
-    credentials, _, host = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}{sep}{user + ':' if user else ':'}***@{host}"
-
-
-def exposure(url: str) -> str:
-    """How the Redis at ``url`` is open to others on the network ('' if it is not): whoever
-    can write to it can fill the queue and forge results (README, Running past one
-    machine). A Redis on this host (loopback) is left to the host's own protection."""
-    parts = urlsplit(url)
-    if parts.scheme == "unix" or parts.hostname in LOOPBACK:
-        return ""
-    gaps = []
-    if not parts.password:
-        gaps.append("no password (set requirepass or an ACL user, then redis://:PASSWORD@host)")
-    if parts.scheme != "rediss":
-        gaps.append("no TLS between hosts (rediss://)")
-    return "; ".join(gaps)
 
 
 def job_id(video_id: str, model_version: str) -> str:

@@ -16,9 +16,10 @@ import pytest
 from arq.constants import job_key_prefix
 from redis.asyncio import Redis
 
+from recommender.addresses import exposure, redact
 from recommender.config import Settings
 from recommender.engine import Engine
-from recommender.jobs import QueueUnavailableError, exposure, redact
+from recommender.jobs import QueueUnavailableError
 from recommender.youtube import VideoUnavailableError
 from scripts.local_servers import free_port
 from scripts.standins.http_range import RangeServer
@@ -299,6 +300,10 @@ def test_addresses_lose_their_passwords_in_logs() -> None:
     assert redact("redis://:pw@host:6379/0") == "redis://:***@host:6379/0"
     assert redact("postgresql://me:pw@db/earshot") == "postgresql://me:***@db/earshot"
     assert redact("redis://host:6379/0") == "redis://host:6379/0"
+    assert redact("redis://host:6379/0?password=pw&db=1") == "redis://host:6379/0?password=***&db=1"
+    assert redact("postgresql://db/e?sslmode=require&password=pw") == (
+        "postgresql://db/e?sslmode=require&password=***"
+    )
 
 
 def test_the_doctor_names_what_leaves_a_remote_queue_open() -> None:

@@ -37,6 +37,7 @@ PG_POOL_SIZE = 5
 PG_MAX_OVERFLOW = 5
 # pg_advisory_xact_lock key held while the schema is migrated (or a copy is loaded).
 MIGRATION_LOCK_KEY = 0x6561727368  # "earsh"
+MIGRATION_WAIT_S = 60.0  # how long an open waits for another process's migration
 
 # The column types that differ: SQLite's renderings are exactly the original schema's.
 _TYPES: dict[str, dict[str, str]] = {
@@ -345,10 +346,17 @@ class Database:
 
 
 async def migrate_postgres(database: Database, conn: AsyncConnection) -> None:
-    """In the caller's transaction: take the migration lock, then migrate forward."""
-    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-    await conn.execute(text("CREATE TABLE IF NOT EXISTS earshot_schema (version INTEGER NOT NULL)"))
+    """In the caller's transaction: migrate forward. A current schema needs no lock (so a
+    stalled migration elsewhere never holds up an open); otherwise take the migration
+    lock, waiting at most MIGRATION_WAIT_S before naming who holds it."""
     version = await database.schema_version(conn)
+    if version > SCHEMA_VERSION:
+        raise database._too_new(version)
+    if version == SCHEMA_VERSION:
+        return
+    await take_migration_lock(database, conn)
+    await conn.execute(text("CREATE TABLE IF NOT EXISTS earshot_schema (version INTEGER NOT NULL)"))
+    version = await database.schema_version(conn)  # another process may have migrated
     if version > SCHEMA_VERSION:
         raise database._too_new(version)
     if version == SCHEMA_VERSION:
@@ -359,6 +367,45 @@ async def migrate_postgres(database: Database, conn: AsyncConnection) -> None:
     await conn.execute(text("DELETE FROM earshot_schema"))
     await conn.execute(
         text("INSERT INTO earshot_schema (version) VALUES (:v)"), {"v": SCHEMA_VERSION}
+    )
+
+
+async def take_migration_lock(database: Database, conn: AsyncConnection) -> None:
+    """The migration lock, in the caller's transaction, or DatabaseUnavailableError naming
+    the process that has held it past MIGRATION_WAIT_S."""
+    deadline = asyncio.get_running_loop().time() + MIGRATION_WAIT_S
+    while True:
+        taken = await conn.execute(
+            text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+        )
+        if taken.scalar_one():
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    holder = (
+        await conn.execute(
+            text(
+                "SELECT a.pid, a.application_name, a.client_addr, a.backend_start FROM pg_locks l "
+                "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
+                "AND l.granted AND l.classid = :high AND l.objid = :low"
+            ),
+            {"high": MIGRATION_LOCK_KEY >> 32, "low": MIGRATION_LOCK_KEY & 0xFFFFFFFF},
+        )
+    ).first()
+    who = (
+        f"PostgreSQL process {holder[0]} ({holder[1] or 'no application name'}, from "
+        f"{holder[2] or 'this host'}, connected since {holder[3]:%Y-%m-%d %H:%M:%S})"
+        if holder
+        else "another process"
+    )
+    raise DatabaseUnavailableError(
+        database.where,
+        TimeoutError(
+            f"{who} has held earshot's migration lock for over {MIGRATION_WAIT_S:.0f} s "
+            "(a migrate-to-postgres or an upgrade); let it finish, or end it with "
+            "pg_terminate_backend"
+        ),
     )
 
 

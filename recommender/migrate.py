@@ -25,13 +25,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .db import (
-    MIGRATION_LOCK_KEY,
     SCHEMA_VERSION,
     TABLES,
     TEXT_KEYS,
     Database,
     is_postgres,
     migrate_postgres,
+    take_migration_lock,
 )
 from .errors import EarshotError
 
@@ -196,9 +196,7 @@ async def copy_to_postgres(
             await s.exec_driver_sql("BEGIN")  # one snapshot of every table
             columns = await _sqlite_tables(s)
             async with d.begin():
-                await d.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
-                )
+                await take_migration_lock(dst, d)
                 held = await _target_holdings(d)
                 if any(held.values()) and not replace:
                     with_rows = [t for t, n in held.items() if n]

@@ -14,6 +14,8 @@ import asyncpg
 import numpy as np
 import pytest
 
+from recommender import db
+from recommender.errors import DatabaseUnavailableError
 from recommender.migrate import verify
 from recommender.ratings import Reply
 from recommender.store import SCHEMA_VERSION, Store, StoreError
@@ -320,3 +322,28 @@ async def test_writes_wait_out_an_unreachable_server(postgres_url: str) -> None:
         assert store.pending_writes == 0
     finally:
         await store.close()
+
+
+async def test_a_stalled_migration_elsewhere_holds_up_no_open_and_is_named(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A migrate-to-postgres stalled with the migration lock held: a store on a current
+    schema opens at once; one that must migrate gives up in time, naming the holder."""
+    monkeypatch.setattr(db, "MIGRATION_WAIT_S", 1.0)
+    current = await Store.open(postgres_url)  # migrates the empty database
+    await current.close()
+    holder = await asyncpg.connect(postgres_url, server_settings={"application_name": "stuck"})
+    try:
+        await holder.execute("SELECT pg_advisory_lock($1)", db.MIGRATION_LOCK_KEY)
+        started = asyncio.get_running_loop().time()
+        store = await asyncio.wait_for(Store.open(postgres_url), 10)
+        assert await store.schema_version() == SCHEMA_VERSION
+        await store.close()
+        assert asyncio.get_running_loop().time() - started < 5
+        await _sql(postgres_url, "DELETE FROM earshot_schema")  # as if an upgrade were due
+        with pytest.raises(DatabaseUnavailableError) as refused:
+            await asyncio.wait_for(Store.open(postgres_url), 10)
+        hint = refused.value.operator_hint
+        assert "stuck" in hint and "migration lock for over 1 s" in hint, hint
+    finally:
+        await holder.close()

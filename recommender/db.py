@@ -17,6 +17,8 @@ so two processes starting at once never migrate twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -257,8 +259,10 @@ class Database:
 
     @classmethod
     def _sqlite(cls, path: Path, busy_timeout_s: float, read_only: bool) -> Database:
-        if not read_only:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        if not read_only:  # the catalog, ratings and member ids: for this user alone
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):  # SQLite's -wal and -shm follow it
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         engine = create_async_engine(
             sqlite_url(path, read_only=read_only),
             # One connection, as before: the Store serializes its writers itself.

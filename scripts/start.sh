@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 if [ ! -f .env ] && [ -z "${DISCORD_TOKEN:-}" ]; then
-    cp .env.example .env
+    install -m 600 .env.example .env  # it will hold the bot's token: this user's alone
     echo "Created .env from .env.example: put your bot token in DISCORD_TOKEN, then run again." >&2
     exit 2
 fi

@@ -4,6 +4,7 @@ doctor's table before the bot starts, and refuses to start on a failed check, na
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -94,3 +95,17 @@ def test_start_refuses_on_a_failed_check_and_names_it(
     assert done.returncode == 1, done.stdout + done.stderr
     assert "FAIL  yt-dlp" in done.stdout
     assert "earshot will not start: the doctor's check failed: yt-dlp." in done.stderr
+
+
+def test_the_first_start_makes_a_dotenv_for_this_user_alone(tmp_path: Path) -> None:
+    """.env will hold the bot's token: start.sh creates it 0600."""
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "start.sh", tmp_path / "scripts" / "start.sh")
+    shutil.copy(ROOT / ".env.example", tmp_path / ".env.example")
+    (tmp_path / "scripts" / "bootstrap.sh").write_text("exit 0\n")  # installs nothing here
+    env = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"}
+    result = subprocess.run(
+        ["bash", "scripts/start.sh"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "put your bot token in DISCORD_TOKEN" in result.stderr
+    assert (tmp_path / ".env").stat().st_mode & 0o777 == 0o600

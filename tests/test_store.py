@@ -44,6 +44,20 @@ async def test_new_database_is_migrated_and_in_wal_mode(tmp_path: Path) -> None:
         await store.close()
 
 
+async def test_a_new_database_is_readable_by_this_user_alone(tmp_path: Path) -> None:
+    """It holds member ids and their ratings: 0600, in a 0700 folder when earshot makes it
+    (SQLite gives its -wal and -shm files the database's mode)."""
+    folder = tmp_path / "data"
+    store = await Store.open(folder / "db.sqlite3")
+    try:
+        await store.add_file("bal_train/a.tfrecord", 1, _clips(2), "bal_train", 0)
+    finally:
+        await store.close()
+    assert folder.stat().st_mode & 0o777 == 0o700
+    made = [p for p in folder.iterdir() if p.name.startswith("db.sqlite3")]
+    assert made and all(p.stat().st_mode & 0o777 == 0o600 for p in made), made
+
+
 async def test_newer_schema_is_refused_clearly(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
     with sqlite3.connect(path) as db:

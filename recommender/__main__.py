@@ -18,7 +18,7 @@ from dotenv import load_dotenv
 from tqdm import tqdm
 
 from .config import ConfigError, Settings
-from .errors import EarshotError
+from .errors import DatabaseDamagedError, EarshotError
 from .index import IndexInfo
 
 SPLITS = ("bal_train", "eval", "unbal_train")
@@ -670,6 +670,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; rerun the command to continue where it stopped", file=sys.stderr)
         return 130
+    except Exception as exc:  # damage found mid-command, past the open's check
+        from .db import is_damaged
+
+        if not is_damaged(exc):
+            raise
+        damaged = DatabaseDamagedError(Settings.from_env().database_path, getattr(exc, "orig", exc))
+        print(f"error: {damaged}\nto fix: {damaged.operator_hint}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

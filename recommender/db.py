@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from .addresses import redact
-from .errors import DatabaseUnavailableError
+from .errors import DatabaseDamagedError, DatabaseUnavailableError
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+asyncpg://")
 PG_CONNECT_TIMEOUT_S = 15.0  # the first connection at open; then the pool's own
@@ -195,6 +195,19 @@ def sqlite_url(path: Path, *, read_only: bool = False) -> URL:
     return URL.create("sqlite+aiosqlite", database=str(path))
 
 
+_SQLITE_DAMAGE = (11, 26)  # SQLITE_CORRUPT ("malformed"), SQLITE_NOTADB
+
+
+def is_damaged(error: BaseException) -> bool:
+    """SQLite's "database disk image is malformed" or "file is not a database"."""
+    orig = error.orig if isinstance(error, DBAPIError) else error
+    return isinstance(orig, sqlite3.DatabaseError) and (
+        getattr(orig, "sqlite_errorcode", None) in _SQLITE_DAMAGE
+        or "malformed" in str(orig)
+        or "not a database" in str(orig)
+    )
+
+
 def is_locked(error: BaseException) -> bool:
     """SQLite's "database is locked" (another process holds the write lock)."""
     orig = error.orig if isinstance(error, DBAPIError) else error
@@ -320,7 +333,12 @@ class Database:
     async def migrate(self) -> None:
         """Bring the schema forward to SCHEMA_VERSION (a newer one is refused)."""
         if self.is_sqlite:
-            await self._migrate_sqlite()
+            try:
+                await self._migrate_sqlite()
+            except Exception as exc:
+                if is_damaged(exc):
+                    raise DatabaseDamagedError(self.where, getattr(exc, "orig", exc)) from None
+                raise
             return
         try:  # the first connection: a server that is down or refuses us, said plainly
             conn = await asyncio.wait_for(self.engine.connect(), PG_CONNECT_TIMEOUT_S)

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import logging
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -154,7 +155,8 @@ async def check_pca(settings: Settings, engine: Any) -> Check:
 
 async def check_database(settings: Settings) -> Check:
     """Which database holds the catalog and ratings, and that it opens at this schema."""
-    from .errors import DatabaseUnavailableError
+    from .db import is_damaged
+    from .errors import DatabaseDamagedError, DatabaseUnavailableError
     from .store import Store
 
     try:
@@ -164,6 +166,14 @@ async def check_database(settings: Settings) -> Check:
     try:
         version = await store.schema_version()
         facts = {"dialect": store.dialect, "where": store.where, "schema": version}
+        if store.dialect == "sqlite":  # every page readable (a scan: the doctor's to pay)
+            (verdict,) = await store._one("PRAGMA quick_check(1)")
+            if verdict != "ok":
+                raise sqlite3.DatabaseError(f"database disk image is malformed: {verdict}")
+    except Exception as exc:
+        if not is_damaged(exc):
+            raise
+        return Check("database", FAIL, DatabaseDamagedError(store.where, exc).operator_hint)
     finally:
         await store.close()
     kind = "PostgreSQL" if store.dialect == "postgresql" else "SQLite"

@@ -61,3 +61,17 @@ class DatabaseUnavailableError(EarshotError):
         super().__init__("earshot's database is unreachable right now; try again in a minute.")
         detail = " ".join(str(error).split())
         self.operator_hint = f"DATABASE_URL {where}: {type(error).__name__}: {detail}"
+
+
+class DatabaseDamagedError(DatabaseUnavailableError):
+    """The SQLite file is not a database any more, or parts of it are malformed."""
+
+    def __init__(self, path: object, error: object) -> None:
+        EarshotError.__init__(self, "earshot's database is damaged; an operator has been told.")
+        detail = " ".join(str(error).split())
+        self.operator_hint = (
+            f"the SQLite database {path} is damaged ({detail}). Stop earshot, then restore "
+            f"your latest backup of it, or recover what it still holds: sqlite3 {path} "
+            f"'.recover' | sqlite3 {path}.recovered, check that, and move it into place "
+            "(README: When a file is damaged)"
+        )

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from .config import Settings
-from .db import SyncReader
-from .errors import CatalogEmptyError, EarshotError
+from .db import SyncReader, is_damaged
+from .errors import CatalogEmptyError, DatabaseDamagedError, EarshotError
 from .index import IndexWriter
 from .results import Progress
 from .store import read_tracks
@@ -169,8 +169,11 @@ def rebuild_in_child(
             )
         else:
             connection.send(("crash", traceback.format_exc()))
-    except BaseException:
-        connection.send(("crash", traceback.format_exc()))
+    except BaseException as exc:
+        if is_damaged(exc):  # the database it reads, not the rebuild, is at fault
+            connection.send(("damaged", str(exc)))
+        else:
+            connection.send(("crash", traceback.format_exc()))
     finally:
         connection.close()
 
@@ -224,6 +227,8 @@ async def rebuild_in_background(settings: Settings, progress: Progress) -> Path:
     kind, detail = outcome
     if kind == "error":
         raise EarshotError(detail)
+    if kind == "damaged":
+        raise DatabaseDamagedError(settings.database_url or settings.database_path, detail)
     if kind == "crash":
         raise RuntimeError(f"the rebuild process failed:\n{detail}")
     return Path(detail)

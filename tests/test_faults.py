@@ -105,3 +105,30 @@ def test_a_build_refuses_non_finite_vectors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="track 11 has a non-finite vector"):
         writer.add(np.array([10, 11, 12]), rows)
     writer.abort()
+
+
+def _damage_sqlite(path: Path, kind: str) -> None:
+    data = bytearray(path.read_bytes())
+    if kind == "header":  # no longer a database at all
+        data[:100] = bytes(100)
+    elif kind == "pages":  # b-tree pages overwritten here and there
+        page = 4096
+        for n in range(len(data) // page // 4, len(data) // page, 7):
+            data[n * page : n * page + 16] = b"\xff" * 16
+    else:  # cut short, as by a full disk or a bad copy
+        data = data[: len(data) // 2]
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("kind", ["header", "pages", "truncated"])
+def test_a_damaged_database_is_named_with_the_way_back(data: Path, kind: str) -> None:
+    database, video = data / "earshot.sqlite3", _video(data)
+    _damage_sqlite(database, kind)
+    for command in (["stats"], ["recommend", "--count", "3", video], ["reindex"]):
+        result = run_cli(data, *command, check=False)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert f"the SQLite database {database} is damaged" in result.stderr, result.stderr
+        assert "'.recover'" in result.stderr and "backup" in result.stderr
+    doctor = json.loads(run_cli(data, "doctor", "--json", check=False).stdout)
+    check = next(c for c in doctor["checks"] if c["name"] == "database")
+    assert check["status"] == "fail" and "is damaged" in check["detail"], check

@@ -50,6 +50,7 @@ import logging
 import mmap
 import os
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
@@ -60,6 +61,7 @@ from typing import Any
 import numpy as np
 from annoy import AnnoyIndex
 
+from .rebuild_lock import process_alive
 from .tagger import TagModel
 from .vectors import SOUND_DIMS, VectorSpace
 
@@ -84,6 +86,7 @@ SOUND = "sound"  # the Annoy index over every row's fine block
 _COPY_ROWS = 50_000
 _STAGING = "staging-vectors.f32"
 CHECK_AT_OPEN_BYTES = 64 << 20  # files up to this size have their checksum checked at open
+PARTIAL_STALE_S = 3600.0  # another host's partial build untouched this long was abandoned
 
 
 class IndexUnreadableError(RuntimeError):
@@ -235,7 +238,7 @@ class IndexWriter:
         while True:  # names sort by time: pruning keeps the newest
             now = time.time_ns()
             stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now / 1e9))
-            self.name = f"{stamp}.{now % 10**9:09d}-{os.getpid()}"
+            self.name = f"{stamp}.{now % 10**9:09d}-{os.getpid()}@{socket.gethostname()}"
             self.path = builds / (self.name + PARTIAL)
             try:
                 self.path.mkdir()
@@ -454,8 +457,23 @@ class IndexWriter:
 
 
 def _remove_partials(builds: Path) -> None:
+    """Remove builds left half-made by a rebuild that died, never another's in progress."""
     for child in builds.glob("*" + PARTIAL):
-        shutil.rmtree(child, ignore_errors=True)
+        if _abandoned(child):
+            shutil.rmtree(child, ignore_errors=True)
+
+
+def _abandoned(partial: Path) -> bool:
+    """A partial build whose writer (named after the time stamp: pid@host) is a process of
+    this host that is gone, or any partial build untouched for PARTIAL_STALE_S."""
+    owner = partial.name[: -len(PARTIAL)][len("YYYYmmdd-HHMMSS.nnnnnnnnn-") :]
+    pid, _, host = owner.partition("@")
+    if host == socket.gethostname() and pid.isdigit():
+        return not process_alive(int(pid))
+    try:
+        return time.time() - partial.stat().st_mtime > PARTIAL_STALE_S
+    except FileNotFoundError:
+        return False
 
 
 class VerifyStopped(Exception):

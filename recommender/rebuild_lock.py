@@ -2,7 +2,8 @@
 
 A lock file created with O_EXCL in the index folder names its holder; the holder
 touches it while it builds, so a holder that died (killed, host lost) is noticed when
-the file goes stale and its lock is taken over. O_EXCL creation is atomic on local
+the file goes stale, or at once when the holder was a process on this host that is gone,
+and its lock is taken over, one process at a time. O_EXCL creation is atomic on local
 disks and on NFSv3+.
 """
 
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 LOCK_NAME = "REBUILDING"
 HEARTBEAT_S = 10.0
 STALE_AFTER_S = 60.0
+TAKEOVER_STALE_S = 30.0
 
 
 def _holder(path: Path) -> dict:
@@ -40,27 +42,70 @@ def _try_create(path: Path) -> bool:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
         return False
-    with os.fdopen(fd, "w") as f:
-        json.dump(me, f)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(me, f)
+    except OSError:  # a full disk: no empty lock left behind to block the next rebuild
+        path.unlink(missing_ok=True)
+        raise
     return True
+
+
+def _alive_here(holder: dict) -> bool:
+    """False only for a holder on this host whose process is gone (a killed reindex)."""
+    if holder.get("host") != socket.gethostname() or not isinstance(holder.get("pid"), int):
+        return True
+    return process_alive(holder["pid"])
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process of this host is running."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # someone else's process: alive
+    return True
+
+
+def _stale(path: Path) -> bool:
+    try:
+        age = time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return True
+    return age > STALE_AFTER_S or not _alive_here(_holder(path))
+
+
+def _take_over(path: Path) -> bool:
+    """Replace a stale lock, one process at a time: the takeover file (O_EXCL, held for
+    milliseconds) makes 'is it stale? remove it, create mine' one step, so two processes
+    that both saw it stale cannot both end up holding the lock."""
+    guard = path.with_name(path.name + ".takeover")
+    with contextlib.suppress(FileNotFoundError):
+        if time.time() - guard.stat().st_mtime > TAKEOVER_STALE_S:  # its taker died
+            guard.unlink()
+    try:
+        os.close(os.open(guard, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except FileExistsError:
+        return False  # another process is taking over right now
+    try:
+        if not _stale(path):
+            return False
+        log.warning("taking over a rebuild lock left by %s", _holder(path))
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return _try_create(path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            guard.unlink()
 
 
 def _acquire(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     path = root / LOCK_NAME
-    if _try_create(path):
+    if _try_create(path) or (_stale(path) and _take_over(path)):
         return path
-    try:
-        age = time.time() - path.stat().st_mtime
-    except FileNotFoundError:
-        age = STALE_AFTER_S + 1  # released between the two looks
-    if age > STALE_AFTER_S:
-        holder = _holder(path)
-        log.warning("taking over a rebuild lock left by %s (silent for %.0f s)", holder, age)
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        if _try_create(path):
-            return path
     holder = _holder(path)
     since = time.time() - float(holder.get("started", time.time()))
     where = f" on {holder['host']}" if holder.get("host") else ""

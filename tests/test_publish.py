@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import os
 import shutil
+import socket
+import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,7 +21,7 @@ import pytest
 from recommender.engine import Engine
 from recommender.errors import ReindexRunningError
 from recommender.index import BUILDS, IndexUnreadableError, VectorIndex, current_build
-from recommender.rebuild_lock import LOCK_NAME, STALE_AFTER_S, rebuild_lock
+from recommender.rebuild_lock import LOCK_NAME, STALE_AFTER_S, _acquire, rebuild_lock
 from tests.conftest import engine_settings
 from tests.test_index import DIM, _build
 
@@ -42,7 +46,9 @@ def test_a_shared_folder_keeps_superseded_builds_for_other_hosts(tmp_path: Path)
     rng = np.random.default_rng(0)
     for n in range(3):
         _build(
-            tmp_path, rng.normal(size=(200, DIM)).astype(np.float32), np.arange(200) + n,
+            tmp_path,
+            rng.normal(size=(200, DIM)).astype(np.float32),
+            np.arange(200) + n,
             prune_grace_s=600,
         )
     assert len(list((tmp_path / BUILDS).iterdir())) == 3  # nothing pruned within the grace
@@ -68,6 +74,63 @@ async def test_one_rebuild_at_a_time_across_processes(tmp_path: Path) -> None:
         assert json.loads((tmp_path / LOCK_NAME).read_text())["pid"] == os.getpid()
 
 
+def _contend(root: str, barrier: Any, won: Any) -> None:
+    barrier.wait()
+    try:
+        _acquire(Path(root))
+    except ReindexRunningError:
+        pass
+    else:
+        with won.get_lock():
+            won.value += 1
+    barrier.wait()  # a winner lives on until both have tried (a dead one's lock is free)
+
+
+def test_two_processes_never_both_take_over_a_stale_lock(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("fork")
+    for round_ in range(40):
+        root = tmp_path / str(round_)
+        root.mkdir()
+        lock = root / LOCK_NAME
+        lock.write_text(json.dumps({"host": "gone", "pid": 1, "started": 0}))
+        stale = time.time() - STALE_AFTER_S - 5
+        os.utime(lock, (stale, stale))
+        barrier, won = context.Barrier(2), context.Value("i", 0)
+        racers = [context.Process(target=_contend, args=(str(root), barrier, won)) for _ in "ab"]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join(30)
+        assert won.value <= 1, f"round {round_}: both processes took the lock"
+
+
+def _dead_pid() -> int:
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    return gone.pid
+
+
+async def test_a_killed_rebuild_on_this_host_leaves_nothing_in_the_way(tmp_path: Path) -> None:
+    # Its lock, fresh but held by a process of this host that is gone: taken at once.
+    (tmp_path / LOCK_NAME).write_text(
+        json.dumps({"host": socket.gethostname(), "pid": _dead_pid(), "started": time.time()})
+    )
+    async with rebuild_lock(tmp_path):
+        assert json.loads((tmp_path / LOCK_NAME).read_text())["pid"] == os.getpid()
+    # Its partial build goes; one in progress here, or another host's recent one, stays.
+    builds = tmp_path / BUILDS
+    builds.mkdir()
+    host = socket.gethostname()
+    dead = builds / f"20260101-000000.000000001-{_dead_pid()}@{host}.partial"
+    running = builds / f"20260101-000000.000000002-{os.getppid()}@{host}.partial"
+    elsewhere = builds / "20260101-000000.000000003-42@another-host.partial"
+    for partial in (dead, running, elsewhere):
+        partial.mkdir()
+    rng = np.random.default_rng(0)
+    _build(tmp_path, rng.normal(size=(50, DIM)).astype(np.float32), np.arange(50))
+    assert not dead.exists() and running.exists() and elsewhere.exists()
+
+
 async def test_a_build_published_by_one_process_is_picked_up_by_another(
     built_catalog: Path, tmp_path: Path
 ) -> None:
@@ -77,9 +140,9 @@ async def test_a_build_published_by_one_process_is_picked_up_by_another(
         data = tmp_path / name
         shutil.copytree(built_catalog, data)
         shutil.rmtree(data / "index")
-        hosts.append(engine_settings(
-            data_dir=data, index_root=shared, tagger_steps=300, index_watch_s=0.2
-        ))
+        hosts.append(
+            engine_settings(data_dir=data, index_root=shared, tagger_steps=300, index_watch_s=0.2)
+        )
     a, b = await Engine.open(hosts[0]), await Engine.open(hosts[1])
     try:
         assert a.index is None and b.index is None

@@ -153,10 +153,15 @@ class Recommend(commands.Cog):
         parse_video_id(url)  # a refused link is private from the first response
         await self.cooldowns.check(interaction.user.id)
         await interaction.response.defer(thinking=True)
-        result = await self.bot.engine.recommend(
-            url, count, member=interaction.user.id, guild=interaction.guild_id
-        )
-        await self.cooldowns.start(interaction.user.id)  # only an answered request costs the wait
+        try:
+            result = await self.bot.engine.recommend(
+                url, count, member=interaction.user.id, guild=interaction.guild_id
+            )
+        except EarshotError as exc:
+            if exc.costs_cooldown:  # it held a listener to the time limit: it costs the wait
+                await self.cooldowns.start(interaction.user.id)
+            raise
+        await self.cooldowns.start(interaction.user.id)  # a refusal costs no wait
         first = await interaction.edit_original_response(embed=render(result))
         messages = [first]
         for start in range(PER_MESSAGE + 1, len(result.items) + 1, PER_MESSAGE):

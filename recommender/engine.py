@@ -282,7 +282,7 @@ class Engine:
             if len(index) == 0:
                 raise CatalogEmptyError()
             listened, source = await self.listener.listen(
-                video_id, fetch_new=listen, start_s=link.start_s
+                video_id, fetch_new=listen, start_s=link.start_s, member=member
             )
             frames, labels = listened.frames, []
             heard = await asyncio.to_thread(index.top_tags, frames)

@@ -11,6 +11,9 @@ class EarshotError(Exception):
     """
 
     operator_hint: str = ""
+    # The request used up listening capacity though it was not answered (a time limit):
+    # it costs the member their wait like an answered one, or they could repeat it at once.
+    costs_cooldown: bool = False
 
 
 class NotReadyError(EarshotError):

@@ -21,9 +21,9 @@ from arq.jobs import Job, ResultNotFound, SerializationError
 from . import job_codec
 from .addresses import redact
 from .config import Settings
-from .errors import BusyError, EarshotError
+from .errors import EarshotError
 from .job_codec import LISTEN_FUNCTION
-from .worker import Listened
+from .worker import Listened, ListenTimeoutError
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +132,8 @@ class ListenQueue:
         """Jobs waiting or running (for figures and the doctor)."""
         return await self.redis.zcard(self.settings.queue_name)
 
-    def _busy(self) -> BusyError:
-        return BusyError(
+    def _busy(self) -> ListenTimeoutError:
+        return ListenTimeoutError(
             "earshot's listeners did not get to this song in time; try again in a minute."
         )
 

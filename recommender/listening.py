@@ -50,6 +50,7 @@ class Listener:
         self._waiting = 0
         self._queue: ListenQueue | None = None
         self._queue_lock = asyncio.Lock()
+        self._members: dict[int, str] = {}  # member -> the new song being listened to for them
 
     @property
     def queued(self) -> bool:
@@ -131,9 +132,16 @@ class Listener:
         return await pool.run(check_model, timeout_s=max(self.settings.request_timeout_s, 300))
 
     async def listen(
-        self, video_id: str, *, fetch_new: bool = True, start_s: float | None = None
+        self,
+        video_id: str,
+        *,
+        fetch_new: bool = True,
+        start_s: float | None = None,
+        member: int | None = None,
     ) -> tuple[Listened, str]:
-        """The frames of a video: from the cache, or fetched once however many ask."""
+        """The frames of a video: from the cache, or fetched once however many ask. A
+        ``member`` has one new song listened to at a time: listening capacity is shared,
+        and one member's dozen links must not keep everyone else's songs waiting."""
         version = await self.model_version()
         cached = await self.store.cached_embedding(video_id, version)
         if cached is not None:
@@ -142,6 +150,23 @@ class Listener:
             return listened, "cache"
         if not fetch_new:
             raise UnknownVideoError(video_id)
+        if member is not None:
+            other = self._members.get(member)
+            if other is not None and other != video_id:
+                raise BusyError(
+                    "earshot is still listening to the last new song you asked about; "
+                    "ask again once that one is answered (one new song at a time each)."
+                )
+            self._members[member] = video_id
+        try:
+            return await self._listen_shared(video_id, version, start_s)
+        finally:
+            if member is not None and self._members.get(member) == video_id:
+                del self._members[member]
+
+    async def _listen_shared(
+        self, video_id: str, version: str, start_s: float | None
+    ) -> tuple[Listened, str]:
         pending = self._inflight.get(video_id)
         if pending is None:
             pending = asyncio.ensure_future(self._listen_new(video_id, version, start_s))

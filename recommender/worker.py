@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 class ListenTimeoutError(EarshotError):
-    pass
+    costs_cooldown = True
 
 
 class WorkerCrashedError(EarshotError):

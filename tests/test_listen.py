@@ -42,6 +42,10 @@ IDS = {
         "after",
         "cold1",
         "cold2",
+        "hog1",
+        "hog2",
+        "hog3",
+        "other",
     )
 }
 
@@ -245,6 +249,30 @@ async def test_too_much_queued_work_is_answered_busy(
     served = [o for o in outcomes if not isinstance(o, BaseException)]
     assert len(busy) == 2 and len(served) == 5  # 1 running + 4 waiting, the rest refused
     assert "try again" in str(busy[0])
+
+
+async def test_one_member_has_one_new_song_listened_to_at_a_time(
+    catalog: Path, fake_vggish: Path, pca_params: Path, server: RangeServer
+) -> None:
+    """A dozen links at once from one member must not take every listener: the first is
+    listened to, the rest refused with why; another member's song goes ahead meanwhile."""
+    async with _opened(
+        catalog, fake_vggish, pca_params, server, max_concurrent_requests=1
+    ) as engine:
+        server.stall_s = 1.0
+        hog = [
+            asyncio.ensure_future(engine.recommend(IDS[f"hog{i}"], 2, member=7)) for i in (1, 2, 3)
+        ]
+        other = asyncio.ensure_future(engine.recommend(IDS["other"], 2, member=8))
+        outcomes = await asyncio.gather(*hog, other, return_exceptions=True)
+        served = [o for o in outcomes[:3] if not isinstance(o, BaseException)]
+        refused = [o for o in outcomes[:3] if isinstance(o, BusyError)]
+        assert len(served) == 1 and len(refused) == 2, outcomes
+        assert "one new song at a time" in str(refused[0])
+        assert not isinstance(outcomes[3], BaseException), outcomes[3]  # the other member
+        server.stall_s = 0
+        again = await engine.recommend(IDS["hog2"], 2, member=7)  # the first one answered
+        assert again.query.source == "download"
 
 
 async def test_a_new_model_version_never_serves_a_stale_vector(

@@ -370,6 +370,40 @@ def test_cooldown_says_how_long_to_wait(
             bot.stop()
 
 
+def test_a_song_that_reaches_the_time_limit_costs_the_wait(
+    built_catalog: Path, media: Path, tmp_path: Path, fake_vggish: Path, pca_params: Path
+) -> None:
+    """It held a listener all that time: asking again at once is refused, as after an
+    answer (a time-out once cost nothing, so one member could hold the listeners forever)."""
+    data = tmp_path / "data"
+    shutil.copytree(built_catalog, data)
+    with FakeDiscord() as discord, RangeServer(media) as youtube:
+        youtube.stall_s = 8.0  # every answer of the YouTube stand-in stalls past the limit
+        bot = BotProcess(
+            discord,
+            data,
+            tmp_path / "bot.log",
+            RECOMMEND_COOLDOWN_SECONDS="60",
+            REQUEST_TIMEOUT_SECONDS="3",
+            VGGISH_MODEL=str(fake_vggish),
+            VGGISH_PCA_PARAMS=str(pca_params),
+            EARSHOT_TEST_ALLOW_LOOPBACK="1",
+            EARSHOT_TEST_MEDIA_BASE=youtube.url(""),
+            SECTION_SECONDS="5",
+        )
+        bot.start()
+        try:
+            carol = member()
+            slow = outcome(discord, discord.interaction(carol, "recommend", url=NEW_SONG))
+            assert slow["ephemeral"] and "longer than" in slow["content"], slow
+            again = outcome(
+                discord, discord.interaction(carol, "recommend", url=catalog_video(data, 2))
+            )
+            assert again["ephemeral"] and "ask again in" in again["content"], again
+        finally:
+            bot.stop()
+
+
 def test_a_bot_in_no_server_logs_its_invite_link(tmp_path: Path, pca_params: Path) -> None:
     with FakeDiscord() as discord:
         discord.in_guild = False

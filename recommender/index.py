@@ -61,7 +61,7 @@ from typing import Any
 import numpy as np
 from annoy import AnnoyIndex
 
-from .rebuild_lock import process_alive
+from .processes import process_alive
 from .tagger import TagModel
 from .vectors import SOUND_DIMS, VectorSpace
 

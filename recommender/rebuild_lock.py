@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from .errors import ReindexRunningError
+from .processes import process_alive
 
 log = logging.getLogger(__name__)
 
@@ -56,17 +57,6 @@ def _alive_here(holder: dict) -> bool:
     if holder.get("host") != socket.gethostname() or not isinstance(holder.get("pid"), int):
         return True
     return process_alive(holder["pid"])
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process of this host is running."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # someone else's process: alive
-    return True
 
 
 def _stale(path: Path) -> bool:

@@ -27,6 +27,7 @@ import numpy as np
 from .audio import decode
 from .embedder import Embedder, configure_hub_cache
 from .errors import EarshotError
+from .processes import process_alive
 from .vggish_format import MIN_SAMPLES, SAMPLE_RATE
 from .youtube import FetchOptions, check_playable, download_sections, probe
 
@@ -185,23 +186,13 @@ def listen_file(config: WorkerConfig, path: Path) -> Listened:
 # --- in the caller's process ------------------------------------------------------------
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _clear_temp(config: WorkerConfig) -> None:
     """This pool's folder, and the folders of pools whose process is gone (killed)."""
     shutil.rmtree(config.temp_root, ignore_errors=True)
     base = config.data_dir / "tmp"
     for folder in base.glob("pool-*") if base.is_dir() else ():
         pid = folder.name.removeprefix("pool-")
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
     for legacy in base.glob("job-*") if base.is_dir() else ():  # before per-pool folders
         shutil.rmtree(legacy, ignore_errors=True)

@@ -65,8 +65,12 @@ class PcaParams:
             with np.load(path) as data:
                 self.eigen_vectors = np.asarray(data["pca_eigen_vectors"], dtype=np.float64)
                 self.means = np.asarray(data["pca_means"], dtype=np.float64).reshape(-1)
-        except (OSError, KeyError, ValueError) as exc:
-            raise ModelError(f"cannot read the VGGish PCA parameters at {path}: {exc}") from None
+        except Exception as exc:  # a damaged file fails numpy and zipfile in many ways
+            raise ModelError(
+                f"cannot read the VGGish PCA parameters at {path} "
+                f"({type(exc).__name__}: {exc}); fetch them again with "
+                "`python -m recommender setup`"
+            ) from None
         size = EMBEDDING_SIZE
         if self.eigen_vectors.shape != (size, size) or self.means.shape != (size,):
             raise ModelError(f"{path} does not hold 128x128 PCA parameters")

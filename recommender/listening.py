@@ -10,6 +10,7 @@ With ``QUEUE_URL`` set, the computation is a job on the Redis queue instead, don
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +38,11 @@ from .youtube import FetchOptions, js_runtime
 log = logging.getLogger(__name__)
 
 QUEUE_PER_SLOT = 4  # requests that may wait per listening slot before "busy"
+
+
+def _official(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest() == PCA_PARAMS_SHA256
 
 
 class Listener:
@@ -77,9 +83,16 @@ class Listener:
         return self._model_version
 
     async def ensure_pca_params(self) -> Path:
+        """The PCA parameters, fetched when missing; earshot's own copy (in DATA_DIR) is
+        checked against AudioSet's sha256 and fetched again if it is damaged or wrong (an
+        operator's VGGISH_PCA_PARAMS is theirs: the doctor says when it differs)."""
         path = self.settings.pca_params_path
-        if not path.exists():
-            log.info("fetching the VGGish PCA parameters from %s", self.settings.pca_params_url)
+        own = self.settings.pca_params is None
+        if not path.exists() or (own and not await asyncio.to_thread(_official, path)):
+            if path.exists():
+                log.warning("%s does not match AudioSet's PCA parameters: fetching again", path)
+            else:
+                log.info("fetching the VGGish PCA parameters from %s", self.settings.pca_params_url)
             await asyncio.to_thread(
                 fetch, self.settings.pca_params_url, path, sha256=PCA_PARAMS_SHA256
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,10 @@ from recommender.embedder import (
     PcaParams,
     expected_frames,
 )
+from recommender.listening import Listener
 from recommender.tagger import dequantize
+from scripts.standins.http_range import RangeServer
+from tests.conftest import engine_settings
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +76,35 @@ def test_bad_model_and_params_are_clear_errors(tmp_path: Path, pca_params: Path)
     np.savez(broken, pca_means=np.zeros(3))
     with pytest.raises(ModelError, match="cannot read the VGGish PCA parameters"):
         PcaParams(broken)
+    damaged = bytearray(pca_params.read_bytes())  # flipped bytes: zipfile's own errors
+    damaged[len(damaged) // 2 : len(damaged) // 2 + 64] = bytes(64)
+    broken.write_bytes(bytes(damaged[: len(damaged) - 100]))
+    with pytest.raises(ModelError, match=r"cannot read the VGGish PCA parameters.*setup"):
+        PcaParams(broken)
+
+
+async def test_earshots_own_pca_params_are_fetched_again_when_damaged(
+    tmp_path: Path, pca_params: Path
+) -> None:
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.copy(pca_params, served / "vggish_pca_params.npz")
+    data = tmp_path / "data"
+    data.mkdir()
+    own = data / "vggish_pca_params.npz"
+    wrong = bytearray(pca_params.read_bytes())
+    wrong[-200] ^= 0xFF  # loads fine, gives wrong results silently
+    own.write_bytes(bytes(wrong))
+    with RangeServer(served) as server:
+        settings = engine_settings(
+            data_dir=data, pca_params_url=server.url("vggish_pca_params.npz")
+        )
+        assert settings.pca_params is None and settings.pca_params_path == own
+        await Listener(settings, None).ensure_pca_params()  # type: ignore[arg-type]
+        assert own.read_bytes() == pca_params.read_bytes()
+        asked = len(server.requests)
+        await Listener(settings, None).ensure_pca_params()  # type: ignore[arg-type]
+        assert len(server.requests) == asked  # whole again: not fetched twice
 
 
 def test_long_audio_in_chunks_equals_one_call(embedder: Embedder) -> None:

@@ -25,7 +25,6 @@ from .audio import ffmpeg_path
 from .config import Settings
 from .embedder import PCA_PARAMS_SHA256
 from .errors import EarshotError
-from .index import IndexUnreadableError
 from .vggish_format import EMBEDDING_SIZE
 
 log = logging.getLogger(__name__)
@@ -291,13 +290,11 @@ async def check_catalog(engine: Any) -> list[Check]:
         if stats.catalog_clips
         else Check("catalog", FAIL, "empty: run `python -m recommender prepare` (or ingest)", {})
     )
-    if stats.index is None or engine.index is None:
-        problem = engine.index_problem or "none: run `python -m recommender reindex`"
+    problem = await engine.verify_index()  # every checksum, every vector finite
+    if problem:
         return [catalog, Check("index", FAIL, problem, {})]
-    try:  # every file against its checksum, every vector finite
-        await asyncio.to_thread(engine.index.verify)
-    except IndexUnreadableError as exc:
-        return [catalog, Check("index", FAIL, str(exc), {})]
+    if stats.index is None or engine.index is None:
+        return [catalog, Check("index", FAIL, "none: run `python -m recommender reindex`", {})]
     age_h = (time.time() - stats.index.built_at) / 3600
     size = await asyncio.to_thread(_folder_size, engine.index.path)
     facts = {"items": stats.indexed, "age_hours": round(age_h, 1), "bytes": size}

@@ -87,6 +87,7 @@ class Engine:
         try:
             try:
                 engine.index = await asyncio.to_thread(VectorIndex.open_current, settings.index_dir)
+                engine.index_problem = engine.index.stands_in_for if engine.index else ""
             except IndexUnreadableError as exc:  # damaged, or built by an older earshot
                 engine.index_problem = str(exc)
                 log.error("%s; serving without an index until it is rebuilt", exc)
@@ -120,9 +121,19 @@ class Engine:
                     self.index = await asyncio.to_thread(
                         VectorIndex.open_current, self.settings.index_dir, self._damaged
                     )
+                    if self.index is not None and self.index.stands_in_for:
+                        self.index_problem = self.index.stands_in_for
                 except IndexUnreadableError:
                     self.index = None
+                index.close()
                 self._verify_later()
+
+    async def verify_index(self) -> str:
+        """Wait for the background check of the serving build (and of any build it fell
+        back to): '' when whole, else what is wrong."""
+        while self._verifying is not None and not self._verifying.done():
+            await asyncio.shield(self._verifying)
+        return self.index_problem
 
     async def _load_labels(self) -> None:
         names, kinds = await self.store.class_names(), await self.store.class_kinds()

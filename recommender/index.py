@@ -591,10 +591,10 @@ def _finite_tagger(tagger: TagModel) -> TagModel:
     return tagger
 
 
-def _chunks(chunks: Any, count: int) -> tuple[np.ndarray, ...]:
-    start, end = np.asarray(chunks["start"]), np.asarray(chunks["end"])
-    arrays = [chunks[k] for k in ("upper", "lower", "fine_norm")]
-    annoy = np.asarray(chunks["annoy"])
+def _chunks(path: Path, count: int) -> tuple[np.ndarray, ...]:
+    with np.load(path) as chunks:
+        start, end, annoy = chunks["start"], chunks["end"], chunks["annoy"]
+        arrays = [chunks[k] for k in ("upper", "lower", "fine_norm")]
     n = len(start)
     if any(len(a) != n for a in (end, *arrays, annoy)):
         raise ValueError("its arrays disagree in length")
@@ -654,15 +654,15 @@ class VectorIndex:
         self._vectors = self._load(
             "vectors.npy", lambda f: _shaped(np.load(f, mmap_mode="r"), (count, dim), np.float32)
         )
-        with self._load("chunks.npz", np.load) as chunks:
-            self._start, self._end, self._upper, self._lower, self._fine_norm, self._annoy_file = (
-                self._load("chunks.npz", lambda _: _chunks(chunks, count))
-            )
+        self._start, self._end, self._upper, self._lower, self._fine_norm, self._annoy_file = (
+            self._load("chunks.npz", lambda f: _chunks(f, count))
+        )
         self.fine_dims = int(self._meta["fine_dims"])
         self._space = VectorSpace(self._tagger, float(self._meta["audio_weight"]))
         self._annoy: dict[str, AnnoyIndex] = {}
         self._annoy_lock = threading.Lock()
         self.damaged = False  # a search met a row beyond its chunk's bound
+        self.stands_in_for = ""  # why CURRENT is not the build serving, when it is not
 
     def _unreadable(self, reason: object) -> IndexUnreadableError:
         return IndexUnreadableError(
@@ -774,7 +774,8 @@ class VectorIndex:
                     earlier = cls(older)
                 except IndexUnreadableError:
                     continue
-                log.error("%s; serving the earlier build %s meanwhile", damage, older.name)
+                earlier.stands_in_for = f"{damage}; serving the earlier build {older.name}"
+                log.error("%s", earlier.stands_in_for)
                 return earlier
             raise
 

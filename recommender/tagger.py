@@ -74,6 +74,21 @@ class TagModel:
         pooled = np.stack([pool(w) for w in windows(frames)])
         return self.predict_pooled(pooled).mean(0)
 
+    @classmethod
+    def untrained(cls, labels: Sequence[int]) -> TagModel:
+        """A tagger that hears nothing (one probability for every label, whatever the
+        audio): for an index of vectors made elsewhere (tests and benchmarks)."""
+        n = len(labels)
+        return cls(
+            np.asarray(labels, dtype=np.int64),
+            np.zeros(POOLED_SIZE, np.float32),
+            np.ones(POOLED_SIZE, np.float32),
+            np.zeros((POOLED_SIZE, 2), np.float32),
+            np.zeros(2, np.float32),
+            np.zeros((2, n), np.float32),
+            np.zeros(n, np.float32),
+        )
+
     @property
     def frame_mean(self) -> np.ndarray:
         """Mean dequantized frame of the training catalog (the first block of mu)."""

@@ -376,15 +376,7 @@ def cmd_rerank(args: argparse.Namespace) -> dict:
     dim = 128 + tags
     with tempfile.TemporaryDirectory(prefix="earshot-rerank-") as tmp_name:
         tmp = Path(tmp_name)
-        tagger = TagModel(
-            np.arange(tags),
-            np.zeros(384, np.float32),
-            np.ones(384, np.float32),
-            np.zeros((384, 2), np.float32),
-            np.zeros(2, np.float32),
-            np.zeros((2, tags), np.float32),
-            np.zeros(tags, np.float32),
-        )
+        tagger = TagModel.untrained(range(tags))
         started = time.perf_counter()
         writer = IndexWriter(tmp / "index", n, dim, trees=args.trees)
         for first in range(0, n, 50_000):

@@ -70,6 +70,9 @@ def test_a_damaged_build_gives_way_to_the_one_before(data: Path) -> None:
     result = run_cli(data, "recommend", _video(data), "--count", "5", "--json")
     assert "serving the earlier build" in result.stderr and "ids.npy" in result.stderr
     assert len(json.loads(result.stdout)["items"]) == 5
+    doctor = json.loads(run_cli(data, "doctor", "--json", check=False).stdout)
+    check = next(c for c in doctor["checks"] if c["name"] == "index")
+    assert check["status"] == "fail" and "serving the earlier build" in check["detail"]
 
 
 def test_damaged_vectors_are_never_served_and_verify_names_them(

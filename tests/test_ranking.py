@@ -31,15 +31,7 @@ def index(tmp_path: Path) -> VectorIndex:
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(300, DIM)).astype(np.float32)
     vectors[11] = vectors[10] * 1.0001  # a near-duplicate of item 10
-    tagger = TagModel(
-        np.array([1]),
-        np.zeros(384, np.float32),
-        np.ones(384, np.float32),
-        np.zeros((384, 2), np.float32),
-        np.zeros(2, np.float32),
-        np.zeros((2, 1), np.float32),
-        np.zeros(1, np.float32),
-    )
+    tagger = TagModel.untrained([1])
     writer = IndexWriter(tmp_path, 300, DIM, trees=10)
     writer.add(np.arange(100, 400, dtype=np.int64), vectors)  # track ids 100..399
     writer.build()
@@ -124,15 +116,7 @@ def tagged_index(tmp_path: Path) -> VectorIndex:
     tags = np.zeros((240, LABELS))
     tags[np.arange(240), np.arange(240) % LABELS] = 1
     tags[::3, (np.arange(0, 240, 3) // LABELS) % LABELS] = 1
-    tagger = TagModel(
-        np.arange(LABELS),
-        np.zeros(384, np.float32),
-        np.ones(384, np.float32),
-        np.zeros((384, 2), np.float32),
-        np.zeros(2, np.float32),
-        np.zeros((2, LABELS), np.float32),
-        np.zeros(LABELS, np.float32),
-    )
+    tagger = TagModel.untrained(range(LABELS))
     writer = IndexWriter(tmp_path, 240, SOUND_DIMS + LABELS, trees=10)
     writer.add(np.arange(240, dtype=np.int64), np.hstack([sound, tags]).astype(np.float32))
     writer.build()

@@ -17,8 +17,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs.checks import NotOwnerError
+from recommender.disk import describe_free, is_disk_full
 from recommender.engine import Engine
-from recommender.errors import EarshotError
+from recommender.errors import DiskFullError, EarshotError
 
 from .config import BotSettings
 from .health import LoopLagMonitor
@@ -131,7 +132,14 @@ class Earshot(commands.AutoShardedBot):
         elif isinstance(original, EarshotError):
             message = str(original)
             if original.operator_hint:  # for the operator, not the member
-                log.warning("a member was told %r: %s", message, original.operator_hint)
+                level = logging.ERROR if isinstance(original, DiskFullError) else logging.WARNING
+                log.log(level, "a member was told %r: %s", message, original.operator_hint)
+        elif is_disk_full(original):  # the cause, not a traceback, for the operator
+            full = DiskFullError(
+                describe_free(self.settings.engine.data_dir), DiskFullError.ANYTHING
+            )
+            message = str(full)
+            log.error("a member was told %r: %s (%s)", message, full.operator_hint, original)
         else:
             where = interaction.command.qualified_name if interaction.command else "?"
             error_id = self.report_error(where, original)

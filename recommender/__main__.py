@@ -18,7 +18,8 @@ from dotenv import load_dotenv
 from tqdm import tqdm
 
 from .config import ConfigError, Settings
-from .errors import DatabaseDamagedError, EarshotError
+from .disk import describe_free, is_disk_full, path_of
+from .errors import DatabaseDamagedError, DiskFullError, EarshotError
 from .index import IndexInfo
 
 SPLITS = ("bal_train", "eval", "unbal_train")
@@ -651,6 +652,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _out_of_space(where: str) -> int:
+    print(
+        f"error: out of disk space: {where} is full. Free some space there and run the "
+        "command again; it picks up where it stopped.",
+        file=sys.stderr,
+    )
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     load_dotenv()
     args = build_parser().parse_args(argv)
@@ -662,6 +672,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         return asyncio.run(args.func(args, settings))
+    except DiskFullError as exc:
+        return _out_of_space(exc.where)
     except (EarshotError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         if getattr(exc, "operator_hint", ""):
@@ -670,9 +682,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; rerun the command to continue where it stopped", file=sys.stderr)
         return 130
-    except Exception as exc:  # damage found mid-command, past the open's check
+    except Exception as exc:  # damage or a full disk found mid-command
         from .db import is_damaged
 
+        if is_disk_full(exc):
+            return _out_of_space(describe_free(path_of(exc) or Settings.from_env().data_dir))
         if not is_damaged(exc):
             raise
         damaged = DatabaseDamagedError(Settings.from_env().database_path, getattr(exc, "orig", exc))

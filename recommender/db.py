@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from .addresses import redact
+from .disk import is_disk_full
 from .errors import DatabaseDamagedError, DatabaseUnavailableError
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+asyncpg://")
@@ -305,7 +306,9 @@ class Database:
 
     def is_transient(self, error: BaseException) -> bool:
         """Worth queueing and retrying: SQLite locked by another process; PostgreSQL
-        unreachable for a while or asking for a retry."""
+        unreachable for a while or asking for a retry; the disk under either full."""
+        if is_disk_full(error):  # room comes back when the operator frees some
+            return True
         if self.is_sqlite:
             return is_locked(error)
         return is_transient_postgres(error)

@@ -23,6 +23,7 @@ from typing import Any
 
 from .audio import ffmpeg_path
 from .config import Settings
+from .disk import LOW_SPACE_BYTES, describe_free
 from .embedder import PCA_PARAMS_SHA256
 from .errors import EarshotError
 from .vggish_format import EMBEDDING_SIZE
@@ -266,6 +267,14 @@ async def check_data_dir(settings: Settings) -> Check:
     free = shutil.disk_usage(folder).free
     facts = {"path": str(folder.resolve()), "free_bytes": free}
     detail = f"{folder.resolve()} writable, {free / 2**30:.1f} GB free"
+    if free < LOW_SPACE_BYTES:
+        return Check(
+            "data folder",
+            FAIL,
+            f"{describe_free(folder.resolve())} is full: new songs cannot be listened to, and "
+            "ratings wait in the bot's memory until there is room",
+            facts,
+        )
     if free < MIN_FREE_BYTES:
         return Check("data folder", WARN, detail + " (under 1 GB: a reindex may not fit)", facts)
     return Check("data folder", OK, detail, facts)

@@ -57,6 +57,30 @@ class BusyError(EarshotError):
     """Too much work queued; the message says when to come back."""
 
 
+class DiskFullError(EarshotError):
+    """A write was refused for want of disk space (``disk.is_disk_full``)."""
+
+    LISTENING = (
+        "earshot's server has run out of disk space, so it cannot listen to new songs "
+        "right now. Songs it already knows still work; the bot's owners have been told."
+    )
+
+    ANYTHING = (
+        "earshot's server has run out of disk space, so it could not do that right now. "
+        "The bot's owners have been told; try again later."
+    )
+
+    where = ""
+
+    def __init__(self, where: str, message: str = LISTENING) -> None:
+        super().__init__(message)
+        self.where = where
+        self.operator_hint = f"{where} is full: free some space there"
+
+    def __reduce__(self) -> tuple:  # crosses from a worker process intact
+        return type(self), (self.where, str(self))
+
+
 class DatabaseUnavailableError(EarshotError):
     """The shared database (DATABASE_URL) cannot be reached or refuses earshot."""
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from .config import Settings
 from .db import SyncReader, is_damaged
+from .disk import describe_free
 from .errors import CatalogEmptyError, DatabaseDamagedError, EarshotError
 from .index import IndexWriter
 from .results import Progress
@@ -161,9 +162,9 @@ def rebuild_in_child(
                 (
                     "error",
                     (
-                        f"There is not enough disk space to write the index in {index_dir} "
-                        f"({exc.strerror}). The old index keeps serving; free some space and run "
-                        "reindex again."
+                        f"There is not enough disk space to write the index: "
+                        f"{describe_free(index_dir)} ({exc.strerror}). The old index keeps "
+                        "serving; free some space and run reindex again."
                     ),
                 )
             )

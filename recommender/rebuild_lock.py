@@ -19,7 +19,8 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from .errors import ReindexRunningError
+from .disk import describe_free, is_disk_full
+from .errors import EarshotError, ReindexRunningError
 from .processes import process_alive
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,13 @@ def _try_create(path: Path) -> bool:
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(me, f)
-    except OSError:  # a full disk: no empty lock left behind to block the next rebuild
+    except OSError as exc:  # no empty lock left behind to block the next rebuild
         path.unlink(missing_ok=True)
+        if is_disk_full(exc):
+            raise EarshotError(
+                f"There is no disk space left to start a rebuild: {describe_free(path.parent)}. "
+                "The old index keeps serving; free some space and run reindex again."
+            ) from None
         raise
     return True
 

@@ -16,6 +16,7 @@ written as soon as the lock goes (on PostgreSQL: as soon as the server answers a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -42,6 +43,7 @@ from sqlalchemy.sql.elements import TextClause
 
 from .audioset import Ontology
 from .db import MIGRATIONS, SCHEMA_VERSION, Database, StoreError, is_locked
+from .disk import describe_free, is_disk_full
 from .errors import BusyError
 from .ratings import Community, Reply, rating_from_reactions
 from .tfrecord import EMBEDDING_SIZE, ClipRecord
@@ -186,6 +188,7 @@ class Store:
         self._write_lock = asyncio.Lock()
         self._pending: deque[tuple[Callable[..., Awaitable[Any]], tuple]] = deque()
         self._flusher: asyncio.Task[None] | None = None
+        self._waiting_for = ""  # why queued writes wait, for the log
         # Only PostgreSQL locks the reply row: SQLite has one writer at a time anyway.
         self._reply_guild = _sql(
             "SELECT guild_id FROM replies WHERE message_id = :m"
@@ -221,9 +224,9 @@ class Store:
                 await asyncio.wait_for(asyncio.shield(self._flusher), FLUSH_ON_CLOSE_S)
             except TimeoutError:
                 log.error(
-                    "%d queued writes could not be saved: the database stayed %s",
+                    "%d queued writes could not be saved before earshot stopped: %s",
                     len(self._pending),
-                    "locked" if self.database.is_sqlite else "unreachable",
+                    self._waiting_for,
                 )
                 self._flusher.cancel()
         await self.database.dispose()
@@ -241,16 +244,23 @@ class Store:
             except Exception as exc:
                 if not self.database.is_transient(exc):
                     raise
-                log.warning(
-                    "the database is %s; queueing a write until it is free",
-                    "locked" if self.database.is_sqlite else f"unavailable ({exc})",
-                )
+                self._waiting_for = self._why_waiting(exc)
+                log.warning("%s; writes wait in memory until then", self._waiting_for)
         if len(self._pending) >= MAX_PENDING_WRITES:
             raise BusyError("The database is busy; try again in a minute.")
         self._pending.append((write, args))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         return True
+
+    def _why_waiting(self, error: BaseException) -> str:
+        """What a queued write waits for, for the operator's log."""
+        if is_disk_full(error):
+            where = describe_free(self.path) if self.path else f"the database server {self.where}"
+            return f"{where} is full: free some space there"
+        if self.database.is_sqlite:
+            return "the database is locked by another process"
+        return f"the database is unavailable ({error})"
 
     async def _flush(self) -> None:
         delay = 0.5
@@ -263,11 +273,16 @@ class Store:
                     log.exception("dropping a queued write that cannot succeed")
                     self._pending.popleft()
                     continue
+                reason = self._why_waiting(exc)
+                if reason != self._waiting_for:  # once per cause, not once per retry
+                    log.warning("%d writes waiting: %s", len(self._pending), reason)
+                    self._waiting_for = reason
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
                 continue
             self._pending.popleft()
             delay = 0.5
+        self._waiting_for = ""
         log.info("queued writes are all in the database")
 
     @property
@@ -307,7 +322,12 @@ class Store:
                     raise
                 finally:
                     _IN_TRANSACTION.reset(token)
-                await conn.exec_driver_sql("COMMIT")
+                try:
+                    await conn.exec_driver_sql("COMMIT")
+                except BaseException:  # e.g. no room for the WAL: leave no transaction open
+                    with contextlib.suppress(Exception):
+                        await conn.exec_driver_sql("ROLLBACK")
+                    raise
             return
         async with self.database.engine.begin() as conn:
             token = _IN_TRANSACTION.set((self, conn))

@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 
 from .audio import decode
+from .disk import describe_free, is_disk_full
 from .embedder import Embedder, configure_hub_cache
-from .errors import EarshotError
+from .errors import DiskFullError, EarshotError
 from .processes import process_alive
 from .vggish_format import MIN_SAMPLES, SAMPLE_RATE
 from .youtube import FetchOptions, check_playable, download_sections, probe
@@ -166,11 +167,18 @@ def listen_video(config: WorkerConfig, video_id: str, start_s: float | None = No
     embedder = _get_embedder(config)
     info = probe(video_id, config.fetch)
     check_playable(info, config.fetch.max_video_seconds)
-    with _job_dir(config) as folder:
-        files = download_sections(info, config.fetch, Path(folder), start_s)
-        one_section = info.duration_s is None or bool(start_s)
-        seconds = config.fetch.section_seconds * (config.fetch.section_count if one_section else 1)
-        waves = [decode(f, config.fetch.ffmpeg, max_seconds=seconds + 1) for f in files]
+    try:
+        with _job_dir(config) as folder:
+            files = download_sections(info, config.fetch, Path(folder), start_s)
+            one_section = info.duration_s is None or bool(start_s)
+            seconds = config.fetch.section_seconds * (
+                config.fetch.section_count if one_section else 1
+            )
+            waves = [decode(f, config.fetch.ffmpeg, max_seconds=seconds + 1) for f in files]
+    except (OSError, DiskFullError) as exc:  # for the download, or even the job's folder
+        if isinstance(exc, DiskFullError) or is_disk_full(exc):
+            raise DiskFullError(describe_free(config.data_dir)) from None
+        raise
     frames = _embed_waves(embedder, waves)
     return Listened(frames, info.title, info.channel, info.duration_s, embedder.version)
 

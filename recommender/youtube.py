@@ -18,7 +18,8 @@ import yt_dlp
 from yt_dlp.utils import DownloadError, download_range_func
 
 from . import refusals
-from .errors import EarshotError
+from .disk import describe_free, is_disk_full, out_of_space
+from .errors import DiskFullError, EarshotError
 from .links import watch_url
 from .refusals import Refusal
 
@@ -262,7 +263,11 @@ def download_sections(
     try:
         with yt_dlp.YoutubeDL(params) as ydl:
             ydl.process_ie_result(dict(info.info), download=True)
-    except DownloadError as exc:
+    except (DownloadError, OSError) as exc:
+        if is_disk_full(exc) or out_of_space(folder):  # not the video's fault
+            raise DiskFullError(describe_free(folder)) from None
+        if isinstance(exc, OSError):
+            raise
         raise _refused(info.video_id, exc, "download") from None
     files = sorted(
         p

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -15,6 +15,7 @@ from recommender.audioset import CLASS_LABELS_FILE, ONTOLOGY_FILE
 from recommender.config import Settings
 from scripts.local_servers import PostgresServer, RedisServer, ServerUnavailable
 from scripts.standins.oembed import OEmbedServer
+from scripts.standins.small_disk import MountRefused, SmallDisk
 
 TEST_OEMBED_ENV = ("EARSHOT_TEST_ALLOW_LOOPBACK", "EARSHOT_TEST_OEMBED_BASE")
 
@@ -93,6 +94,27 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
         yield postgres_server.url.rsplit("/", 1)[0] + "/" + name
     finally:
         _on_server(postgres_server.url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Callable[[int], SmallDisk]]:
+    """Mounts real tmpfs filesystems of a given size (bytes) for one test."""
+    mounted: list[SmallDisk] = []
+
+    def mount(size_bytes: int) -> SmallDisk:
+        disk = SmallDisk(tmp_path / f"disk{len(mounted)}", size_bytes)
+        try:
+            disk.mount()
+        except (MountRefused, OSError) as exc:
+            skip_or_fail(f"a tmpfs cannot be mounted here to fill up: {exc}")
+        mounted.append(disk)
+        return disk
+
+    try:
+        yield mount
+    finally:
+        for disk in mounted:
+            disk.unmount()
 
 
 @pytest.fixture(scope="session", autouse=True)

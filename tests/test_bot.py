@@ -711,3 +711,68 @@ def test_two_processes_each_run_half_the_shards(built_catalog: Path, tmp_path: P
         finally:
             for bot in bots:
                 bot.stop()
+
+
+def _checkpoint(database: Path) -> None:
+    """Empty the WAL into the database and truncate it, so the next write needs new
+    space (a WAL keeps its size for reuse, which a full disk would not show)."""
+    for _ in range(50):
+        with sqlite3.connect(database) as db:
+            if db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError("the bot kept a read open for 5 s")
+
+
+def test_a_full_disk_serves_what_it_can_and_loses_no_rating(
+    built_catalog: Path,
+    media: Path,
+    fake_vggish: Path,
+    pca_params: Path,
+    tmp_path: Path,
+    small_disk,
+) -> None:
+    size = sum(p.stat().st_size for p in built_catalog.rglob("*") if p.is_file())
+    disk = small_disk(size + 16 * 1024 * 1024)
+    data = disk.path / "data"
+    shutil.copytree(built_catalog, data)
+    with FakeDiscord(owner_id=OWNER.id) as discord, RangeServer(media) as youtube:
+        bot = BotProcess(
+            discord,
+            data,
+            tmp_path / "bot.log",
+            VGGISH_MODEL=str(fake_vggish),
+            VGGISH_PCA_PARAMS=str(pca_params),
+            EARSHOT_TEST_ALLOW_LOOPBACK="1",
+            EARSHOT_TEST_MEDIA_BASE=youtube.url(""),
+            SECTION_SECONDS="5",
+        )
+        bot.start()
+        try:
+            _checkpoint(data / "earshot.sqlite3")
+            disk.fill()
+            # A catalog song needs no new space to answer: it is answered.
+            answer = recommend(discord, member(), catalog_video(data, 3), 5)
+            assert answer["kind"] == "edited"
+            alice = member()
+            discord.react(alice, int(answer["message"]["id"]), "2️⃣")
+            # A new song needs room to be listened to: the member is told why, privately.
+            new = recommend(discord, member(), f"https://youtu.be/{NEW_SONG}", 3)
+            assert new["ephemeral"] and "run out of disk space" in new["content"]
+            assert "Songs it already knows still work" in new["content"]
+            assert "could not decode" not in new["content"]
+            time.sleep(1.0)
+            assert ratings(data, alice.id) == {}  # waiting in memory, in order
+            log = (tmp_path / "bot.log").read_text()
+            assert f"the disk holding {data}" in log and "is full: free some space" in log
+            assert "Traceback" not in log
+            disk.free()
+            discord.wait_for(
+                lambda: ratings(data, alice.id) == {2: 1}, 30, "the like written once there is room"
+            )
+            again = recommend(discord, member(), f"https://youtu.be/{NEW_SONG}", 3)
+            assert again["kind"] == "edited"
+        finally:
+            bot.stop()
+    with sqlite3.connect(data / "earshot.sqlite3") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -18,7 +18,7 @@ from arq.jobs import (
 )
 
 from recommender import refusals
-from recommender.errors import BusyError, EarshotError
+from recommender.errors import BusyError, DiskFullError, EarshotError
 from recommender.job_codec import LISTEN_FUNCTION, RefusedPayloadError, decode, encode
 from recommender.worker import Listened
 from recommender.youtube import LiveStreamError, VideoUnavailableError
@@ -64,6 +64,10 @@ def test_results_read_back_as_themselves() -> None:
     back = deserialize_result(_result(False, busy), deserializer=decode).result
     assert type(back) is BusyError and str(back) == "come back later"
     assert back.operator_hint == "more workers"
+    full = DiskFullError("the disk holding /srv/earshot (0 bytes free)")
+    back = deserialize_result(_result(False, full), deserializer=decode).result
+    assert type(back) is DiskFullError and str(back) == DiskFullError.LISTENING
+    assert back.operator_hint == full.operator_hint  # the worker's disk, named for the operator
     # arq's own failures (a time limit, too many tries) arrive as one clear earshot error.
     back = deserialize_result(_result(False, TimeoutError("60 s")), deserializer=decode).result
     assert type(back) is EarshotError and "try again" in str(back)

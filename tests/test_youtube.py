@@ -11,7 +11,7 @@ import yt_dlp
 from yt_dlp.utils import DownloadError
 
 from recommender.audio import SAMPLE_RATE, decode, ffmpeg_folder, ffmpeg_path
-from recommender.errors import EarshotError
+from recommender.errors import DiskFullError, EarshotError
 from recommender.youtube import (
     FetchOptions,
     LiveStreamError,
@@ -202,3 +202,19 @@ def test_yt_dlp_warnings_reach_the_log_at_warning(
         and "Ignoring unsupported JavaScript runtime(s): rhino" in r.getMessage()
         for r in warnings
     ), [r.getMessage() for r in warnings]
+
+
+def test_no_space_for_the_download_blames_the_disk_not_the_video(
+    server: RangeServer, tmp_path: Path, small_disk, caplog: pytest.LogCaptureFixture
+) -> None:
+    options = _options(server, tmp_path)
+    info = probe(_video_id(server.root, "mp3"), options)
+    disk = small_disk(512 * 1024)
+    disk.fill()
+    with caplog.at_level(logging.WARNING, "recommender"), pytest.raises(DiskFullError) as full:
+        download_sections(info, options, disk.path)
+    assert str(full.value) == DiskFullError.LISTENING
+    assert full.value.operator_hint.startswith(f"the disk holding {disk.path} (")
+    assert "refused" not in caplog.text  # YouTube did nothing wrong
+    disk.free()
+    assert download_sections(info, options, disk.path)  # and with room, the same works

@@ -29,6 +29,7 @@ LOCK_NAME = "REBUILDING"
 HEARTBEAT_S = 10.0
 STALE_AFTER_S = 60.0
 TAKEOVER_STALE_S = 30.0
+UNNAMED_STALE_S = 5.0  # a holder writes its name within milliseconds of creating the file
 
 
 def _holder(path: Path) -> dict:
@@ -70,7 +71,10 @@ def _stale(path: Path) -> bool:
         age = time.time() - path.stat().st_mtime
     except FileNotFoundError:
         return True
-    return age > STALE_AFTER_S or not _alive_here(_holder(path))
+    holder = _holder(path)
+    if not holder and age > UNNAMED_STALE_S:  # its taker died before writing its name
+        return True
+    return age > STALE_AFTER_S or not _alive_here(holder)
 
 
 def _take_over(path: Path) -> bool:

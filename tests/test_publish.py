@@ -21,7 +21,13 @@ import pytest
 from recommender.engine import Engine
 from recommender.errors import ReindexRunningError
 from recommender.index import BUILDS, IndexUnreadableError, VectorIndex, current_build
-from recommender.rebuild_lock import LOCK_NAME, STALE_AFTER_S, _acquire, rebuild_lock
+from recommender.rebuild_lock import (
+    LOCK_NAME,
+    STALE_AFTER_S,
+    UNNAMED_STALE_S,
+    _acquire,
+    rebuild_lock,
+)
 from tests.conftest import engine_settings
 from tests.test_index import DIM, _build
 
@@ -115,6 +121,16 @@ async def test_a_killed_rebuild_on_this_host_leaves_nothing_in_the_way(tmp_path:
     (tmp_path / LOCK_NAME).write_text(
         json.dumps({"host": socket.gethostname(), "pid": _dead_pid(), "started": time.time()})
     )
+    async with rebuild_lock(tmp_path):
+        assert json.loads((tmp_path / LOCK_NAME).read_text())["pid"] == os.getpid()
+    # Killed between creating the lock and writing its name: an empty lock, taken once
+    # it is a few seconds old rather than after STALE_AFTER_S.
+    (tmp_path / LOCK_NAME).write_text("")
+    with pytest.raises(ReindexRunningError):
+        async with rebuild_lock(tmp_path):
+            pass
+    unnamed = time.time() - UNNAMED_STALE_S - 1
+    os.utime(tmp_path / LOCK_NAME, (unnamed, unnamed))
     async with rebuild_lock(tmp_path):
         assert json.loads((tmp_path / LOCK_NAME).read_text())["pid"] == os.getpid()
     # Its partial build goes; one in progress here, or another host's recent one, stays.

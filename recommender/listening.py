@@ -10,6 +10,7 @@ With ``QUEUE_URL`` set, the computation is a job on the Redis queue instead, don
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import Callable
@@ -20,7 +21,8 @@ from .config import Settings
 from .download import fetch
 from .embedder import PCA_PARAMS_SHA256, PcaParams
 from .errors import BusyError, EarshotError, UnknownVideoError
-from .jobs import ListenQueue
+from .jobs import ListenQueue, QueueUnavailableError, wait_limit_s
+from .member_slots import MemberSlots
 from .model_source import model_id
 from .store import Store
 from .worker import (
@@ -56,7 +58,8 @@ class Listener:
         self._waiting = 0
         self._queue: ListenQueue | None = None
         self._queue_lock = asyncio.Lock()
-        self._members: dict[int, str] = {}  # member -> the new song being listened to for them
+        self.members = MemberSlots()  # one new song at a time per member
+        self._slots_shared = False
 
     @property
     def queued(self) -> bool:
@@ -163,19 +166,14 @@ class Listener:
             return listened, "cache"
         if not fetch_new:
             raise UnknownVideoError(video_id)
-        if member is not None:
-            other = self._members.get(member)
-            if other is not None and other != video_id:
-                raise BusyError(
-                    "earshot is still listening to the last new song you asked about; "
-                    "ask again once that one is answered (one new song at a time each)."
-                )
-            self._members[member] = video_id
-        try:
+        if member is None:
             return await self._listen_shared(video_id, version, start_s)
-        finally:
-            if member is not None and self._members.get(member) == video_id:
-                del self._members[member]
+        if self.queued and not self._slots_shared:
+            with contextlib.suppress(QueueUnavailableError):  # then this process counts
+                self.members.share((await self.queue()).redis, self.settings.queue_name)
+                self._slots_shared = True
+        async with self.members.claim(member, video_id, wait_limit_s(self.settings)):
+            return await self._listen_shared(video_id, version, start_s)
 
     async def _listen_shared(
         self, video_id: str, version: str, start_s: float | None

@@ -19,7 +19,9 @@ from redis.asyncio import Redis
 from recommender.addresses import exposure, redact
 from recommender.config import Settings
 from recommender.engine import Engine
+from recommender.errors import BusyError
 from recommender.jobs import QueueUnavailableError
+from recommender.member_slots import MemberSlots
 from recommender.youtube import VideoUnavailableError
 from scripts.local_servers import free_port
 from scripts.standins.http_range import RangeServer
@@ -124,6 +126,51 @@ async def test_two_bot_processes_share_one_job_and_the_cache_answers_after(
         finally:
             await first.close()
             await second.close()
+
+
+async def test_one_member_has_one_new_song_in_flight_across_bot_processes(
+    settings: Settings, server: RangeServer
+) -> None:
+    """A member who reaches two shards (two servers) still has one new song listened to at
+    a time; another member's song goes ahead meanwhile, and the slot frees once answered."""
+    with ListeningWorker(_worker_env(settings)):
+        first, second = await Engine.open(settings), await Engine.open(settings)
+        try:
+            server.stall_s = 1.0
+            asked = asyncio.ensure_future(first.recommend(VIDEOS[1], 3, member=7))
+            while not _probes(server, VIDEOS[1]):
+                await asyncio.sleep(0.05)
+            with pytest.raises(BusyError, match="one new song at a time"):
+                await second.recommend(VIDEOS[2], 3, member=7)
+            other = await second.recommend(VIDEOS[3], 3, member=8)
+            assert other.query.source == "download"
+            assert (await asyncio.wait_for(asked, 60)).query.source == "download"
+            server.stall_s = 0
+            again = await second.recommend(VIDEOS[2], 3, member=7)
+            assert again.query.source == "download"
+        finally:
+            await first.close()
+            await second.close()
+
+
+async def test_an_unreachable_redis_never_refuses_a_member_a_slot() -> None:
+    slots = MemberSlots()
+    down = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    slots.share(down, "earshot:test")
+    try:
+        async with slots.claim(7, VIDEOS[1], 30):
+            with pytest.raises(BusyError):  # this process still counts
+                async with slots.claim(7, VIDEOS[2], 30):
+                    pass
+            async with slots.claim(7, VIDEOS[1], 30):  # the same song is shared
+                pass
+            with pytest.raises(BusyError):  # and the first ask still holds the slot
+                async with slots.claim(7, VIDEOS[2], 30):
+                    pass
+        async with slots.claim(7, VIDEOS[2], 30):
+            pass
+    finally:
+        await down.aclose()
 
 
 async def test_the_worker_start_script_serves_and_stops_cleanly(

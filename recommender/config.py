@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 # tfhub.dev first (the handle earlier caches are keyed by), then its Kaggle Models mirror.
 DEFAULT_VGGISH_MODEL = (
@@ -58,6 +59,10 @@ def _js_runtime(env: Mapping[str, str]) -> str | None:
     return raw or None
 
 
+# libpq's, as managed PostgreSQL providers put them in their addresses; asyncpg reads them.
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
 def _database_url(env: Mapping[str, str]) -> str | None:
     raw = env.get("DATABASE_URL", "").strip()
     if not raw:
@@ -67,6 +72,20 @@ def _database_url(env: Mapping[str, str]) -> str | None:
             "DATABASE_URL must be a PostgreSQL address (postgresql://user:password@host/db); "
             "leave it unset for the SQLite database in DATA_DIR"
         )
+    query = parse_qs(urlsplit(raw).query)
+    for mode in query.get("sslmode", []):
+        if mode not in SSL_MODES:
+            raise ConfigError(
+                f"DATABASE_URL has sslmode={mode}; use one of {', '.join(SSL_MODES)} "
+                "(verify-full checks the server's certificate and name)"
+            )
+    for binding in query.get("channel_binding", []):
+        if binding != "disable" and binding != "prefer":
+            raise ConfigError(
+                f"DATABASE_URL asks for channel_binding={binding}, which earshot's PostgreSQL "
+                "driver (asyncpg) cannot do; remove it and use sslmode=verify-full, which "
+                "checks the server's certificate"
+            )
     return raw
 
 

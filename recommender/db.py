@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy import URL, event, make_url, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -32,7 +33,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from .addresses import redact
 from .disk import is_disk_full
-from .errors import DatabaseDamagedError, DatabaseUnavailableError
+from .errors import DatabaseDamagedError, DatabaseUnavailableError, EarshotError
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+asyncpg://")
 PG_CONNECT_TIMEOUT_S = 15.0  # the first connection at open; then the pool's own
@@ -163,7 +164,7 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
 TEXT_KEYS = frozenset({"name", "video_id", "model", "reaction"})
 
 
-class StoreError(RuntimeError):
+class StoreError(EarshotError):
     """The database cannot be used as it is."""
 
 
@@ -184,6 +185,27 @@ def postgres_url(raw: str) -> URL:
         return url.set(drivername="postgresql+asyncpg")
     shown = redact(url.render_as_string(hide_password=True))
     raise StoreError(f"not a PostgreSQL address: {shown}")
+
+
+def postgres_engine(raw: str, **options: Any) -> AsyncEngine:
+    """An engine over asyncpg that connects with the address as the operator gave it:
+    asyncpg reads libpq's parameters from it (sslmode, sslrootcert, sslcert, sslkey,
+    ...), which SQLAlchemy would otherwise pass on as unknown keyword arguments."""
+    url = postgres_url(raw)
+    query = dict(url.query)
+    binding = query.pop("channel_binding", None)
+    if binding not in (None, "disable", "prefer"):
+        raise StoreError(
+            f"DATABASE_URL asks for channel_binding={binding}, which earshot's PostgreSQL "
+            "driver (asyncpg) cannot do; remove it and use sslmode=verify-full, which "
+            "checks the server's certificate"
+        )
+    dsn = url.set(drivername="postgresql", query=query).render_as_string(hide_password=False)
+
+    async def connect() -> Any:
+        return await asyncpg.connect(dsn)
+
+    return create_async_engine("postgresql+asyncpg://", async_creator=connect, **options)
 
 
 def sqlite_url(path: Path, *, read_only: bool = False) -> URL:
@@ -262,8 +284,8 @@ class Database:
         if isinstance(target, Path):
             return cls._sqlite(target, busy_timeout_s, read_only)
         url = postgres_url(target)
-        engine = create_async_engine(
-            url,
+        engine = postgres_engine(
+            target,
             pool_size=PG_POOL_SIZE,
             max_overflow=PG_MAX_OVERFLOW,
             pool_pre_ping=True,  # a restarted server's dead connections are replaced
@@ -445,8 +467,8 @@ class SyncReader:
         self._loop: asyncio.AbstractEventLoop | None = None
         if is_postgres(target):
             self._loop = asyncio.new_event_loop()
-            self._engine = create_async_engine(
-                postgres_url(str(target)), pool_size=1, max_overflow=0
+            self._engine = postgres_engine(
+                str(target), pool_size=1, max_overflow=0
             ).execution_options(isolation_level="AUTOCOMMIT")
         else:
             self._sqlite = sqlite3.connect(f"file:{target}?mode=ro", uri=True, timeout=30)

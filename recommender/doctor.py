@@ -20,7 +20,9 @@ from dataclasses import asdict, dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from .addresses import LOOPBACK
 from .audio import ffmpeg_path
 from .config import Settings
 from .disk import LOW_SPACE_BYTES, describe_free
@@ -170,14 +172,30 @@ async def check_database(settings: Settings) -> Check:
             (verdict,) = await store._one("PRAGMA quick_check(1)")
             if verdict != "ok":
                 raise sqlite3.DatabaseError(f"database disk image is malformed: {verdict}")
+        else:
+            (encrypted,) = await store._one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+            )
+            facts["tls"] = bool(encrypted)
     except Exception as exc:
         if not is_damaged(exc):
             raise
         return Check("database", FAIL, DatabaseDamagedError(store.where, exc).operator_hint)
     finally:
         await store.close()
-    kind = "PostgreSQL" if store.dialect == "postgresql" else "SQLite"
-    return Check("database", OK, f"{kind} {store.where}, schema version {version}", facts)
+    if store.dialect == "sqlite":
+        return Check("database", OK, f"SQLite {store.where}, schema version {version}", facts)
+    head = f"PostgreSQL {store.where}, schema version {version}"
+    host = urlsplit(settings.database_url or "").hostname or ""
+    if not facts["tls"] and host not in LOOPBACK:
+        return Check(
+            "database",
+            WARN,
+            f"{head}, not encrypted between hosts: add ?sslmode=verify-full (with "
+            "sslrootcert=YOUR_PROVIDERS_CA.pem) to DATABASE_URL",
+            facts,
+        )
+    return Check("database", OK, f"{head}, {'TLS' if facts['tls'] else 'on this host'}", facts)
 
 
 async def check_queue(settings: Settings) -> Check:

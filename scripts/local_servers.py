@@ -92,19 +92,24 @@ class RedisServer(_Server):
         self._process = subprocess.Popen(
             [
                 self.binary,
-                "--bind", "127.0.0.1",
-                "--port", str(self.port),
-                "--dir", self._dir.name,
-                "--save", "",
-                "--appendonly", "no",
-                "--protected-mode", "yes",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                self._dir.name,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         _wait_for_port(self.port, self._process, "redis-server", 10.0)
         return self
-
 
 
 def postgres_bin() -> Path:
@@ -125,7 +130,9 @@ class PostgresServer(_Server):
     USER = "earshot"
     stop_timeout_s = 20.0
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[bytes, bytes] | None = None) -> None:
+        """``tls``: a certificate chain and its private key (PEM) to serve TLS with."""
+        self.tls = tls
         self.bin = postgres_bin()
         self.port = free_port()
         self._dir = tempfile.TemporaryDirectory(prefix="earshot-postgres-")
@@ -165,11 +172,16 @@ class PostgresServer(_Server):
         init = subprocess.run(
             self._command(
                 str(self.bin / "initdb"),
-                "-D", str(self.data),
-                "-U", self.USER,
-                "--pwfile", str(password_file),
-                "-A", "scram-sha-256",
-                "-E", "UTF8",
+                "-D",
+                str(self.data),
+                "-U",
+                self.USER,
+                "--pwfile",
+                str(password_file),
+                "-A",
+                "scram-sha-256",
+                "-E",
+                "UTF8",
                 "--no-locale",
                 "--no-sync",
             ),
@@ -178,17 +190,37 @@ class PostgresServer(_Server):
         )
         if init.returncode != 0:
             raise ServerUnavailable(f"initdb failed: {init.stderr.strip()[-500:]}")
+        tls_options: list[str] = []
+        if self.tls is not None:
+            cert, key = folder / "server.crt", folder / "server.key"
+            cert.write_bytes(self.tls[0])
+            key.write_bytes(self.tls[1])
+            key.chmod(0o600)  # postgres refuses a key others can read
+            for path in (cert, key):
+                if self._run_as:
+                    shutil.chown(path, self._run_as, self._run_as)
+            tls_options = ["-c", "ssl=on", "-c", f"ssl_cert_file={cert}"]
+            tls_options += ["-c", f"ssl_key_file={key}"]
         self._process = subprocess.Popen(
             self._command(
                 str(self.bin / "postgres"),
-                "-D", str(self.data),
-                "-h", "127.0.0.1",
-                "-p", str(self.port),
-                "-k", str(folder),  # its Unix socket stays in the throwaway folder
-                "-c", "fsync=off",
-                "-c", "synchronous_commit=off",
-                "-c", "full_page_writes=off",
-                "-c", "max_connections=200",
+                *tls_options,
+                "-D",
+                str(self.data),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-k",
+                str(folder),  # its Unix socket stays in the throwaway folder
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=200",
             ),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -203,7 +235,13 @@ class PostgresServer(_Server):
             made = subprocess.run(
                 self._command(
                     str(self.bin / "createdb") if (self.bin / "createdb").exists() else "createdb",
-                    "-h", "127.0.0.1", "-p", str(self.port), "-U", self.USER, "earshot",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    self.USER,
+                    "earshot",
                 ),
                 capture_output=True,
                 text=True,
@@ -214,4 +252,3 @@ class PostgresServer(_Server):
             if time.monotonic() > deadline:
                 raise ServerUnavailable(f"createdb failed: {made.stderr.strip()[-500:]}")
             time.sleep(0.2)  # "the database system is starting up"
-

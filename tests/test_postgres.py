@@ -347,3 +347,100 @@ async def test_a_stalled_migration_elsewhere_holds_up_no_open_and_is_named(
         assert "stuck" in hint and "migration lock for over 1 s" in hint, hint
     finally:
         await holder.close()
+
+
+# --- TLS, as managed PostgreSQL providers require it --------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_postgres(tmp_path_factory: pytest.TempPathFactory):
+    """A real PostgreSQL serving TLS with a certificate for localhost and 127.0.0.1 from
+    a test CA; yields the server and the CA's certificate file."""
+    import trustme
+
+    from scripts.local_servers import PostgresServer, ServerUnavailable
+    from tests.conftest import skip_or_fail
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost", "127.0.0.1")
+    chain = b"".join(pem.bytes() for pem in cert.cert_chain_pems)
+    ca_file = tmp_path_factory.mktemp("tls") / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    try:
+        server = PostgresServer(tls=(chain, cert.private_key_pem.bytes())).start()
+    except ServerUnavailable as exc:
+        skip_or_fail(f"PostgreSQL cannot be started here: {exc}")
+    try:
+        yield server, ca_file
+    finally:
+        server.stop()
+
+
+async def _encrypted(store: Store) -> bool:
+    rows = await store._all("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+    return bool(rows[0][0])
+
+
+async def test_a_managed_providers_tls_address_is_used_as_given(tls_postgres, tmp_path) -> None:
+    """sslmode=require (what managed providers hand out) connects over TLS; verify-full
+    with the provider's CA checks the certificate and the name; a wrong CA is refused in
+    words that say so, never as 'unreachable' alone."""
+    import trustme
+
+    server, ca_file = tls_postgres
+    base = server.url
+    store = await Store.open(base + "?sslmode=require")
+    try:
+        assert await _encrypted(store)
+    finally:
+        await store.close()
+    by_name = base.replace("127.0.0.1", "localhost")
+    verified = f"{by_name}?sslmode=verify-full&sslrootcert={ca_file}"
+    store = await Store.open(verified)
+    try:
+        assert await _encrypted(store)
+    finally:
+        await store.close()
+    other_ca = tmp_path / "other.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))
+    with pytest.raises(DatabaseUnavailableError) as wrong:
+        await Store.open(base + f"?sslmode=verify-full&sslrootcert={other_ca}")
+    assert "certificate verify failed" in wrong.value.operator_hint
+    store = await Store.open(base + "?sslmode=require&channel_binding=prefer")
+    await store.close()
+
+
+async def test_requiring_tls_of_a_server_without_it_says_so(postgres_url: str) -> None:
+    with pytest.raises(DatabaseUnavailableError) as refused:
+        await Store.open(postgres_url + "?sslmode=require")
+    assert "SSL" in refused.value.operator_hint or "ssl" in refused.value.operator_hint
+    store = await Store.open(postgres_url + "?sslmode=prefer")  # falls back, as libpq does
+    try:
+        assert not await _encrypted(store)
+    finally:
+        await store.close()
+
+
+async def test_the_doctor_says_whether_the_database_is_encrypted(
+    tls_postgres, postgres_url: str
+) -> None:
+    from recommender.doctor import OK, check_database
+    from tests.conftest import engine_settings
+
+    server, _ = tls_postgres
+    check = await check_database(engine_settings(database_url=server.url + "?sslmode=require"))
+    assert check.status == OK and check.detail.endswith(", TLS") and check.facts["tls"] is True
+    check = await check_database(engine_settings(database_url=postgres_url))
+    assert check.detail.endswith(", on this host") and check.facts["tls"] is False
+
+
+def test_a_mistyped_sslmode_or_unsupported_channel_binding_is_one_clear_line() -> None:
+    from recommender.config import ConfigError, Settings
+
+    base = "postgresql://u:p@db.example.com/earshot"
+    with pytest.raises(ConfigError, match="sslmode=requir; use one of disable, allow"):
+        Settings.from_env({"DATABASE_URL": base + "?sslmode=requir"})
+    with pytest.raises(ConfigError, match="channel_binding=require, which earshot"):
+        Settings.from_env({"DATABASE_URL": base + "?sslmode=require&channel_binding=require"})
+    ok = Settings.from_env({"DATABASE_URL": base + "?sslmode=verify-full&channel_binding=prefer"})
+    assert ok.database_url is not None

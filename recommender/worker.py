@@ -35,6 +35,9 @@ from .youtube import FetchOptions, check_playable, download_sections, probe
 log = logging.getLogger(__name__)
 
 
+CUT_SHARE = 0.95  # a section this close to DOWNLOAD_MAX_BYTES was cut by it (ffmpeg -fs)
+
+
 class ListenTimeoutError(EarshotError):
     costs_cooldown = True
 
@@ -141,13 +144,40 @@ def check_model(config: WorkerConfig) -> ModelCheck:
     return ModelCheck(embedder.handle, embedder.version, tuple(frames.shape))
 
 
+class TooShortError(EarshotError):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"earshot heard only {seconds:.1f} s of that song's audio and needs at least one "
+            "second to compare it. Try another song, or a longer part of it."
+        )
+        self.seconds = seconds
+
+    def __reduce__(self) -> tuple:  # crosses from the worker process intact
+        return type(self), (self.seconds,)
+
+
+class DownloadCapError(EarshotError):
+    """The download limit cut every section to less than a second."""
+
+    def __init__(self, seconds: float, max_bytes: int) -> None:
+        super().__init__(
+            f"That video's audio is too large for this server's download limit: earshot "
+            f"could fetch only {seconds:.1f} s of it. Try another song."
+        )
+        self.operator_hint = (
+            f"sections were cut at DOWNLOAD_MAX_BYTES={max_bytes} bytes ({seconds:.1f} s of "
+            "audio, under the one second needed); raise it for high-bitrate sources"
+        )
+        self.seconds, self.max_bytes = seconds, max_bytes
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.seconds, self.max_bytes)
+
+
 def _embed_waves(embedder: Embedder, waves: list[np.ndarray]) -> np.ndarray:
     usable = [w for w in waves if len(w) >= MIN_SAMPLES]
     if not usable:
-        longest = max((len(w) for w in waves), default=0) / SAMPLE_RATE
-        raise EarshotError(
-            f"the audio is only {longest:.2f} s long; earshot needs at least one second"
-        )
+        raise TooShortError(max((len(w) for w in waves), default=0) / SAMPLE_RATE)
     if max(float(np.sqrt(np.mean(np.square(w, dtype=np.float64)))) for w in usable) < SILENT_RMS:
         raise SilentAudioError(
             "That song is silent where earshot listened, so there is nothing to compare. "
@@ -175,11 +205,26 @@ def listen_video(config: WorkerConfig, video_id: str, start_s: float | None = No
                 config.fetch.section_count if one_section else 1
             )
             waves = [decode(f, config.fetch.ffmpeg, max_seconds=seconds + 1) for f in files]
+            cut = [f.stat().st_size >= CUT_SHARE * config.fetch.max_bytes for f in files]
     except (OSError, DiskFullError) as exc:  # for the download, or even the job's folder
         if isinstance(exc, DiskFullError) or is_disk_full(exc):
             raise DiskFullError(describe_free(config.data_dir)) from None
         raise
-    frames = _embed_waves(embedder, waves)
+    if any(cut):
+        log.warning(
+            "%s: %d of %d sections cut at DOWNLOAD_MAX_BYTES=%d",
+            video_id,
+            sum(cut),
+            len(cut),
+            config.fetch.max_bytes,
+        )
+    try:
+        frames = _embed_waves(embedder, waves)
+    except TooShortError:
+        if not any(cut):
+            raise
+        longest = max(len(w) for w in waves) / SAMPLE_RATE
+        raise DownloadCapError(longest, config.fetch.max_bytes) from None
     return Listened(frames, info.title, info.channel, info.duration_s, embedder.version)
 
 

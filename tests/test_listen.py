@@ -16,7 +16,7 @@ import pytest
 
 from recommender.engine import Engine
 from recommender.errors import BusyError, UnknownVideoError
-from recommender.worker import ListenTimeoutError, WorkerCrashedError
+from recommender.worker import DownloadCapError, ListenTimeoutError, WorkerCrashedError
 from recommender.youtube import VideoUnavailableError
 from scripts.standins.cli import run_cli, run_json
 from scripts.standins.http_range import RangeServer
@@ -46,6 +46,7 @@ IDS = {
         "hog2",
         "hog3",
         "other",
+        "large",
     )
 }
 
@@ -62,6 +63,8 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("media")
     for i, video in enumerate(IDS.values()):
         make_song(root / f"{video}.mp3", 20.0, tone=110.0 * (1 + i % 5))
+    (root / f"{IDS['large']}.mp3").unlink()
+    make_song(root / f"{IDS['large']}.wav", 20.0)  # 176 kB a second: over a small cap fast
     return root
 
 
@@ -313,3 +316,21 @@ def test_cli_recommends_for_a_local_file(
     short = make_song(tmp_path / "short.wav", 0.5)
     failed = run_cli(data, "recommend", "--file", str(short), check=False, **env)
     assert failed.returncode == 1 and "needs at least one second" in failed.stderr
+
+
+async def test_a_download_cut_by_the_byte_limit_says_so(
+    catalog: Path, fake_vggish: Path, pca_params: Path, server: RangeServer
+) -> None:
+    """DOWNLOAD_MAX_BYTES cuts a high-bitrate section to half a second: the member hears
+    that the audio was too large for the limit (not that the song is half a second long),
+    and the operator which setting did it."""
+    async with _opened(
+        catalog, fake_vggish, pca_params, server, download_max_bytes=100_000
+    ) as engine:
+        with pytest.raises(DownloadCapError) as cut:
+            await engine.recommend(IDS["large"], 3)
+        assert "too large for this server's download limit" in str(cut.value)
+        assert "DOWNLOAD_MAX_BYTES=100000" in cut.value.operator_hint
+        assert "long" not in str(cut.value)
+    async with _opened(catalog, fake_vggish, pca_params, server) as engine:  # the default
+        assert (await engine.recommend(IDS["large"], 3)).query.source == "download"

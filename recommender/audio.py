@@ -19,6 +19,11 @@ class DecodeError(EarshotError):
     pass
 
 
+# The containers songs come in (YouTube's webm and m4a, and what operators try out);
+# ffmpeg's names for its demuxers ("mov" is also mp4 and m4a).
+AUDIO_DEMUXERS = "matroska,webm,mov,mp4,m4a,mp3,ogg,wav,flac,aac,aiff,caf,asf,w64,wv"
+
+
 def ffmpeg_path(configured: str | None = None) -> str:
     """The configured ffmpeg, else the one the imageio-ffmpeg wheel ships, else PATH's."""
     if configured:
@@ -55,8 +60,13 @@ def ffmpeg_folder(ffmpeg: str, folder: Path) -> Path:
 def decode(
     path: Path, ffmpeg: str, *, max_seconds: float | None = None, timeout_s: float = 120.0
 ) -> np.ndarray:
-    """Decode ``path`` to a 1-D float32 waveform at 16 kHz, mono, clipped to [-1, 1]."""
-    command = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path)]
+    """Decode ``path`` to a 1-D float32 waveform at 16 kHz, mono, clipped to [-1, 1].
+
+    Only local files, and only audio containers: a file that is really a playlist or a
+    concat script (which ffmpeg would follow to other files or addresses) is refused."""
+    command = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error"]
+    command += ["-protocol_whitelist", "file,pipe", "-format_whitelist", AUDIO_DEMUXERS]
+    command += ["-i", str(path)]
     if max_seconds is not None:
         command += ["-t", f"{max_seconds:.3f}"]
     command += ["-vn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "f32le", "pipe:1"]

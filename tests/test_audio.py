@@ -32,6 +32,22 @@ def test_not_audio_is_a_clear_error(tmp_path: Path) -> None:
         decode(junk, ffmpeg_path())
 
 
+@pytest.mark.parametrize(
+    "script",
+    [
+        "ffconcat version 1.0\nfile other.wav\n",  # ffmpeg would read other.wav instead
+        "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\nother.wav\n#EXT-X-ENDLIST\n",
+    ],
+    ids=["concat", "hls"],
+)
+def test_a_script_posing_as_audio_is_not_followed(script: str, tmp_path: Path) -> None:
+    make_song(tmp_path / "other.wav", 3.0)
+    disguised = tmp_path / "song.mp3"
+    disguised.write_text(script)
+    with pytest.raises(DecodeError, match="not audio ffmpeg can read"):
+        decode(disguised, ffmpeg_path())
+
+
 def test_missing_ffmpeg_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DecodeError, match="cannot run ffmpeg"):
         decode(tmp_path / "x.wav", str(tmp_path / "no-ffmpeg"))

@@ -89,7 +89,10 @@ def test_sections_download_and_decode(
     assert len(files) == 2
     for path in files:
         seconds = len(decode(path, options.ffmpeg)) / SAMPLE_RATE
-        assert 9.0 <= seconds <= 11.5, (path.name, seconds)
+        # A stream copy starts at the seek point before the section: in WebM, the start of
+        # its cluster (up to 5 s of audio apiece); the worker decodes only what it needs.
+        longest = 15.5 if extension == "webm" else 11.5
+        assert 9.0 <= seconds <= longest, (path.name, seconds)
     # Only sections crossed the wire: ranged reads, never the whole file in one go.
     whole = next(media.glob(f"*.{extension}")).stat().st_size
     assert sum(p.stat().st_size for p in files) < whole

@@ -13,6 +13,8 @@ FORMATS = {
     "mp3": ["-c:a", "libmp3lame", "-b:a", "128k"],
     "ogg": ["-c:a", "libopus", "-b:a", "64k"],
     "m4a": ["-c:a", "aac", "-b:a", "128k"],
+    "webm": ["-c:a", "libopus", "-b:a", "64k"],
+    "flac": ["-c:a", "flac"],
 }
 
 

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import ipaddress
 import logging
 import os
 import re
+import socket
 import tarfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 from .audioset import CLASS_LABELS_FILE, EMBEDDINGS_DIR, ONTOLOGY_FILE, SPLITS
 from .errors import EarshotError
@@ -24,12 +27,12 @@ from .errors import EarshotError
 log = logging.getLogger(__name__)
 
 FEATURES_URL = (
-    "http://storage.googleapis.com/us_audioset/youtube_corpus/v1/features/features.tar.gz"
+    "https://storage.googleapis.com/us_audioset/youtube_corpus/v1/features/features.tar.gz"
 )
 # Cited for the official tarball in public code; AUDIOSET_FEATURES_SHA256 overrides it.
 FEATURES_SHA256 = "cd95d500ab2422d4233cb822e25cf73033633e2068eab64d39024e85125cb760"
 CLASS_LABELS_URL = (
-    "http://storage.googleapis.com/us_audioset/youtube_corpus/v1/csv/class_labels_indices.csv"
+    "https://storage.googleapis.com/us_audioset/youtube_corpus/v1/csv/class_labels_indices.csv"
 )
 ONTOLOGY_URL = "https://raw.githubusercontent.com/audioset/ontology/master/ontology.json"
 CHUNK = 1 << 20
@@ -39,6 +42,52 @@ ByteProgress = Callable[[int, int | None], None]
 
 class DownloadError(EarshotError):
     pass
+
+
+def _inside(host: str | None) -> bool:
+    """Whether ``host`` is this machine or its private network (or cannot be told)."""
+    if not host:
+        return True
+    try:
+        addresses = {ipaddress.ip_address(host.strip("[]"))}
+    except ValueError:
+        try:
+            found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+        except OSError:
+            return False  # the request itself will fail and say so
+        addresses = {ipaddress.ip_address(info[4][0].split("%")[0]) for info in found}
+    return any(
+        a.is_private or a.is_loopback or a.is_link_local or a.is_reserved or a.is_unspecified
+        for a in addresses
+    )
+
+
+def redirect_refusal(old_url: str, new_url: str) -> str:
+    """Why a download must not follow a redirect from ``old_url`` to ``new_url`` ('' when
+    it may): never from https down to http, never off the web, and never from the
+    internet into this machine or its network (a cloud's metadata address, say)."""
+    old, new = urlsplit(old_url), urlsplit(new_url)
+    if new.scheme not in ("http", "https"):
+        return f"to a {new.scheme or 'relative'} address, which is not the web"
+    if old.scheme == "https" and new.scheme != "https":
+        return "from https down to plain http"
+    if _inside(new.hostname) and not _inside(old.hostname):
+        return f"from the internet into this machine's own network ({new.hostname})"
+    return ""
+
+
+class _CarefulRedirects(urllib.request.HTTPRedirectHandler):
+    max_redirections = 5
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        newurl = urljoin(req.full_url, newurl)
+        refusal = redirect_refusal(req.full_url, newurl)
+        if refusal:
+            raise DownloadError(f"{req.full_url} redirected {refusal}: {newurl}; not followed")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_opener = urllib.request.build_opener(_CarefulRedirects)
 
 
 def _sha256(path: Path) -> str:
@@ -67,7 +116,7 @@ def fetch(
     if have:
         request.add_header("Range", f"bytes={have}-")
     try:
-        response = urllib.request.urlopen(request, timeout=timeout_s)
+        response = _opener.open(request, timeout=timeout_s)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:  # the part file is already complete
             response = None

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import ssl
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from recommender.download import DownloadError, fetch
+from recommender.download import DownloadError, fetch, redirect_refusal
 from scripts.standins.cli import run_cli, run_json
 from scripts.standins.http_range import RangeServer
 
@@ -83,3 +84,53 @@ def test_fetch_restarts_when_the_server_ignores_ranges(release: Path, tmp_path: 
 def test_missing_file_is_a_clear_error(release: Path, tmp_path: Path) -> None:
     with RangeServer(release) as server, pytest.raises(DownloadError, match="HTTP 404"):
         fetch(server.url("nope.bin"), tmp_path / "nope.bin")
+
+
+# --- where a download may be sent -----------------------------------------------------
+
+
+def test_redirects_are_followed_only_where_they_are_safe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import trustme
+
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "params.npz").write_bytes(b"parameters" * 100)
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))  # this process trusts the test CA
+    with RangeServer(www) as plain, RangeServer(www, tls=context) as secure:
+        # A mirror that moved within the same kind of address: followed.
+        plain.redirect_for["old.npz"] = plain.url("params.npz")
+        assert fetch(plain.url("old.npz"), tmp_path / "a.npz").read_bytes() == b"parameters" * 100
+        secure.redirect_for["moved.npz"] = secure.url("params.npz")
+        assert fetch(secure.url("moved.npz"), tmp_path / "b.npz").stat().st_size == 1000
+        # From https down to plain http: refused, nothing written.
+        secure.redirect_for["down.npz"] = plain.url("params.npz")
+        with pytest.raises(DownloadError, match="redirected from https down to plain http"):
+            fetch(secure.url("down.npz"), tmp_path / "c.npz")
+        assert not list(tmp_path.glob("c.npz*"))
+        assert (plain.requests[-1][0], len(plain.requests)) == ("/params.npz", 2)
+
+
+@pytest.mark.parametrize(
+    ("new", "why"),
+    [
+        ("https://127.0.0.1/x", "into this machine's own network (127.0.0.1)"),
+        ("https://169.254.169.254/latest/meta-data/", "own network (169.254.169.254)"),
+        ("https://10.1.2.3/x", "own network (10.1.2.3)"),
+        ("https://[::1]/x", "own network (::1)"),
+        ("https://localhost/x", "own network (localhost)"),
+        ("file:///etc/passwd", "not the web"),
+        ("http://93.184.216.35/x", "from https down to plain http"),
+        ("https://93.184.216.35/x", ""),
+    ],
+)
+def test_a_redirect_from_the_internet_stays_on_the_internet(new: str, why: str) -> None:
+    """Decided from the addresses alone (no request made): IP literals, and localhost."""
+    refusal = redirect_refusal("https://93.184.216.34/features.tar.gz", new)
+    assert (why in refusal) if why else refusal == ""

@@ -3,12 +3,14 @@
 Used by the download tests (resumable fetch of a tarball) and the audio tests (yt-dlp's
 generic extractor reading audio files). ``cut_after[name] = n`` makes the next full-file
 response for that file stop after n bytes, to test resuming; ``status_for[name] = code``
-answers every request for that name with that HTTP error (403 from a model hub, say).
+answers every request for that name with that HTTP error (403 from a model hub, say);
+``redirect_for[name] = url`` sends a 302 there. With ``tls``, it serves https://.
 """
 
 from __future__ import annotations
 
 import re
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,10 +34,13 @@ _TYPES = {
 
 
 class RangeServer:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, tls: ssl.SSLContext | None = None) -> None:
+        """``tls``: a server-side context to answer https:// with instead of http://."""
         self.root = root
+        self.tls = tls
         self.cut_after: dict[str, int] = {}
         self.status_for: dict[str, int] = {}
+        self.redirect_for: dict[str, str] = {}  # name -> where a 302 sends the client
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
         self.ignore_range = False
         self.stall_s = 0.0  # wait this long before answering (a hanging server)
@@ -56,6 +61,13 @@ class RangeServer:
                 server.requests.append((self.path, header))
                 if server.stall_s:
                     time.sleep(server.stall_s)
+                elsewhere = server.redirect_for.get(self.path.split("?")[0].lstrip("/"))
+                if elsewhere:
+                    self.send_response(302)
+                    self.send_header("Location", elsewhere)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 refused = server.status_for.get(self.path.split("?")[0].lstrip("/"))
                 if refused:
                     self.send_error(refused)
@@ -110,11 +122,14 @@ class RangeServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{name}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/{name}"
 
     def __enter__(self) -> RangeServer:
         self.thread.start()

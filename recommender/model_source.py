@@ -5,7 +5,8 @@ tfhub.dev now redirects to Kaggle Models, and both have answered HTTP 403 withou
 model, tried in order. ``hub.load`` caches an http(s) handle under TFHUB_CACHE_DIR in a
 folder named by the SHA-1 of the handle, and trusts any non-empty folder there; one left
 half-written fails every later load with "contains neither 'saved_model.pb' nor
-'saved_model.pbtxt'" (tensorflow/hub#896). Such a folder is removed and fetched again.
+'saved_model.pbtxt'" (tensorflow/hub#896), and a truncated or damaged file in it fails
+with whatever TensorFlow makes of it. Such a folder is removed and fetched again.
 """
 
 from __future__ import annotations
@@ -75,21 +76,31 @@ def _has_saved_model(folder: Path) -> bool:
     return any((folder / name).is_file() for name in SAVED_MODEL_FILES)
 
 
-def repair_cache(handle: str) -> bool:
-    """Remove a cached copy of ``handle`` that holds no SavedModel; True if one was."""
+def _cached(handle: str) -> Path | None:
+    """The cache folder ``hub`` would load ``handle`` from without fetching, if any."""
     folder = cache_folder(handle)
-    if folder is None or not folder.is_dir() or _has_saved_model(folder):
-        return False
-    if not any(folder.iterdir()):
-        return False  # hub treats an empty folder as missing and fetches it itself
+    if folder is None or not folder.is_dir() or not any(folder.iterdir()):
+        return None  # hub treats an empty folder as missing and fetches it itself
+    return folder
+
+
+def _discard(folder: Path, handle: str, why: str) -> None:
     log.warning(
-        "the cached copy of %s in %s holds no saved_model.pb (a download left half-written); "
-        "removing it and fetching the model again",
+        "the cached copy of %s in %s %s; removing it and fetching the model again",
         handle,
         folder,
+        why,
     )
     shutil.rmtree(folder, ignore_errors=True)
     Path(f"{folder}.descriptor.txt").unlink(missing_ok=True)
+
+
+def repair_cache(handle: str) -> bool:
+    """Remove a cached copy of ``handle`` that holds no SavedModel; True if one was."""
+    folder = _cached(handle)
+    if folder is None or _has_saved_model(folder):
+        return False
+    _discard(folder, handle, "holds no saved_model.pb (a download left half-written)")
     return True
 
 
@@ -123,11 +134,15 @@ def first_that_works(setting: str, action: Callable[[str], T]) -> tuple[str, T]:
         repair_cache(handle)
         try:
             with _fetch_timeout():
+                cached = _cached(handle)
                 try:
                     result = action(handle)
-                except ValueError as exc:
-                    if "contains neither" not in str(exc) or not repair_cache(handle):
+                except Exception as exc:
+                    # A copy that would not load (truncated or damaged files: hub trusts
+                    # any folder that holds saved_model.pb) is fetched once more.
+                    if cached is None or _cached(handle) != cached:
                         raise
+                    _discard(cached, handle, f"would not load ({_short(exc)})")
                     result = action(handle)
         except Exception as exc:  # hub raises many kinds; each is reported by handle
             log.warning("could not load VGGish from %s: %s", handle, _short(exc))

@@ -85,3 +85,25 @@ def test_handles_and_the_cache_key() -> None:
     assert model_id("https://tfhub.dev/google/vggish/1,https://kaggle/x") == (
         "https://tfhub.dev/google/vggish/1"
     )
+
+
+@pytest.mark.parametrize("damaged", ["saved_model.pb", "variables"])
+def test_a_truncated_cached_model_is_fetched_again(
+    damaged: str, hub_server: RangeServer, hub_cache: Path, pca_params: Path
+) -> None:
+    mirror = hub_server.url("vggish-mirror")
+    Embedder(mirror, pca_params)  # fetched and cached
+    folder = cache_folder(mirror)
+    assert folder is not None
+    files = (
+        [folder / "saved_model.pb"]
+        if damaged == "saved_model.pb"
+        else [p for p in (folder / "variables").iterdir() if p.name.startswith("variables.data")]
+    )
+    for path in files:  # a disk that filled up, or a copy cut short
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+    fetches = sum(1 for path, _ in hub_server.requests if path.startswith("/vggish-mirror"))
+    embedder = Embedder(mirror, pca_params)
+    assert embedder.frames(np.zeros(16_000, np.float32)).shape == (1, 128)
+    again = sum(1 for path, _ in hub_server.requests if path.startswith("/vggish-mirror"))
+    assert again == fetches + 1

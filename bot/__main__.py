@@ -19,6 +19,7 @@ from recommender.errors import EarshotError
 
 from .bot import Earshot
 from .config import BotSettings
+from .shard_lock import ShardsTakenError, claim_shards
 
 log = logging.getLogger("bot")
 
@@ -82,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     point_at_api(settings.api_base, settings.gateway_url)
     try:
+        shards = claim_shards(settings.engine.data_dir, settings.shard_ids)
+    except ShardsTakenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
         asyncio.run(serve(settings))
     except KeyboardInterrupt:
         pass
@@ -103,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         where = settings.api_base or "discord.com"
         print(f"error: cannot reach Discord ({where}): {exc}; check the network", file=sys.stderr)
         return 3
+    finally:
+        shards.release()
     return 0
 
 

@@ -27,6 +27,8 @@ from .invite import invite_url
 
 log = logging.getLogger(__name__)
 
+ALREADY_ANSWERED = 40060  # Discord: "Interaction has already been acknowledged"
+UNKNOWN_INTERACTION = 10062  # Discord: the interaction expired (or never was)
 EXTENSIONS = ("cogs.recommend", "cogs.feedback", "cogs.taste", "cogs.admin")
 
 
@@ -134,6 +136,21 @@ class Earshot(commands.AutoShardedBot):
             if original.operator_hint:  # for the operator, not the member
                 level = logging.ERROR if isinstance(original, DiskFullError) else logging.WARNING
                 log.log(level, "a member was told %r: %s", message, original.operator_hint)
+        elif isinstance(original, discord.HTTPException) and original.code == ALREADY_ANSWERED:
+            log.warning(
+                "another process answered interaction %s first: two earshot processes serve "
+                "the same shards with this DISCORD_TOKEN (give each its own SHARD_IDS, or stop "
+                "one)",
+                interaction.id,
+            )
+            return
+        elif isinstance(original, discord.NotFound) and original.code == UNKNOWN_INTERACTION:
+            log.warning(
+                "interaction %s expired before earshot answered it (Discord allows 3 s for the "
+                "first response): this process is overloaded, or its clock or network is slow",
+                interaction.id,
+            )
+            return
         elif is_disk_full(original):  # the cause, not a traceback, for the operator
             full = DiskFullError(
                 describe_free(self.settings.engine.data_dir), DiskFullError.ANYTHING

@@ -776,3 +776,57 @@ def test_a_full_disk_serves_what_it_can_and_loses_no_rating(
             bot.stop()
     with sqlite3.connect(data / "earshot.sqlite3") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_a_second_bot_for_the_same_shards_is_refused_or_explained(
+    built_catalog: Path, tmp_path: Path
+) -> None:
+    """Run twice by mistake: on one DATA_DIR the second process is refused at start-up in
+    one line; from another folder (the same token), Discord sends both every request and
+    refuses the second answer, and the loser says why in its log instead of an error."""
+    data = tmp_path / "data"
+    shutil.copytree(built_catalog, data)
+    with FakeDiscord(owner_id=OWNER.id) as discord:
+        first = BotProcess(discord, data, tmp_path / "first.log")
+        first.start()
+        try:
+
+            def start_another(**env: str) -> subprocess.CompletedProcess:
+                another = BotProcess(discord, data, tmp_path / "unused.log", **env)
+                return subprocess.run(
+                    [sys.executable, "-m", "bot"],
+                    cwd=ROOT,
+                    env=another.env,
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                    stdin=subprocess.DEVNULL,
+                )
+
+            again = start_another()
+            assert again.returncode == 1, again.stderr[-2000:]
+            assert f"another earshot bot process already serves its shards from {data}" in (
+                again.stderr
+            )
+            assert "Traceback" not in again.stderr
+            half = start_another(SHARD_COUNT="2", SHARD_IDS="1")
+            assert half.returncode == 1 and "already serves shard 1 from" in half.stderr
+
+            elsewhere = tmp_path / "elsewhere"
+            shutil.copytree(built_catalog, elsewhere)
+            twin = BotProcess(discord, elsewhere, tmp_path / "twin.log")
+            twin.start()
+            try:
+                answers = [recommend(discord, member(), catalog_video(data, i), 3) for i in (1, 2)]
+                assert all(a["kind"] == "edited" for a in answers)
+                explained = "another process answered interaction"
+                discord.wait_for(
+                    lambda: explained in first.log_text() + twin.log_text(), 20, "the loser's line"
+                )
+                for bot in (first, twin):
+                    log = bot.log_text()
+                    assert "Traceback" not in log and "error id" not in log.lower(), log[-3000:]
+            finally:
+                twin.stop()
+        finally:
+            first.stop()

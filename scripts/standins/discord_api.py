@@ -437,8 +437,9 @@ class FakeDiscord:
         self.sequence += 1
         await self._send(ws, {"op": 0, "t": event, "s": self.sequence, "d": data})
 
-    def _socket_for(self, guild_id: int) -> web.WebSocketResponse | None:
-        """The socket of the shard that owns the server; None when no connected shard
+    def _sockets_for(self, guild_id: int) -> list[web.WebSocketResponse]:
+        """The sockets of every session of the shard that owns the server (a bot run twice
+        has two, and Discord sends each of them every event); none when no connected shard
         does. With no shard known at all (nothing identified yet), the last socket."""
         owners = [
             ws
@@ -447,10 +448,15 @@ class FakeDiscord:
             and (guild_id >> 22) % shard[1] == shard[0]
         ]
         if owners:
-            return owners[-1]
+            return owners
         if self._sockets and not any(id(ws) in self._shard_of for ws in self._sockets):
-            return self._sockets[-1]
-        return None
+            return [self._sockets[-1]]
+        return []
+
+    def _socket_for(self, guild_id: int) -> web.WebSocketResponse | None:
+        """The newest session's socket of the shard that owns the server, if connected."""
+        owners = self._sockets_for(guild_id)
+        return owners[-1] if owners else None
 
     def shard_connected(self, guild_id: int) -> bool:
         """Whether the shard that owns the server is connected now."""
@@ -461,11 +467,16 @@ class FakeDiscord:
         owns it (Discord would deliver it to nobody)."""
         if not self._sockets:
             raise RuntimeError("the bot is not connected to the gateway")
-        ws = self._socket_for(guild_id or self.guild_id)
-        if ws is None:
-            return False
-        await self._dispatch_to(ws, event, data)
-        return True
+        delivered = False
+        for ws in self._sockets_for(guild_id or self.guild_id):
+            if ws.closed:
+                continue
+            try:
+                await self._dispatch_to(ws, event, data)
+            except (ConnectionResetError, RuntimeError):  # a session going away
+                continue
+            delivered = True
+        return delivered
 
     # --- REST -----------------------------------------------------------------------
 
@@ -553,7 +564,7 @@ class FakeDiscord:
             ]:
                 return 200, self.commands
             case "POST", ["interactions", interaction_id, _, "callback"]:
-                return 200, self._callback(int(interaction_id), body)
+                return self._callback(int(interaction_id), body)
             case (("GET" | "PATCH" | "DELETE"), ["webhooks", _, token, "messages", message]):
                 return self._webhook_message(method, token, message, body)
             case "POST", ["webhooks", _, token]:
@@ -590,8 +601,10 @@ class FakeDiscord:
                 return interaction
         raise KeyError("Webhook")
 
-    def _callback(self, interaction_id: int, body: dict) -> dict:
+    def _callback(self, interaction_id: int, body: dict) -> tuple[int, dict]:
         interaction = self.interactions[interaction_id]
+        if interaction["responses"]:  # as Discord: one response per interaction
+            return 400, {"message": "Interaction has already been acknowledged.", "code": 40060}
         interaction["responses"].append(body)
         kind = body.get("type")
         data = body.get("data") or {}
@@ -606,7 +619,7 @@ class FakeDiscord:
                 {**data, "flags": flags | (128 if kind == 5 else 0)}, interaction=interaction
             )
             interaction["original"] = int(message["id"])
-        return {
+        return 200, {
             "interaction": {
                 "id": str(interaction_id),
                 "type": 2,

@@ -29,7 +29,7 @@ from scripts.standins.media import make_song
 from scripts.worker_process import ListeningWorker, worker_env
 from tests.conftest import engine_settings
 
-VIDEOS = [f"queue{n:_<6}" for n in range(8)]
+VIDEOS = [f"queue{n:_<6}" for n in range(11)]  # one test each: results outlive a test
 
 
 @pytest.fixture(scope="module")
@@ -137,16 +137,16 @@ async def test_one_member_has_one_new_song_in_flight_across_bot_processes(
         first, second = await Engine.open(settings), await Engine.open(settings)
         try:
             server.stall_s = 1.0
-            asked = asyncio.ensure_future(first.recommend(VIDEOS[1], 3, member=7))
-            while not _probes(server, VIDEOS[1]):
+            asked = asyncio.ensure_future(first.recommend(VIDEOS[8], 3, member=7))
+            while not _probes(server, VIDEOS[8]):
                 await asyncio.sleep(0.05)
             with pytest.raises(BusyError, match="one new song at a time"):
-                await second.recommend(VIDEOS[2], 3, member=7)
-            other = await second.recommend(VIDEOS[3], 3, member=8)
+                await second.recommend(VIDEOS[9], 3, member=7)
+            other = await second.recommend(VIDEOS[10], 3, member=8)
             assert other.query.source == "download"
             assert (await asyncio.wait_for(asked, 60)).query.source == "download"
             server.stall_s = 0
-            again = await second.recommend(VIDEOS[2], 3, member=7)
+            again = await second.recommend(VIDEOS[9], 3, member=7)
             assert again.query.source == "download"
         finally:
             await first.close()

@@ -16,11 +16,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs.checks import NotOwnerError
 from recommender.disk import describe_free, is_disk_full
 from recommender.engine import Engine
 from recommender.errors import DiskFullError, EarshotError
 
+from .checks import NotOwnerError
 from .config import BotSettings
 from .health import LoopLagMonitor
 from .invite import invite_url

@@ -7,7 +7,7 @@ import base64
 import binascii
 from collections.abc import Mapping
 
-from recommender.doctor import FAIL, OK, Check
+from recommender.ops.doctor import FAIL, OK, Check
 
 from .config import TOKEN_SHAPE
 from .invite import PERMISSIONS, SCOPES, invite_url

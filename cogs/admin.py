@@ -11,10 +11,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.checks import owner_only
 from bot.health import resident_mb
 from recommender.errors import EarshotError
-
-from .checks import owner_only
 
 if TYPE_CHECKING:
     from bot.bot import Earshot

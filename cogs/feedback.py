@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from .recommend import REACTION_KEYS
+from .utils.reactions import REACTION_KEYS
 
 if TYPE_CHECKING:
     from bot.bot import Earshot

@@ -11,20 +11,17 @@ from discord import app_commands
 from discord.ext import commands
 
 from recommender.errors import EarshotError
-from recommender.links import ACCEPTED_FORMS, find_video_link, parse_video_id
-from recommender.ratings import DISLIKE_KEY, LIKE_KEYS
 from recommender.results import RecommendResult
+from recommender.sources.links import ACCEPTED_FORMS, find_video_link, parse_video_id
 
-from .cooldown import Cooldowns
+from .utils.cooldown import Cooldowns
+from .utils.reactions import DISLIKE_EMOJI, NUMBER_EMOJI
 
 if TYPE_CHECKING:
     from bot.bot import Earshot
 
 log = logging.getLogger(__name__)
 
-NUMBER_EMOJI = ("1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣", "6️⃣", "7️⃣", "8️⃣", "9️⃣", "🔟")
-DISLIKE_EMOJI = "👎"
-REACTION_KEYS = dict(zip(NUMBER_EMOJI, LIKE_KEYS, strict=True)) | {DISLIKE_EMOJI: DISLIKE_KEY}
 PER_MESSAGE = len(NUMBER_EMOJI)  # suggestions per message, each with its own reactions
 FOOTER = (
     "React 1️⃣-🔟 to like a suggestion, 👎 if the others in this message missed. "

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from .config import ConfigError, Settings
 from .disk import describe_free, is_disk_full, path_of
 from .errors import DatabaseDamagedError, DiskFullError, EarshotError
-from .index import IndexInfo
+from .results import IndexInfo
 
 SPLITS = ("bal_train", "eval", "unbal_train")
 
@@ -83,7 +83,7 @@ async def _ingest(
     download: bool,
     splits: list[str],
 ) -> int:
-    from . import download as release
+    from .audioset import download as release
 
     source = audioset
     if download:
@@ -180,7 +180,7 @@ async def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
-    from .embedder import configure_hub_cache, fetch_model
+    from .listening.embedder import configure_hub_cache, fetch_model
 
     engine = await _engine(settings)
     try:
@@ -284,14 +284,14 @@ async def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from .listen_worker import serve
+    from .listening.queue_worker import serve
 
     await serve(settings)
     return 0
 
 
 async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
-    from .doctor import as_json, run_checks, table
+    from .ops.doctor import as_json, run_checks, table
 
     started = time.perf_counter()
     checks = await run_checks(settings, os.environ)
@@ -336,8 +336,8 @@ def _print_feedback(f: dict) -> None:
 
 
 async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    from .audioset import Ontology, find_metadata_dir
-    from .evaluate import evaluate, load_split
+    from .audioset.ontology import Ontology, find_metadata_dir
+    from .quality.evaluate import evaluate, load_split
 
     meta = args.meta or find_metadata_dir(args.train)
     if meta is None:
@@ -383,7 +383,7 @@ async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_migrate_to_postgres(args: argparse.Namespace, settings: Settings) -> int:
-    from .migrate import (
+    from .catalog.migrate import (
         MigrationRefused,
         VerificationFailed,
         checks_table,
@@ -683,7 +683,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted; rerun the command to continue where it stopped", file=sys.stderr)
         return 130
     except Exception as exc:  # damage or a full disk found mid-command
-        from .db import is_damaged
+        from .catalog.db import is_damaged
 
         if is_disk_full(exc):
             return _out_of_space(describe_free(path_of(exc) or Settings.from_env().data_dir))

@@ -16,6 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .catalog.ingest import ingest
+from .catalog.store import Store
+from .catalog.verify import FactChecker
 from .config import Settings
 from .cooldowns import REDIS_BUDGET_S, LocalCooldowns, RedisCooldowns
 from .errors import (
@@ -25,16 +28,16 @@ from .errors import (
     NotReadyError,
     ReindexRunningError,
 )
-from .index import IndexInfo, IndexUnreadableError, VectorIndex, VerifyStopped, current_build
-from .ingest import ingest
-from .jobs import QueueUnavailableError
-from .links import parse_link, watch_url
-from .listening import Listener
-from .presentation import Labels, taste_profile
+from .index.rebuild import rebuild_in_background
+from .index.rebuild_lock import rebuild_lock
+from .index.vector_index import IndexUnreadableError, VectorIndex, VerifyStopped, current_build
+from .listening.jobs import QueueUnavailableError
+from .listening.listener import Listener
+from .ranking.presentation import Labels, taste_profile
+from .ranking.suggestions import Suggester
 from .ratings import Reply
-from .rebuild import rebuild_in_background
-from .rebuild_lock import rebuild_lock
 from .results import (
+    IndexInfo,
     IngestReport,
     Progress,
     Query,
@@ -42,9 +45,7 @@ from .results import (
     Stats,
     TasteProfile,
 )
-from .store import Store
-from .suggestions import Suggester
-from .verify import FactChecker
+from .sources.links import parse_link, watch_url
 
 log = logging.getLogger(__name__)
 

@@ -4,10 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-from .index import IndexInfo
+from typing import Any
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total), for bars and replies
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """A build's own description (meta.json), typed."""
+
+    count: int
+    built_at: float
+    vector_version: str
+    trees: int
+    chunks: int = 0
+    shared_groups: int = 0
+    annoy_groups: int = 0
+    clustered_rows: int = 0
+    total_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)  # timings and the rest
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> IndexInfo:
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        return cls(
+            **{k: meta[k] for k in known if k in meta},
+            extra={k: v for k, v in meta.items() if k not in known and k != "files"},
+        )
 
 
 @dataclass(frozen=True)

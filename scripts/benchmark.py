@@ -54,8 +54,8 @@ def machine() -> dict:
 
 def _listen_child(model: str, pca: str, song: str, seconds: float) -> dict:
     """Runs in a fresh process, so that peak memory belongs to this measurement."""
-    from recommender.audio import decode, ffmpeg_path
-    from recommender.embedder import Embedder
+    from recommender.listening.audio import decode, ffmpeg_path
+    from recommender.listening.embedder import Embedder
 
     embedder = Embedder(model, Path(pca))
     ffmpeg = ffmpeg_path()
@@ -364,12 +364,12 @@ def cmd_rerank(args: argparse.Namespace) -> dict:
 
     import numpy as np
 
-    from recommender.index import IndexWriter, VectorIndex
-    from recommender.ranking import Candidates, rerank, steer, suggest
+    from recommender.catalog.store import Store
+    from recommender.index.tagger import TagModel
+    from recommender.index.vector_index import IndexWriter, VectorIndex
+    from recommender.index.vectors import VectorSpace
+    from recommender.ranking.pipeline import Candidates, rerank, steer, suggest
     from recommender.ratings import Community, MemberRatings
-    from recommender.store import Store
-    from recommender.tagger import TagModel
-    from recommender.vectors import VectorSpace
 
     rng = np.random.default_rng(0)
     n, tags = args.clips, 138
@@ -504,9 +504,9 @@ def _synthetic_clips(count: int, seed: int):
 
     import numpy as np
 
-    from recommender.audioset import Ontology, find_tfrecords
-    from recommender.tagger import WINDOW
-    from recommender.tfrecord import ClipRecord, read_clips
+    from recommender.audioset.ontology import Ontology, find_tfrecords
+    from recommender.audioset.tfrecord import ClipRecord, read_clips
+    from recommender.index.tagger import WINDOW
 
     shared = ROOT.parent / "shared" / "data" / "audioset"
     ontology = Ontology.load(shared)
@@ -532,7 +532,7 @@ def _synthetic_clips(count: int, seed: int):
 
 def _synthetic_catalog(folder: Path, clips: int, seed: int = 0) -> None:
     """A folder like the AudioSet release with ``clips`` synthetic clips."""
-    from recommender.tfrecord import write_clips
+    from recommender.audioset.tfrecord import write_clips
 
     shared = ROOT.parent / "shared" / "data" / "audioset"
     split = folder / "audioset_v1_embeddings" / "unbal_train"
@@ -642,8 +642,8 @@ def cmd_scale(args: argparse.Namespace) -> dict:
         )
 
         # Lookups at the shipped settings, against exact inner-product search.
-        from recommender.index import VectorIndex
-        from recommender.store import frames_from_blob
+        from recommender.catalog.store import frames_from_blob
+        from recommender.index.vector_index import VectorIndex
 
         index = VectorIndex.open_current(data / "index")
         assert index is not None
@@ -846,7 +846,7 @@ def _sweep_at_scale(folder: Path, videos: int, oembed_base: str, checked: int) -
 
     import numpy as np
 
-    from recommender.store import MIGRATIONS
+    from recommender.catalog.store import MIGRATIONS
 
     db_path = folder / "earshot.sqlite3"
     started = time.perf_counter()
@@ -947,7 +947,7 @@ def _timed_listens(
     from arq.jobs import Job
 
     from recommender.engine import Engine
-    from recommender.jobs import job_id
+    from recommender.listening.jobs import job_id
 
     async def run() -> tuple[list[float], list[float]]:
         engine = await Engine.open(settings)

@@ -43,7 +43,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from recommender.index import CURRENT
+from recommender.index.vector_index import CURRENT
 from scripts.local_servers import PostgresServer, RedisServer
 from scripts.standins.bot_process import BotProcess
 from scripts.standins.cli import run_cli

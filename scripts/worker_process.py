@@ -85,7 +85,7 @@ class ListeningWorker:
         return self.process is not None and self.process.poll() is None
 
     def jobs_done(self) -> int:
-        return sum(1 for line in self.lines if "recommender.listen_worker: job " in line)
+        return sum(1 for line in self.lines if "recommender.listening.queue_worker: job " in line)
 
     def wait_for_log(self, text: str, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s

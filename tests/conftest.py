@@ -11,7 +11,7 @@ from typing import NoReturn
 
 import pytest
 
-from recommender.audioset import CLASS_LABELS_FILE, ONTOLOGY_FILE
+from recommender.audioset.ontology import CLASS_LABELS_FILE, ONTOLOGY_FILE
 from recommender.config import Settings
 from scripts.local_servers import PostgresServer, RedisServer, ServerUnavailable
 from scripts.standins.oembed import OEmbedServer

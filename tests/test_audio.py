@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender.audio import SAMPLE_RATE, DecodeError, decode, ffmpeg_folder, ffmpeg_path
+from recommender.listening.audio import SAMPLE_RATE, DecodeError, decode, ffmpeg_folder, ffmpeg_path
 from scripts.standins.media import FORMATS, make_song
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from recommender.audioset import LabelKind, MetadataError, Ontology, find_metadata_dir
+from recommender.audioset.ontology import LabelKind, MetadataError, Ontology, find_metadata_dir
 
 
 def test_music_subtree_and_specific_labels(audioset: Path) -> None:

@@ -18,10 +18,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from recommender.catalog.store import Store
 from recommender.disk import describe_free, is_disk_full
-from recommender.index import BUILDS, current_build
+from recommender.index.vector_index import BUILDS, current_build
 from recommender.ratings import Reply
-from recommender.store import Store
 from scripts.standins.cli import ROOT, cli_env, run_cli, run_json
 from scripts.standins.small_disk import SmallDisk
 from tests.conftest import engine_settings
@@ -188,7 +188,7 @@ def test_reindex_out_of_space_keeps_the_old_index_and_no_lock(
 
 
 async def test_the_doctor_fails_a_full_data_folder(small_disk: DiskFactory) -> None:
-    from recommender.doctor import FAIL, check_data_dir
+    from recommender.ops.doctor import FAIL, check_data_dir
 
     disk = small_disk(1024 * 1024)
     disk.fill()

@@ -116,7 +116,7 @@ def test_the_table_names_each_failed_check_and_the_exit_code_says_so(
 async def test_the_database_check_names_the_database_and_hides_its_password(
     tmp_path: Path,
 ) -> None:
-    from recommender.doctor import FAIL, OK, check_database
+    from recommender.ops.doctor import FAIL, OK, check_database
     from scripts.local_servers import free_port
 
     local = await check_database(Settings(data_dir=tmp_path))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from recommender.download import DownloadError, fetch, redirect_refusal
+from recommender.audioset.download import DownloadError, fetch, redirect_refusal
 from scripts.standins.cli import run_cli, run_json
 from scripts.standins.http_range import RangeServer
 

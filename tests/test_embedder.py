@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender.embedder import (
+from recommender.index.tagger import dequantize
+from recommender.listening.embedder import (
     MIN_SAMPLES,
     AudioTooShortError,
     Embedder,
@@ -16,8 +17,7 @@ from recommender.embedder import (
     PcaParams,
     expected_frames,
 )
-from recommender.listening import Listener
-from recommender.tagger import dequantize
+from recommender.listening.listener import Listener
 from scripts.standins.http_range import RangeServer
 from tests.conftest import engine_settings
 

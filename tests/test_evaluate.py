@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender.evaluate import holdout_fraction, precision
+from recommender.quality.evaluate import holdout_fraction, precision
 from scripts.standins.cli import run_cli
 
 

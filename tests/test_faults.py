@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import recommender.index as index_module
-from recommender.index import IndexUnreadableError, VectorIndex, current_build
+import recommender.index.vector_index as index_module
+from recommender.index.vector_index import IndexUnreadableError, VectorIndex, current_build
 from scripts.standins.cli import run_cli, run_json
 
 SMALL_FILES = ["ids.npy", "by_id.npy", "chunks.npz", "tagger.npz", "vectors.npy"]

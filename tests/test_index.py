@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender.index import (
+from recommender.index.tagger import TagModel
+from recommender.index.vector_index import (
     ANNOY_FROM,
     BUILDS,
     FINE_DIMS,
@@ -18,8 +19,7 @@ from recommender.index import (
     VectorIndex,
     current_build,
 )
-from recommender.tagger import TagModel
-from recommender.vectors import VectorSpace
+from recommender.index.vectors import VectorSpace
 
 DIM = 128 + 4
 
@@ -87,7 +87,7 @@ def test_crash_mid_build_leaves_the_old_index_serving(tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
         import os, numpy as np
         from pathlib import Path
-        from recommender.index import IndexWriter
+        from recommender.index.vector_index import IndexWriter
         w = IndexWriter(Path({str(tmp_path)!r}), 400, {DIM}, 10)
         w.add(np.arange(400), np.random.default_rng(2).normal(size=(400, {DIM})).astype(np.float32))
         w.build()

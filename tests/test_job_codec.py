@@ -17,11 +17,11 @@ from arq.jobs import (
     serialize_result,
 )
 
-from recommender import refusals
 from recommender.errors import BusyError, DiskFullError, EarshotError
-from recommender.job_codec import LISTEN_FUNCTION, RefusedPayloadError, decode, encode
-from recommender.worker import Listened
-from recommender.youtube import LiveStreamError, VideoUnavailableError
+from recommender.listening.job_codec import LISTEN_FUNCTION, RefusedPayloadError, decode, encode
+from recommender.listening.workers import Listened
+from recommender.sources import refusals
+from recommender.sources.youtube import LiveStreamError, VideoUnavailableError
 
 
 def _result(success: bool, result: object) -> bytes:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from recommender.links import (
+from recommender.sources.links import (
     ACCEPTED_FORMS,
     LinkError,
     VideoLink,

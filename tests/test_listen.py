@@ -16,8 +16,8 @@ import pytest
 
 from recommender.engine import Engine
 from recommender.errors import BusyError, UnknownVideoError
-from recommender.worker import DownloadCapError, ListenTimeoutError, WorkerCrashedError
-from recommender.youtube import VideoUnavailableError
+from recommender.listening.workers import DownloadCapError, ListenTimeoutError, WorkerCrashedError
+from recommender.sources.youtube import VideoUnavailableError
 from scripts.standins.cli import run_cli, run_json
 from scripts.standins.http_range import RangeServer
 from scripts.standins.media import make_song

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender.embedder import Embedder, fetch_model
-from recommender.model_source import (
+from recommender.listening.embedder import Embedder, fetch_model
+from recommender.listening.model_source import (
     ModelError,
     cache_folder,
     model_handles,

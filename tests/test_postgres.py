@@ -14,12 +14,12 @@ import asyncpg
 import numpy as np
 import pytest
 
-from recommender import db
+from recommender.audioset.tfrecord import ClipRecord
+from recommender.catalog import db
+from recommender.catalog.migrate import verify
+from recommender.catalog.store import SCHEMA_VERSION, Store, StoreError
 from recommender.errors import DatabaseUnavailableError
-from recommender.migrate import verify
 from recommender.ratings import Reply
-from recommender.store import SCHEMA_VERSION, Store, StoreError
-from recommender.tfrecord import ClipRecord
 from recommender.video_facts import Status, VideoFacts
 from scripts.standins.cli import run_cli, run_json
 
@@ -424,7 +424,7 @@ async def test_requiring_tls_of_a_server_without_it_says_so(postgres_url: str) -
 async def test_the_doctor_says_whether_the_database_is_encrypted(
     tls_postgres, postgres_url: str
 ) -> None:
-    from recommender.doctor import OK, check_database
+    from recommender.ops.doctor import OK, check_database
     from tests.conftest import engine_settings
 
     server, _ = tls_postgres

@@ -20,14 +20,14 @@ import pytest
 
 from recommender.engine import Engine
 from recommender.errors import ReindexRunningError
-from recommender.index import BUILDS, IndexUnreadableError, VectorIndex, current_build
-from recommender.rebuild_lock import (
+from recommender.index.rebuild_lock import (
     LOCK_NAME,
     STALE_AFTER_S,
     UNNAMED_STALE_S,
     _acquire,
     rebuild_lock,
 )
+from recommender.index.vector_index import BUILDS, IndexUnreadableError, VectorIndex, current_build
 from tests.conftest import engine_settings
 from tests.test_index import DIM, _build
 

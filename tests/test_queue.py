@@ -20,9 +20,9 @@ from recommender.addresses import exposure, redact
 from recommender.config import Settings
 from recommender.engine import Engine
 from recommender.errors import BusyError
-from recommender.jobs import QueueUnavailableError
-from recommender.member_slots import MemberSlots
-from recommender.youtube import VideoUnavailableError
+from recommender.listening.jobs import QueueUnavailableError
+from recommender.listening.member_slots import MemberSlots
+from recommender.sources.youtube import VideoUnavailableError
 from scripts.local_servers import free_port
 from scripts.standins.http_range import RangeServer
 from scripts.standins.media import make_song
@@ -327,7 +327,7 @@ async def test_an_unreachable_queue_is_a_clear_refusal(
 
 
 async def test_the_doctor_sees_the_queue_and_its_workers(settings: Settings) -> None:
-    from recommender.doctor import FAIL, OK, WARN, check_queue
+    from recommender.ops.doctor import FAIL, OK, WARN, check_queue
 
     alone = await check_queue(settings)
     assert alone.status == WARN and "no worker has reported" in alone.detail

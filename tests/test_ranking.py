@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender.index import IndexWriter, VectorIndex
-from recommender.ranking import (
+from recommender.index.tagger import TagModel
+from recommender.index.vector_index import IndexWriter, VectorIndex
+from recommender.index.vectors import AUDIO_WEIGHT, SOUND_DIMS, VectorSpace
+from recommender.ranking.pipeline import (
     STEER_WEIGHT,
     TASTE_PRIOR,
     Candidates,
@@ -20,8 +22,6 @@ from recommender.ranking import (
     unmet,
 )
 from recommender.ratings import Community, MemberRatings
-from recommender.tagger import TagModel
-from recommender.vectors import AUDIO_WEIGHT, SOUND_DIMS, VectorSpace
 
 DIM = 16
 

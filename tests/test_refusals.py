@@ -20,8 +20,8 @@ from yt_dlp.networking import Response
 from yt_dlp.networking.exceptions import HTTPError
 from yt_dlp.utils import DownloadError, ExtractorError, UserNotLive
 
-from recommender import refusals
-from recommender.youtube import (
+from recommender.sources import refusals
+from recommender.sources.youtube import (
     LiveStreamError,
     VideoInfo,
     VideoUnavailableError,
@@ -145,11 +145,11 @@ def test_every_kind_reads_differently_to_a_member() -> None:
 
 
 def _ours(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "recommender.youtube"]
+    return [r for r in caplog.records if r.name == "recommender.sources.youtube"]
 
 
 def test_a_refusal_is_logged_on_its_own_line(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, "recommender.youtube")
+    caplog.set_level(logging.WARNING, "recommender.sources.youtube")
     private = _refused("abcdefghijk", _raise_through_yt_dlp(CASES[0][0]), "read")
     assert private.refusal is refusals.PRIVATE and "private" in str(private)
     (record,) = _ours(caplog)

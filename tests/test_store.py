@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recommender.audioset.tfrecord import ClipRecord
+from recommender.catalog.store import SCHEMA_VERSION, Store, StoreError
 from recommender.ratings import Reply
-from recommender.store import SCHEMA_VERSION, Store, StoreError
-from recommender.tfrecord import ClipRecord
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

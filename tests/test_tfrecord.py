@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender.tfrecord import (
+from recommender.audioset.tfrecord import (
     ClipRecord,
     CorruptRecordError,
     encode_clip,

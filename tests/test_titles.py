@@ -21,9 +21,9 @@ import pytest
 
 from recommender.engine import Engine
 from recommender.errors import EarshotError
-from recommender.oembed import OEmbedClient, RateLimitedError
-from recommender.presentation import MUSICAL_KINDS
+from recommender.ranking.presentation import MUSICAL_KINDS
 from recommender.results import PLAY_ALL_URL
+from recommender.sources.oembed import OEmbedClient, RateLimitedError
 from recommender.video_facts import Status
 from scripts.standins.cli import ROOT, cli_env
 from scripts.standins.oembed import OEmbedServer, channel_of, title_of

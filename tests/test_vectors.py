@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from recommender.tagger import train_tagger
-from recommender.vectors import VectorSpace
+from recommender.index.tagger import train_tagger
+from recommender.index.vectors import VectorSpace
 
 
 def test_item_vectors_batch_matches_one_at_a_time() -> None:

@@ -10,9 +10,9 @@ import pytest
 import yt_dlp
 from yt_dlp.utils import DownloadError
 
-from recommender.audio import SAMPLE_RATE, decode, ffmpeg_folder, ffmpeg_path
 from recommender.errors import DiskFullError, EarshotError
-from recommender.youtube import (
+from recommender.listening.audio import SAMPLE_RATE, decode, ffmpeg_folder, ffmpeg_path
+from recommender.sources.youtube import (
     FetchOptions,
     LiveStreamError,
     VideoInfo,
@@ -196,10 +196,10 @@ def test_sections_spread_over_the_song() -> None:
 def test_yt_dlp_warnings_reach_the_log_at_warning(
     server: RangeServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, "recommender.youtube")
+    caplog.set_level(logging.WARNING, "recommender.sources.youtube")
     seen = ytdlp_environment(_options(server, tmp_path, js_runtime=("rhino", None)))
     assert seen.js_runtimes.startswith("none")
-    warnings = [r for r in caplog.records if r.name == "recommender.youtube"]
+    warnings = [r for r in caplog.records if r.name == "recommender.sources.youtube"]
     assert any(
         r.levelno == logging.WARNING
         and "Ignoring unsupported JavaScript runtime(s): rhino" in r.getMessage()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from recommender.audio import ffmpeg_path
+from recommender.listening.audio import ffmpeg_path
 
 # (extension, ffmpeg output options)
 FORMATS = {

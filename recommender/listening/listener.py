@@ -1,0 +1,234 @@
+"""Listening to songs outside the catalog: the embedding cache first, else a worker process
+fetches, decodes and embeds the song, under a concurrency limit and a time limit.
+
+Two requests for one video share one computation; the result is cached (and the song
+joins the catalog at the next reindex) keyed by the model and postprocessing version.
+With ``QUEUE_URL`` set, the computation is a job on the Redis queue instead, done by a
+``recommender worker`` on any host, which writes the shared cache itself (``jobs``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from ..audioset.download import fetch
+from ..catalog.store import Store
+from ..config import Settings
+from ..errors import BusyError, EarshotError, UnknownVideoError
+from ..sources.youtube import FetchOptions, js_runtime
+from .audio import ffmpeg_folder, ffmpeg_path
+from .embedder import PCA_PARAMS_SHA256, PcaParams
+from .jobs import ListenQueue, QueueUnavailableError, wait_limit_s
+from .member_slots import MemberSlots
+from .model_source import model_id
+from .workers import (
+    Listened,
+    ModelCheck,
+    WorkerConfig,
+    WorkerPool,
+    check_model,
+    listen_file,
+    listen_video,
+    warm_up,
+)
+
+log = logging.getLogger(__name__)
+
+QUEUE_PER_SLOT = 4  # requests that may wait per listening slot before "busy"
+
+
+def _official(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest() == PCA_PARAMS_SHA256
+
+
+class Listener:
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self._pool: WorkerPool | None = None
+        self._model_version: str | None = None
+        self._inflight: dict[str, asyncio.Future[Listened]] = {}
+        self._slots = asyncio.Semaphore(settings.max_concurrent_requests)
+        self._waiting = 0
+        self._queue: ListenQueue | None = None
+        self._queue_lock = asyncio.Lock()
+        self.members = MemberSlots()  # one new song at a time per member
+        self._slots_shared = False
+
+    @property
+    def queued(self) -> bool:
+        """True when new songs are listened to by queue workers, not in this process."""
+        return self.settings.queue_url is not None
+
+    async def queue(self) -> ListenQueue:
+        async with self._queue_lock:
+            if self._queue is None:
+                self._queue = await ListenQueue.connect(self.settings)
+            return self._queue
+
+    @property
+    def pool(self) -> WorkerPool | None:
+        """The worker pool, once a job has needed it (for health figures and tests)."""
+        return self._pool
+
+    async def model_version(self) -> str:
+        """The model + postprocessing version that keys the embedding cache."""
+        if self._model_version is None:
+            pca = await self.ensure_pca_params()
+            params = await asyncio.to_thread(PcaParams, pca)
+            self._model_version = f"{model_id(self.settings.vggish_model)}|pca:{params.digest}"
+        return self._model_version
+
+    async def ensure_pca_params(self) -> Path:
+        """The PCA parameters, fetched when missing; earshot's own copy (in DATA_DIR) is
+        checked against AudioSet's sha256 and fetched again if it is damaged or wrong (an
+        operator's VGGISH_PCA_PARAMS is theirs: the doctor says when it differs)."""
+        path = self.settings.pca_params_path
+        own = self.settings.pca_params is None
+        if not path.exists() or (own and not await asyncio.to_thread(_official, path)):
+            if path.exists():
+                log.warning("%s does not match AudioSet's PCA parameters: fetching again", path)
+            else:
+                log.info("fetching the VGGish PCA parameters from %s", self.settings.pca_params_url)
+            await asyncio.to_thread(
+                fetch, self.settings.pca_params_url, path, sha256=PCA_PARAMS_SHA256
+            )
+        return path
+
+    def fetch_options(self) -> FetchOptions:
+        """How listening workers call yt-dlp and ffmpeg."""
+        return self._worker_config(self.settings.pca_params_path).fetch
+
+    def _worker_config(self, pca: Path) -> WorkerConfig:
+        s = self.settings
+        media_base = s.test_media_base if s.allow_test_hosts else None
+        ffmpeg = ffmpeg_path(s.ffmpeg_binary)
+        return WorkerConfig(
+            model=s.vggish_model,
+            pca_params=pca.resolve(),
+            data_dir=s.data_dir.resolve(),
+            fetch=FetchOptions(
+                ffmpeg=ffmpeg,
+                ffmpeg_location=str(ffmpeg_folder(ffmpeg, s.data_dir.resolve() / "bin")),
+                max_video_seconds=s.max_video_seconds,
+                section_seconds=s.section_seconds,
+                section_count=s.section_count,
+                max_bytes=s.download_max_bytes,
+                cookies_file=str(s.ytdlp_cookies) if s.ytdlp_cookies else None,
+                proxy=s.ytdlp_proxy,
+                test_media_base=media_base,
+                js_runtime=js_runtime(s.ytdlp_js_runtime),
+            ),
+        )
+
+    async def _workers(self) -> WorkerPool:
+        if self._pool is None:
+            pca = await self.ensure_pca_params()
+            self._pool = WorkerPool(
+                self._worker_config(pca),
+                self.settings.max_concurrent_requests,
+                self.settings.listen_idle_s,
+            )
+        return self._pool
+
+    async def warm_up(self) -> str:
+        """Load the model in a worker ahead of the first request; returns its version."""
+        pool = await self._workers()
+        return await pool.run(warm_up, timeout_s=max(self.settings.request_timeout_s, 300))
+
+    async def check_model(self) -> ModelCheck:
+        """Load the model in a listening worker and embed a second of audio."""
+        pool = await self._workers()
+        return await pool.run(check_model, timeout_s=max(self.settings.request_timeout_s, 300))
+
+    async def listen(
+        self,
+        video_id: str,
+        *,
+        fetch_new: bool = True,
+        start_s: float | None = None,
+        member: int | None = None,
+    ) -> tuple[Listened, str]:
+        """The frames of a video: from the cache, or fetched once however many ask. A
+        ``member`` has one new song listened to at a time: listening capacity is shared,
+        and one member's dozen links must not keep everyone else's songs waiting."""
+        version = await self.model_version()
+        cached = await self.store.cached_embedding(video_id, version)
+        if cached is not None:
+            frames, meta = cached
+            listened = Listened(frames, meta["title"], meta["channel"], meta["duration_s"], version)
+            return listened, "cache"
+        if not fetch_new:
+            raise UnknownVideoError(video_id)
+        if member is None:
+            return await self._listen_shared(video_id, version, start_s)
+        if self.queued and not self._slots_shared:
+            with contextlib.suppress(QueueUnavailableError):  # then this process counts
+                self.members.share((await self.queue()).redis, self.settings.queue_name)
+                self._slots_shared = True
+        async with self.members.claim(member, video_id, wait_limit_s(self.settings)):
+            return await self._listen_shared(video_id, version, start_s)
+
+    async def _listen_shared(
+        self, video_id: str, version: str, start_s: float | None
+    ) -> tuple[Listened, str]:
+        pending = self._inflight.get(video_id)
+        if pending is None:
+            pending = asyncio.ensure_future(self._listen_new(video_id, version, start_s))
+            self._inflight[video_id] = pending
+            pending.add_done_callback(lambda _: self._inflight.pop(video_id, None))
+        return await asyncio.shield(pending), "download"
+
+    async def listen_file(self, path: Path) -> Listened:
+        """A local audio file (operators trying earshot out); never cached."""
+        return await self._run(listen_file, path.resolve())
+
+    async def _listen_new(self, video_id: str, version: str, start_s: float | None) -> Listened:
+        if self.queued:  # the worker checks the model version and writes the shared cache
+            return await (await self.queue()).listen(video_id, start_s, version)
+        listened = await self._run(listen_video, video_id, start_s)
+        if listened.model_version != version:
+            raise EarshotError(
+                f"the worker runs model {listened.model_version}, expected {version}"
+            )
+        await self.store.write_behind(
+            self.store.cache_song_and_add_to_catalog,
+            video_id,
+            version,
+            listened.frames,
+            listened.title,
+            listened.channel,
+            listened.duration_s,
+        )
+        return listened
+
+    async def _run(self, function: Callable[..., Listened], *args: object) -> Listened:
+        """One job in a worker, under the concurrency limit and the time limit."""
+        limit = self.settings.max_concurrent_requests
+        if self._slots.locked() and self._waiting >= limit * QUEUE_PER_SLOT:
+            raise BusyError(
+                f"earshot is listening to {limit} songs with {self._waiting} more waiting; "
+                "try again in a minute."
+            )
+        pool = await self._workers()
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            return await pool.run(function, *args, timeout_s=self.settings.request_timeout_s)
+        finally:
+            self._slots.release()
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+        if self._queue is not None:
+            await self._queue.close()

@@ -1,0 +1,1 @@
+"""Is it good: the evaluation protocol and the simulated members and servers."""

@@ -1,0 +1,250 @@
+"""The quality protocol: P@10 on AudioSet labels, earshot against the original method.
+
+- Music clips: any label in the Music subtree. Specific labels: genre, instrument and
+  mood subtrees, except the class "Musical instrument".
+- Catalog: every music clip of the test set. Queries: test music clips with a specific
+  label, searched leave-one-out, embedded from their frames only (labels never read).
+- Anything learned is fit on the train set alone.
+- P@10: share of the top 10 sharing at least one specific label with the query; also for
+  genre-only and instrument-only labels (over queries that have such a label).
+- Annoy recall@10: overlap of the index's top 10 with exact search's top 10.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from annoy import AnnoyIndex
+
+from ..audioset.ontology import Ontology, find_tfrecords
+from ..audioset.tfrecord import ClipRecord, CorruptRecordError, read_clips
+from ..index.tagger import train_tagger
+from ..index.vector_index import BUILD_THREADS, IndexWriter, VectorIndex
+from ..index.vectors import VectorSpace
+from ..vggish_format import EMBEDDING_SIZE
+from .labels import label_matrix
+from .simulation import simulate_feedback
+
+K = 10
+SEED_TREES = 50
+
+
+@dataclass
+class Split:
+    train: list[ClipRecord]
+    test: list[ClipRecord]
+
+
+def holdout_fraction(video_id: str) -> float:
+    """A stable number in [0, 1) per video: the same video always falls on the same side."""
+    return int.from_bytes(hashlib.sha1(video_id.encode()).digest()[:8], "big") / 2**64
+
+
+def load_clips(folder: Path, ontology: Ontology, music_only: bool = True) -> list[ClipRecord]:
+    clips: list[ClipRecord] = []
+    for path in find_tfrecords(folder):
+        try:
+            clips.extend(
+                c for c in read_clips(path) if not music_only or ontology.is_music(c.labels)
+            )
+        except CorruptRecordError:
+            continue  # evaluation uses what reads cleanly; ingest reports the rest
+    return clips
+
+
+def load_split(
+    train: Path,
+    test: Path,
+    ontology: Ontology,
+    holdout: float | None = None,
+    swap: bool = False,
+) -> Split:
+    """Train and test clips; with ``holdout``, split by video id (``swap``: the other way
+    round, so that both halves of one folder can be measured)."""
+    train_clips = load_clips(train, ontology)
+    if holdout is None:
+        split = Split(train_clips, load_clips(test, ontology))
+    else:
+        same = train.resolve() == test.resolve()
+        test_clips = load_clips(test, ontology) if not same else train_clips
+        split = Split(
+            [c for c in train_clips if holdout_fraction(c.video_id) >= holdout],
+            [c for c in test_clips if holdout_fraction(c.video_id) < holdout],
+        )
+    return Split(split.test, split.train) if swap else split
+
+
+def seed_vectors(clips: Sequence[ClipRecord]) -> np.ndarray:
+    """The original method: the 10 raw uint8 frames concatenated (1280-d), zero-padded."""
+    out = np.zeros((len(clips), K * EMBEDDING_SIZE), dtype=np.float32)
+    for i, clip in enumerate(clips):
+        flat = clip.frames[:K].astype(np.float32).ravel()
+        out[i, : len(flat)] = flat
+    return out
+
+
+def precisions(results: np.ndarray, queries: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per query with a label (a column of ``labels``), the share of its results that
+    share one with it."""
+    rows = [i for i, q in enumerate(queries) if labels[q].any()]
+    return np.array([(labels[results[i]] & labels[queries[i]]).any(axis=1).mean() for i in rows])
+
+
+def precision(results: np.ndarray, queries: np.ndarray, labels: np.ndarray) -> float:
+    """Mean share of each query's results that share a label (a column of ``labels``)."""
+    hits = precisions(results, queries, labels)
+    return float(hits.mean()) if len(hits) else float("nan")
+
+
+def _scores(
+    results: np.ndarray,
+    queries: np.ndarray,
+    specific: np.ndarray,
+    genre: np.ndarray,
+    instrument: np.ndarray,
+) -> dict[str, float]:
+    hits = precisions(results, queries, specific)
+    return {
+        "p_at_10": float(hits.mean()),
+        # Over queries: the margin a test of the figure needs (README, Quality).
+        "p_at_10_se": float(hits.std(ddof=1) / np.sqrt(len(hits))),
+        "genre_p_at_10": precision(results, queries, specific & genre),
+        "instrument_p_at_10": precision(results, queries, specific & instrument),
+    }
+
+
+def _recall(approx: np.ndarray, exact: np.ndarray) -> float:
+    return float(np.mean([len(set(a) & set(e)) / K for a, e in zip(approx, exact, strict=True)]))
+
+
+def _exact_top(scores: np.ndarray, self_index: int) -> np.ndarray:
+    scores = scores.copy()
+    scores[self_index] = -np.inf
+    top = np.argpartition(-scores, K)[:K]
+    return top[np.argsort(-scores[top], kind="stable")]
+
+
+def evaluate(
+    split: Split,
+    ontology: Ontology,
+    *,
+    trees: int = 10,
+    overfetch: int = 20,
+    search_k: int = -1,
+    tagger_steps: int = 800,
+    audio_weight: float | None = None,
+    feedback: bool = False,
+    feedback_members: int = 60,
+    feedback_seeds: int = 8,
+    feedback_rounds: int = 5,
+    progress: Callable[[str], None] = lambda _: None,
+) -> dict:
+    specific_labels = list(ontology.specific)
+    catalog = split.test
+    specific = label_matrix(catalog, specific_labels)
+    genre = np.array([label in ontology.genre for label in specific_labels])[None, :]
+    instrument = np.array([label in ontology.instrument for label in specific_labels])[None, :]
+    queries = np.array([i for i in range(len(catalog)) if specific[i].any()], dtype=np.int64)
+    if len(queries) == 0:
+        raise ValueError("the test set has no music clip with a specific label to query")
+    report: dict = {
+        "queries": len(queries),
+        "catalog": len(catalog),
+        "train": len(split.train),
+        "methods": {},
+        "timings_s": {},
+    }
+
+    # The original method: raw frames, angular Annoy, no re-rank.
+    progress("seed: building the 1280-d angular index")
+    seed = seed_vectors(catalog)
+    annoy = AnnoyIndex(seed.shape[1], "angular")
+    annoy.set_seed(42)
+    for i, vector in enumerate(seed):
+        annoy.add_item(i, vector)
+    annoy.build(SEED_TREES, n_jobs=BUILD_THREADS)
+    seed_results = np.array(
+        [[j for j in annoy.get_nns_by_vector(seed[q], K + 1) if j != q][:K] for q in queries]
+    )
+    report["methods"]["seed"] = _scores(seed_results, queries, specific, genre, instrument)
+    unit = seed / np.maximum(np.linalg.norm(seed, axis=1, keepdims=True), 1e-9)
+    seed_exact = np.array([_exact_top(unit @ unit[q], q) for q in queries])
+    report["seed_annoy_recall_at_10"] = _recall(seed_results, seed_exact)
+    report["methods"]["seed_exact"] = _scores(seed_exact, queries, specific, genre, instrument)
+
+    # earshot: tagger fit on train, item vectors with known labels, queries from frames.
+    progress(f"earshot: training the tagger on {len(split.train)} clips")
+    started = time.perf_counter()
+    tagger = train_tagger(
+        [c.frames for c in split.train],
+        [c.labels for c in split.train],
+        specific_labels,
+        steps=tagger_steps,
+    )
+    report["timings_s"]["tagger"] = round(time.perf_counter() - started, 2)
+    space = VectorSpace(tagger) if audio_weight is None else VectorSpace(tagger, audio_weight)
+    items = space.item_vectors([c.frames for c in catalog], [c.labels for c in catalog])
+    query_vectors = np.stack([space.query_vector(catalog[q].frames) for q in queries])
+
+    progress("earshot: building the index")
+    with tempfile.TemporaryDirectory(prefix="earshot-eval-") as tmp:
+        writer = IndexWriter(Path(tmp), len(catalog), space.dim, trees)
+        writer.add(np.arange(len(catalog), dtype=np.int64), items)
+        started = time.perf_counter()
+        writer.build()
+        report["timings_s"]["index_build"] = round(time.perf_counter() - started, 2)
+        writer.commit(tagger, space, {})
+        index = VectorIndex.open_current(Path(tmp))
+        assert index is not None
+        progress(f"earshot: {len(queries)} leave-one-out queries")
+        started = time.perf_counter()
+        results = []
+        for q, vector in zip(queries, query_vectors, strict=True):
+            hits = index.search(
+                vector,
+                K,
+                overfetch=overfetch,
+                search_k=search_k,
+                accept=lambda track, q=q: track != q,
+            )
+            results.append([h.track_id for h in hits])
+        report["timings_s"]["per_query_ms"] = round(
+            (time.perf_counter() - started) * 1000 / len(queries), 3
+        )
+        if feedback:
+            report["feedback"] = simulate_feedback(
+                index,
+                space,
+                catalog,
+                specific_labels,
+                seeds=feedback_seeds,
+                rounds=feedback_rounds,
+                members=feedback_members,
+                overfetch=overfetch,
+                search_k=search_k,
+                progress=progress,
+            )
+        index.close()
+    earshot_results = np.array(results)
+    exact = np.array(
+        [_exact_top(items @ v, q) for q, v in zip(queries, query_vectors, strict=True)]
+    )
+    report["methods"]["earshot"] = _scores(earshot_results, queries, specific, genre, instrument)
+    report["methods"]["earshot_exact"] = _scores(exact, queries, specific, genre, instrument)
+    report["annoy_recall_at_10"] = _recall(earshot_results, exact)
+    seed_p = report["methods"]["seed"]["p_at_10"]
+    report["ratio_vs_seed"] = report["methods"]["earshot"]["p_at_10"] / seed_p if seed_p else None
+    report["settings"] = {
+        "trees": trees,
+        "overfetch": overfetch,
+        "search_k": search_k,
+        "vector_version": space.version,
+        "tagger_steps": tagger_steps,
+    }
+    return report

@@ -1,0 +1,166 @@
+"""What members paste: YouTube video links and ids, and nothing else.
+
+``parse_video_id`` returns the 11-character video id or raises ``LinkError`` with a
+message that says what is accepted. Only exact YouTube hosts pass; the id must be a real
+YouTube id shape. Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+from ..errors import EarshotError
+
+MAX_INPUT_LENGTH = 500
+VIDEO_ID = re.compile(r"[A-Za-z0-9_-]{11}")
+
+_WATCH_HOSTS = frozenset(
+    {
+        "youtube.com",
+        "www.youtube.com",
+        "m.youtube.com",
+        "music.youtube.com",
+        "youtube-nocookie.com",
+        "www.youtube-nocookie.com",
+    }
+)
+_SHORT_HOSTS = frozenset({"youtu.be", "www.youtu.be"})
+_PATH_KINDS = frozenset({"shorts", "embed", "live", "v", "e"})
+
+ACCEPTED_FORMS = (
+    "a YouTube video link such as https://www.youtube.com/watch?v=dQw4w9WgXcQ, "
+    "https://youtu.be/dQw4w9WgXcQ, youtube.com/shorts/…, /embed/…, /live/…, "
+    "music.youtube.com/watch?v=…, or an 11-character video id"
+)
+
+
+class LinkError(EarshotError, ValueError):
+    """The input is not a YouTube video link; the message says why and what is accepted."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"{reason}. Accepted: {ACCEPTED_FORMS}.")
+        self.reason = reason
+
+
+def watch_url(video_id: str, start_s: float | None = None) -> str:
+    url = f"https://www.youtube.com/watch?v={video_id}"
+    if start_s:
+        url += f"&t={int(start_s)}s"
+    return url
+
+
+@dataclass(frozen=True)
+class VideoLink:
+    video_id: str
+    start_s: float | None = None  # a moment the member linked to (&t=42s), if any
+
+
+_ID_LIKE = re.compile(r"[A-Za-z0-9_-]{9,13}")  # one or two characters off an id
+_TIME = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?")
+ECHO_LIMIT = 60  # characters of a member's input quoted back in an error
+
+
+def _echo(text: str) -> str:
+    return text if len(text) <= ECHO_LIMIT else text[: ECHO_LIMIT - 1] + "…"
+
+
+def _start_of(query: dict[str, list[str]]) -> float | None:
+    """YouTube's t= (or start=): 42, 42s, 1m30s, 1h2m3s."""
+    for key in ("t", "start"):
+        for value in query.get(key, []):
+            match = _TIME.fullmatch(value.strip().lower())
+            if match and any(match.groups()):
+                h, m, s = (int(g) if g else 0 for g in match.groups())
+                return float(h * 3600 + m * 60 + s)
+    return None
+
+
+def parse_link(text: str) -> VideoLink:
+    """The video (and the moment, if linked to) of a YouTube link or an 11-character id."""
+    video = parse_video_id(text)
+    raw = text.strip().strip("<>").strip()
+    if VIDEO_ID.fullmatch(raw):
+        return VideoLink(video)
+    candidate = raw if "://" in raw else "https://" + raw
+    return VideoLink(video, _start_of(parse_qs(urlsplit(candidate).query)))
+
+
+_MARKDOWN_LINK = re.compile(r"\[[^\]]*\]\(\s*<?([^()\s<>]+)>?\s*\)")
+_BARE_URL = re.compile(r"(?:https?://)?(?:[\w-]+\.)*(?:youtube(?:-nocookie)?\.com|youtu\.be)/\S+")
+_TRAILING = ".,!?;:'\")]}>*_~|"
+
+
+def find_video_link(text: str) -> str | None:
+    """The first YouTube video link in a chat message: bare, in <angle brackets>, inside a
+    markdown link ``[listen](https://youtu.be/…)``, or followed by punctuation. A bare id
+    in chat is too ambiguous to count."""
+    candidates = _MARKDOWN_LINK.findall(text) + [m.group(0) for m in _BARE_URL.finditer(text)]
+    # In the order they stand in the message.
+    candidates.sort(key=lambda c: text.find(c))
+    for candidate in candidates:
+        link = candidate.rstrip(_TRAILING)
+        try:
+            parse_video_id(link)
+        except LinkError:
+            continue
+        return link
+    return None
+
+
+def parse_video_id(text: str) -> str:
+    raw = text.strip()
+    if raw.startswith("<") and raw.endswith(">"):
+        raw = raw[1:-1].strip()  # Discord's no-embed form
+    if not raw:
+        raise LinkError("the link is empty")
+    if len(raw) > MAX_INPUT_LENGTH:
+        raise LinkError(f"the input is longer than {MAX_INPUT_LENGTH} characters")
+    if any(c.isspace() for c in raw):
+        raise LinkError("the input contains spaces; paste one link")
+    if VIDEO_ID.fullmatch(raw):
+        return raw
+    if _ID_LIKE.fullmatch(raw):
+        raise LinkError(f"'{raw}' has {len(raw)} characters, and YouTube video ids have exactly 11")
+
+    candidate = raw if "://" in raw else "https://" + raw
+    try:
+        parts = urlsplit(candidate)
+        port = parts.port
+    except ValueError:
+        raise LinkError("that is not a well-formed link") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise LinkError(f"links with the scheme '{parts.scheme}:' are not accepted")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise LinkError("links with a user name or password in them are not accepted")
+    if port not in (None, 80, 443):
+        raise LinkError("links with an unusual port are not accepted")
+    host = (parts.hostname or "").rstrip(".").lower()
+    if not host:
+        raise LinkError("the link has no host")
+    if host not in _WATCH_HOSTS and host not in _SHORT_HOSTS:
+        raise LinkError(f"'{_echo(host)}' is not YouTube")
+
+    segments = [s for s in parts.path.split("/") if s]
+    query = parse_qs(parts.query)
+    if host in _SHORT_HOSTS:
+        video = segments[0] if len(segments) == 1 else ""
+    elif segments == ["watch"]:
+        values = query.get("v", [])
+        video = values[0] if len(values) == 1 else ""
+        if not values and "list" in query:
+            raise LinkError("that is a playlist without a video; open one song and copy its link")
+    elif len(segments) == 2 and segments[0] in _PATH_KINDS:
+        video = segments[1]
+    elif segments and segments[0] == "playlist":
+        raise LinkError("that is a playlist without a video; open one song and copy its link")
+    elif segments and (segments[0].startswith("@") or segments[0] in ("channel", "c", "user")):
+        raise LinkError("that is a channel page, not a video")
+    elif segments and segments[0] in ("results", "feed", "hashtag"):
+        raise LinkError("that is a search or feed page, not a video")
+    else:
+        video = ""
+    if not VIDEO_ID.fullmatch(video):
+        raise LinkError("that YouTube link does not name a video")
+    return video

@@ -1,0 +1,200 @@
+"""The catalog and its index: ingest, reindex, verify, stats."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+from ...config import Settings
+from ...results import IndexInfo
+from .common import SPLITS, bars, open_engine
+
+
+async def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.download and not args.audioset:
+        print("ingest needs --audioset DIR or --download", file=sys.stderr)
+        return 2
+    return await ingest_from(settings, args.audioset, args.meta, args.download, args.splits)
+
+
+async def ingest_from(
+    settings: Settings,
+    audioset: Path | None,
+    meta: Path | None,
+    download: bool,
+    splits: list[str],
+) -> int:
+    from .audioset import download as release
+
+    source = audioset
+    if download:
+        source = audioset or settings.data_dir / "audioset"
+        with bars() as progress:
+            await asyncio.to_thread(
+                release.download_release,
+                source,
+                features_url=settings.audioset_features_url or release.FEATURES_URL,
+                features_sha256=settings.audioset_features_sha256 or release.FEATURES_SHA256,
+                class_labels_url=settings.audioset_class_labels_url or release.CLASS_LABELS_URL,
+                ontology_url=settings.audioset_ontology_url or release.ONTOLOGY_URL,
+                splits=tuple(splits),
+                progress=progress,
+            )
+    assert source is not None
+    engine = await open_engine(settings)
+    try:
+        with bars() as progress:
+            report = await engine.ingest(source, meta, progress)
+        total = (await engine.stats()).tracks
+    finally:
+        await engine.close()
+    print(
+        f"ingested {report.files - report.files_skipped} files "
+        f"({report.files_skipped} already in): {report.clips_added} music clips added, "
+        f"{report.non_music} non-music clips left out; catalog now {total} clips"
+    )
+    for name, problems in report.problems.items():
+        for problem in problems:
+            print(f"problem: {name}: {problem}", file=sys.stderr)
+    if report.problems:
+        print(
+            f"{len(report.problems)} files had unreadable records (skipped, listed above)",
+            file=sys.stderr,
+        )
+    print("next: python -m recommender reindex")
+    return 0
+
+
+async def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    engine = await open_engine(settings)
+    try:
+        with bars() as progress:
+            built = await engine.reindex(progress)
+    finally:
+        await engine.close()
+    print(f"index built: {_layout(built)}, {built.total_s}s, vector version {built.vector_version}")
+    return 0
+
+
+def _layout(info: IndexInfo) -> str:
+    return (
+        f"{info.count} items in {info.chunks} chunks ({info.shared_groups} tag groups, "
+        f"{info.annoy_groups} of them searched with Annoy ({info.trees} trees), "
+        f"{info.clustered_rows} items clustered)"
+    )
+
+
+async def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    engine = await open_engine(settings)
+    try:
+        stats = await engine.stats()
+    finally:
+        await engine.close()
+    if args.json:
+        print(json.dumps(dataclasses.asdict(stats), indent=2))
+        return 0
+    print(f"tracks:            {stats.tracks} ({stats.member_tracks} asked about by members)")
+    print(f"indexed items:     {stats.indexed}")
+    print(f"cached embeddings: {stats.cached_embeddings}")
+    print(f"ratings:           {stats.ratings}")
+    if stats.index:
+        age_h = (time.time() - stats.index.built_at) / 3600
+        print(
+            f"index:             {_layout(stats.index)}, "
+            f"built {age_h:.1f} h ago, vector version {stats.index.vector_version}"
+        )
+    else:
+        print("index:             none (run: python -m recommender reindex)")
+    return 0
+
+
+async def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
+    engine = await open_engine(settings)
+    try:
+        with bars() as progress:
+            found = await engine.facts.sweep(
+                lambda done, total: progress("verify", done, total), args.limit
+            )
+        videos = (await engine.stats(videos=True)).videos
+    finally:
+        await engine.close()
+    report = {"this_run": found, "catalog_videos": videos}
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    checked = sum(found.values())
+    print(
+        f"checked {checked} videos: {found['live']} play, {found['restricted']} restricted "
+        f"(private or not embeddable), {found['gone']} gone, {found['no answer']} no answer"
+    )
+    print(
+        f"catalog videos: {videos['live']} play, {videos['restricted']} restricted, "
+        f"{videos['gone']} gone, {videos['unchecked']} not checked yet"
+        + (" (run verify again to go on)" if videos["unchecked"] else "")
+    )
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "ingest",
+        help="store AudioSet's music clips in the catalog",
+        description="Store the music clips of AudioSet .tfrecord files in the "
+        "catalog. Safe to rerun or resume: files already in are skipped.",
+    )
+    p.add_argument(
+        "--audioset",
+        type=Path,
+        metavar="DIR",
+        help="an AudioSet folder (release folder, audioset_v1_embeddings, or a split)",
+    )
+    p.add_argument(
+        "--meta",
+        type=Path,
+        metavar="DIR",
+        help="folder with class_labels_indices.csv and ontology.json "
+        "(default: found at or above --audioset)",
+    )
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="fetch the official release first (about 2.4 GB; resumable) into "
+        "--audioset or DATA_DIR/audioset",
+    )
+    p.add_argument(
+        "--splits",
+        nargs="+",
+        default=list(SPLITS),
+        choices=list(SPLITS),
+        help="with --download: which splits to extract",
+    )
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser(
+        "reindex",
+        help="rebuild the search index and swap it in",
+        description="Train the tagger on the catalog, build a new Annoy index "
+        "beside the live one, and swap it in atomically.",
+    )
+    p.set_defaults(func=cmd_reindex)
+
+    p = sub.add_parser(
+        "verify",
+        help="check which catalog videos still play on YouTube, and learn their titles",
+        description="Ask YouTube's oEmbed about every catalog video never checked, or checked "
+        "longer ago than VIDEO_FACTS_TTL_DAYS, at VERIFY_RATE requests a second. Videos "
+        "that are gone or restricted are never suggested. Resumable: stop it at any time "
+        "and run it again, also in the background.",
+    )
+    p.add_argument("--limit", type=int, metavar="N", help="check at most N videos this run")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("stats", help="counts and index metadata")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_stats)

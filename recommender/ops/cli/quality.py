@@ -1,0 +1,151 @@
+"""The quality protocol and the feedback simulation: evaluate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from ...config import Settings
+from .common import log
+
+
+def _print_feedback(f: dict) -> None:
+    def cell(figure: dict) -> str:
+        return f"{figure['mean']:.3f}±{figure['se']:.3f}"
+
+    print(
+        f"feedback: {f['members_per_kind']} members of each kind, {f['seeds']} seeds, "
+        "P@10 for the member's labels (mean±standard error over seeds)"
+    )
+    header = " ".join(f"round {r:<6}" for r in range(1, f["rounds"] + 1))
+    print(f"  {'kind':15} {'no ratings':12} {header}  ratio  own labels plain -> rated")
+    for name, k in f["kinds"].items():
+        rounds = " ".join(f"{cell(r):12}" for r in k["round_p_at_10"])
+        print(
+            f"  {name:15} {cell(k['no_feedback_p_at_10']):12} {rounds} "
+            f"{k['ratio_last_round']:5.2f}x {cell(k['own_labels_plain'])} -> "
+            f"{cell(k['own_labels_rated'])} ({100 * k['own_labels_relative_loss']:+.1f}% loss)"
+        )
+    c = f["community"]
+    print(
+        f"  community: a new member's P@10 for their server's label "
+        f"{c['newcomer_p_at_10_for_server_label']:.3f} against "
+        f"{c['plain_p_at_10_for_server_label']:.3f} plain ({c['lean']:.2f}x); "
+        f"another server's newcomer {c['other_server_p_at_10_for_that_label']:.3f}; "
+        f"a server without ratings gives the plain ranking: "
+        f"{c['server_without_ratings_identical']}"
+    )
+
+
+async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from .audioset.ontology import Ontology, find_metadata_dir
+    from .quality.evaluate import evaluate, load_split
+
+    meta = args.meta or find_metadata_dir(args.train)
+    if meta is None:
+        print(
+            "evaluate needs --meta DIR (class_labels_indices.csv, ontology.json)", file=sys.stderr
+        )
+        return 2
+    ontology = Ontology.load(meta)
+    split = load_split(args.train, args.test, ontology, args.holdout, args.swap)
+    report = await asyncio.to_thread(
+        evaluate,
+        split,
+        ontology,
+        trees=args.trees,
+        overfetch=args.overfetch,
+        tagger_steps=settings.tagger_steps,
+        feedback=args.feedback,
+        feedback_seeds=args.seeds,
+        feedback_rounds=args.rounds,
+        feedback_members=args.members,
+        progress=lambda msg: log.info("%s", msg),
+    )
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(
+        f"catalog {report['catalog']} music clips, {report['queries']} queries, "
+        f"train {report['train']} music clips"
+    )
+    for name in ("seed", "earshot"):
+        m = report["methods"][name]
+        print(
+            f"{name:8} P@10 {m['p_at_10']:.3f}  genre {m['genre_p_at_10']:.3f}  "
+            f"instrument {m['instrument_p_at_10']:.3f}"
+        )
+    if "feedback" in report:
+        _print_feedback(report["feedback"])
+    print(
+        f"earshot / seed: {report['ratio_vs_seed']:.2f}x; "
+        f"Annoy recall@10 {report['annoy_recall_at_10']:.3f}"
+    )
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="measure recommendation quality on AudioSet labels",
+        description="P@10 on AudioSet's specific music labels, earshot against "
+        "the original method, and Annoy's recall against exact search.",
+    )
+    p.add_argument(
+        "--train",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="folder of .tfrecord files to fit on",
+    )
+    p.add_argument(
+        "--test",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="folder of .tfrecord files for catalog and queries",
+    )
+    p.add_argument(
+        "--meta",
+        type=Path,
+        metavar="DIR",
+        help="folder with class_labels_indices.csv and ontology.json",
+    )
+    p.add_argument(
+        "--holdout",
+        type=float,
+        metavar="FRACTION",
+        help="split by video id: this fraction of --test is test, the rest of "
+        "--train is train (use with --train and --test the same folder)",
+    )
+    p.add_argument(
+        "--swap",
+        action="store_true",
+        help="with --holdout: measure the other half (train and test swapped)",
+    )
+    p.add_argument(
+        "--trees", type=int, default=10, help="Annoy trees per large tag group (default 10)"
+    )
+    p.add_argument(
+        "--overfetch",
+        type=int,
+        default=20,
+        help="candidates per result re-ranked exactly (default 20)",
+    )
+    p.add_argument(
+        "--feedback",
+        action="store_true",
+        help="also simulate members who rate suggestions (four kinds: one favourite label, "
+        "two or three, noisy, lurkers), and servers that share a taste",
+    )
+    for flag, default, what in (
+        ("--seeds", 8, "seeds"),
+        ("--rounds", 5, "rounds"),
+        ("--members", 60, "members per kind"),
+    ):
+        p.add_argument(flag, type=int, default=default, help=f"with --feedback: {what}")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_evaluate)

@@ -1,0 +1,78 @@
+"""Trying earshot out: recommend for a link or a local file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ...config import Settings
+from .common import open_engine
+
+
+async def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
+    if (args.video is None) == (args.file is None):
+        print("recommend needs a VIDEO (link or id) or --file PATH, not both", file=sys.stderr)
+        return 2
+    engine = await open_engine(settings)
+    try:
+        if args.file is not None:
+            result = await engine.recommend_file(args.file, args.count)
+        else:
+            result = await engine.recommend(args.video, args.count)
+    finally:
+        await engine.close()
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "query": vars(result.query),
+                    "items": [vars(item) for item in result.items],
+                },
+                indent=2,
+            )
+        )
+        return 0
+    q = result.query
+    print(f"{q.title or q.video_id} ({q.source}) {q.url}")
+    if q.labels:
+        print(f"  labels: {', '.join(q.labels)}")
+    if q.tags:
+        print(f"  sounds like: {', '.join(q.tags)}")
+    for n, item in enumerate(result.items, 1):
+        print(f"{n:>2}. {item.url}  score {item.score:.3f}  sound {item.sound_similarity:+.2f}")
+        if item.labels:
+            print(f"    {', '.join(item.labels)}")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "recommend",
+        help="print the clips that sound most like a video",
+        description="Print the clips most similar to a YouTube video (a link or an "
+        "11-character id) or a local audio file. A video that is not in the catalog is "
+        "fetched, listened to and cached.",
+    )
+    p.add_argument(
+        "video",
+        nargs="?",
+        help="YouTube link or video id (put -- before an id that starts with -)",
+    )
+    p.add_argument(
+        "--file",
+        type=Path,
+        metavar="PATH",
+        help="a local audio file instead of a video (any format ffmpeg reads)",
+    )
+    p.add_argument(
+        "--count",
+        type=int,
+        default=5,
+        choices=range(1, 51),
+        metavar="N",
+        help="how many suggestions (1-50, default 5)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_recommend)

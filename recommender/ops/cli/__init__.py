@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted; rerun the command to continue where it stopped", file=sys.stderr)
         return 130
     except Exception as exc:  # damage or a full disk found mid-command
-        from .catalog.db import is_damaged
+        from ...catalog.db import is_damaged
 
         if is_disk_full(exc):
             return _out_of_space(describe_free(path_of(exc) or Settings.from_env().data_dir))

@@ -29,7 +29,7 @@ async def ingest_from(
     download: bool,
     splits: list[str],
 ) -> int:
-    from .audioset import download as release
+    from ...audioset import download as release
 
     source = audioset
     if download:

@@ -52,6 +52,6 @@ def bars() -> Iterator[Bars]:
 
 
 async def open_engine(settings: Settings):
-    from .engine import Engine
+    from ...engine import Engine
 
     return await Engine.open(settings)

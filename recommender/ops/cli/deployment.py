@@ -16,7 +16,7 @@ from .common import SPLITS, bars, open_engine
 
 
 async def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
-    from .listening.embedder import configure_hub_cache, fetch_model
+    from ...listening.embedder import configure_hub_cache, fetch_model
 
     engine = await open_engine(settings)
     try:
@@ -69,7 +69,7 @@ async def cmd_prepare(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
-    from .ops.doctor import as_json, run_checks, table
+    from ...ops.doctor import as_json, run_checks, table
 
     started = time.perf_counter()
     checks = await run_checks(settings, os.environ)
@@ -86,7 +86,7 @@ async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_migrate_to_postgres(args: argparse.Namespace, settings: Settings) -> int:
-    from .catalog.migrate import (
+    from ...catalog.migrate import (
         MigrationRefused,
         VerificationFailed,
         checks_table,
@@ -128,7 +128,7 @@ async def cmd_migrate_to_postgres(args: argparse.Namespace, settings: Settings) 
 
 
 async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from .listening.queue_worker import serve
+    from ...listening.queue_worker import serve
 
     await serve(settings)
     return 0

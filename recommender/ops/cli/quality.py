@@ -41,8 +41,8 @@ def _print_feedback(f: dict) -> None:
 
 
 async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    from .audioset.ontology import Ontology, find_metadata_dir
-    from .quality.evaluate import evaluate, load_split
+    from ...audioset.ontology import Ontology, find_metadata_dir
+    from ...quality.evaluate import evaluate, load_split
 
     meta = args.meta or find_metadata_dir(args.train)
     if meta is None:

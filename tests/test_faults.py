@@ -12,8 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import recommender.index.vector_index as index_module
-from recommender.index.vector_index import IndexUnreadableError, VectorIndex, current_build
+import recommender.index.reader as index_module
+from recommender.index.vector_index import (
+    IndexUnreadableError,
+    IndexWriter,
+    VectorIndex,
+    current_build,
+)
 from scripts.standins.cli import run_cli, run_json
 
 SMALL_FILES = ["ids.npy", "by_id.npy", "chunks.npz", "tagger.npz", "vectors.npy"]
@@ -102,7 +107,7 @@ def test_damaged_vectors_are_never_served_and_verify_names_them(
 
 
 def test_a_build_refuses_non_finite_vectors(tmp_path: Path) -> None:
-    writer = index_module.IndexWriter(tmp_path, 3, 4, trees=2)
+    writer = IndexWriter(tmp_path, 3, 4, trees=2)
     rows = np.ones((3, 4), dtype=np.float32)
     rows[1, 2] = np.nan
     with pytest.raises(ValueError, match="track 11 has a non-finite vector"):

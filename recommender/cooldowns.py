@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from .errors import EarshotError
 
 log = logging.getLogger(__name__)
 
@@ -60,3 +63,34 @@ class RedisCooldowns:
             await asyncio.wait_for(self.redis.set(key, b"1", px=ms), REDIS_BUDGET_S)
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("cooldowns: Redis unreachable (%s); kept in this process only", exc)
+
+
+class Cooldowns:
+    """The wait every bot process agrees on: kept in the listening queue's Redis once it is
+    connected (``connect`` gives its client; None without a queue), in this process's
+    memory until then, and whenever Redis is slow or down."""
+
+    def __init__(self, connect: Callable[[], Awaitable[Redis]] | None, prefix: str) -> None:
+        self._connect = connect
+        self._prefix = prefix
+        self._store: LocalCooldowns | RedisCooldowns = LocalCooldowns()
+
+    async def _current(self) -> LocalCooldowns | RedisCooldowns:
+        if self._connect is not None and not isinstance(self._store, RedisCooldowns):
+            try:  # within the budget: the member is waiting for a first response
+                redis = await asyncio.wait_for(self._connect(), REDIS_BUDGET_S)
+            except TimeoutError:
+                log.warning("cooldowns kept in this process for now: Redis is slow to answer")
+            except EarshotError as exc:  # the queue is unreachable
+                log.warning("cooldowns kept in this process for now: %s", exc.operator_hint)
+            else:
+                self._store = RedisCooldowns(redis, self._prefix)
+        return self._store
+
+    async def left(self, user_id: int) -> float:
+        """Seconds this member must still wait before another answered request."""
+        return await (await self._current()).left(user_id)
+
+    async def start(self, user_id: int, seconds: float) -> None:
+        if seconds > 0:
+            await (await self._current()).start(user_id, seconds)

@@ -10,17 +10,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import threading
 import time
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .catalog.ingest import ingest
 from .catalog.store import Store
 from .catalog.verify import FactChecker
 from .config import Settings
-from .cooldowns import REDIS_BUDGET_S, LocalCooldowns, RedisCooldowns
+from .cooldowns import Cooldowns
 from .errors import (
     CatalogEmptyError,
     EarshotError,
@@ -30,8 +28,8 @@ from .errors import (
 )
 from .index.rebuild import rebuild_in_background
 from .index.rebuild_lock import rebuild_lock
-from .index.vector_index import IndexUnreadableError, VectorIndex, VerifyStopped, current_build
-from .listening.jobs import QueueUnavailableError
+from .index.serving import ServedIndex
+from .index.vector_index import VectorIndex
 from .listening.listener import Listener
 from .ranking.presentation import Labels, taste_profile
 from .ranking.suggestions import Suggester
@@ -44,17 +42,17 @@ from .results import (
     RecommendResult,
     Stats,
     TasteProfile,
+    no_progress,
 )
 from .sources.links import parse_link, watch_url
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
 
 
 MAX_SUGGESTIONS = 50  # per request; Discord's /recommend offers 1 to 20
-
-
-def _no_progress(stage: str, done: int, total: int) -> None:
-    pass
 
 
 def check_count(count: int) -> None:
@@ -66,75 +64,46 @@ class Engine:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
-        self.index: VectorIndex | None = None
+        self.served = ServedIndex(settings.index_dir)
         self.listener = Listener(settings, store)
         self.facts = FactChecker(settings, store)
         self.reindex_progress: tuple[str, int, int] | None = None  # while one runs
         self._reindex_lock = asyncio.Lock()
         self._suggester = Suggester(store, self.facts, settings)
-        self._cooldowns: LocalCooldowns | RedisCooldowns = LocalCooldowns()
-        self._shared_cooldowns = False
-        self._watcher: asyncio.Task[None] | None = None
-        self._unreadable: str | None = None  # a published build that would not open (logged)
-        self.index_problem = ""  # why no index serves, or why an earlier build does
-        self._damaged: set[str] = set()  # builds that failed verify in this process
-        self._verifying: asyncio.Task[None] | None = None
-        self._closing = threading.Event()  # stops a verify thread at close
+        queue = self._queue_redis if settings.queue_url else None
+        self._cooldowns = Cooldowns(queue, settings.queue_name)
 
     @classmethod
     async def open(cls, settings: Settings) -> Engine:
         store = await Store.open_settings(settings)
         engine = cls(settings, store)
         try:
-            try:
-                engine.index = await asyncio.to_thread(VectorIndex.open_current, settings.index_dir)
-                engine.index_problem = engine.index.stands_in_for if engine.index else ""
-            except IndexUnreadableError as exc:  # damaged, or built by an older earshot
-                engine.index_problem = str(exc)
-                log.error("%s; serving without an index until it is rebuilt", exc)
-            engine._verify_later()
+            await engine.served.open()
             await engine._load_labels()
             if settings.index_watch_s > 0:
-                engine._watcher = asyncio.create_task(engine._watch_index())
+                engine.served.watch(settings.index_watch_s, engine._reindex_lock)
         except BaseException:
             await store.close()  # its thread would otherwise keep the process alive
             raise
         return engine
 
-    def _verify_later(self) -> None:
-        """Check the serving build's large files in the background (a damaged vector must
-        not be served); on damage, fall back to an earlier build or to none."""
-        index = self.index
-        if index is not None:
-            self._verifying = asyncio.create_task(self._verify(index))
+    @property
+    def index(self) -> VectorIndex | None:
+        """The build being served (None: none is)."""
+        return self.served.current
 
-    async def _verify(self, index: VectorIndex) -> None:
-        try:
-            await asyncio.to_thread(index.verify, self._closing)
-        except VerifyStopped:
-            return
-        except IndexUnreadableError as exc:
-            log.error("%s", exc)
-            self._damaged.add(index.path.name)
-            if self.index is index:
-                self.index_problem = str(exc)
-                try:
-                    self.index = await asyncio.to_thread(
-                        VectorIndex.open_current, self.settings.index_dir, self._damaged
-                    )
-                    if self.index is not None and self.index.stands_in_for:
-                        self.index_problem = self.index.stands_in_for
-                except IndexUnreadableError:
-                    self.index = None
-                index.close()
-                self._verify_later()
+    @property
+    def index_problem(self) -> str:
+        """Why no index serves, or why an earlier build does ('' when all is well)."""
+        return self.served.problem
 
     async def verify_index(self) -> str:
-        """Wait for the background check of the serving build (and of any build it fell
-        back to): '' when whole, else what is wrong."""
-        while self._verifying is not None and not self._verifying.done():
-            await asyncio.shield(self._verifying)
-        return self.index_problem
+        """Wait for the background check of the serving build: '' when whole."""
+        return await self.served.verified()
+
+    async def pick_up_published_index(self) -> bool:
+        """Swap in a build another process published to INDEX_DIR; True if swapped."""
+        return await self.served.pick_up_published(self._reindex_lock.locked())
 
     async def _load_labels(self) -> None:
         names, kinds = await self.store.class_names(), await self.store.class_kinds()
@@ -145,27 +114,22 @@ class Engine:
         return self._suggester.labels
 
     async def close(self) -> None:
-        self._closing.set()
-        for task in (self._watcher, self._verifying):
-            if task is not None:
-                task.cancel()
+        self.served.close()
         await self.listener.close()
         await self.facts.close()
-        if self.index is not None:
-            self.index.close()
         await self.store.close()  # writes queued while the database was locked go first
 
     # --- the catalog and its index --------------------------------------------------
 
     async def ingest(
-        self, audioset_dir: Path, meta_dir: Path | None = None, progress: Progress = _no_progress
+        self, audioset_dir: Path, meta_dir: Path | None = None, progress: Progress = no_progress
     ) -> IngestReport:
         """Store the music clips of every .tfrecord under ``audioset_dir``."""
         report = await ingest(self.store, audioset_dir, meta_dir, progress)
         await self._load_labels()
         return report
 
-    async def reindex(self, progress: Progress = _no_progress) -> IndexInfo:
+    async def reindex(self, progress: Progress = no_progress) -> IndexInfo:
         """Train the tagger, build a new index beside the live one and swap it in."""
         if self._reindex_lock.locked():
             stage, done, total = self.reindex_progress or ("starting", 0, 0)
@@ -186,70 +150,21 @@ class Engine:
             finally:
                 self.reindex_progress = None
             new = await asyncio.to_thread(VectorIndex, path)
-            old, self.index, self.index_problem = self.index, new, ""
-            if old is not None:
-                old.close()
-            self._verify_later()
+            self.served.swap(new)
             log.info("index rebuilt: %s items in %.1fs", len(new), time.perf_counter() - started)
             return new.info
 
-    async def _watch_index(self) -> None:
-        """Pick up a build that another process (or host) published to INDEX_DIR: CURRENT
-        is only ever pointed at a complete, renamed build, so a swap here is atomic."""
-        while True:
-            await asyncio.sleep(self.settings.index_watch_s)
-            try:
-                await self.pick_up_published_index()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a watcher that dies would leave this process stale
-                log.exception("looking for a newly published index failed; trying again")
-
-    async def pick_up_published_index(self) -> bool:
-        """Swap in the build CURRENT names if it is not the one serving; True if swapped."""
-        path = await asyncio.to_thread(current_build, self.settings.index_dir)
-        if path is None or self._reindex_lock.locked():
-            return False
-        if self.index is not None and self.index.path.name == path.name:
-            return False
-        if path.name in self._damaged:
-            return False
-        try:
-            new = await asyncio.to_thread(VectorIndex, path)
-        except IndexUnreadableError as exc:  # maybe still being copied: look again later
-            if self._unreadable != path.name:
-                self._unreadable = path.name
-                log.error("%s; the index in use keeps serving until it is whole", exc)
-            return False
-        old, self.index, self.index_problem = self.index, new, ""
-        if old is not None:
-            old.close()
-        self._verify_later()
-        log.info("picked up published index %s (%d items)", path.name, len(new))
-        return True
-
     # --- cooldowns -------------------------------------------------------------------
 
-    async def _cooldown_store(self) -> LocalCooldowns | RedisCooldowns:
-        if self.settings.queue_url and not self._shared_cooldowns:
-            try:  # within the cooldowns' budget: the member is waiting for a first response
-                queue = await asyncio.wait_for(self.listener.queue(), REDIS_BUDGET_S)
-            except TimeoutError:
-                log.warning("cooldowns kept in this process for now: Redis is slow to answer")
-            except QueueUnavailableError as exc:
-                log.warning("cooldowns kept in this process for now: %s", exc.operator_hint)
-            else:
-                self._cooldowns = RedisCooldowns(queue.redis, self.settings.queue_name)
-                self._shared_cooldowns = True
-        return self._cooldowns
+    async def _queue_redis(self) -> Redis:
+        return (await self.listener.queue()).redis
 
     async def cooldown_left(self, user_id: int) -> float:
         """Seconds this member must still wait before another answered request."""
-        return await (await self._cooldown_store()).left(user_id)
+        return await self._cooldowns.left(user_id)
 
     async def start_cooldown(self, user_id: int, seconds: float) -> None:
-        if seconds > 0:
-            await (await self._cooldown_store()).start(user_id, seconds)
+        await self._cooldowns.start(user_id, seconds)
 
     # --- recommending ----------------------------------------------------------------
 
@@ -278,34 +193,22 @@ class Engine:
         link = parse_link(text)
         video_id = link.video_id
         index = await self._require_index()
-        tracks = [t for t in await self.store.tracks_by_video(video_id) if t.source != "member"]
-        if tracks:
-            frames = np.concatenate([t.frames for t in tracks])  # type: ignore[misc]
-            labels = sorted({label for t in tracks for label in t.labels})
-            heard = await asyncio.to_thread(index.top_tags, frames)
-            query = Query(
-                video_id,
-                watch_url(video_id, tracks[0].start_s),
-                "catalog",
-                labels=self._labels(labels),
-                tags=self._labels(heard),
-            )
-        else:
-            if len(index) == 0:
-                raise CatalogEmptyError()
-            listened, source = await self.listener.listen(
-                video_id, fetch_new=listen, start_s=link.start_s, member=member
-            )
-            frames, labels = listened.frames, []
-            heard = await asyncio.to_thread(index.top_tags, frames)
-            query = Query(
-                video_id,
-                watch_url(video_id),
-                source,
-                tags=self._labels(heard),
-                title=listened.title,
-                channel=listened.channel,
-            )
+        if len(index) == 0:
+            raise CatalogEmptyError()
+        song = await self.listener.hear(
+            video_id, fetch_new=listen, start_s=link.start_s, member=member
+        )
+        frames, labels = song.frames, song.labels
+        heard = await asyncio.to_thread(index.top_tags, frames)
+        query = Query(
+            video_id,
+            watch_url(video_id, song.start_s),
+            song.source,
+            labels=self._labels(labels),
+            tags=self._labels(heard),
+            title=song.title,
+            channel=song.channel,
+        )
         if query.source == "download":  # yt-dlp read its title: the video plays
             await self.facts.listened(video_id, query.title, query.channel)
         items, facts = await self._suggester.suggest(

@@ -9,6 +9,10 @@ from typing import Any
 Progress = Callable[[str, int, int], None]  # (stage, done, total), for bars and replies
 
 
+def no_progress(stage: str, done: int, total: int) -> None:
+    """A Progress that reports nowhere."""
+
+
 @dataclass(frozen=True)
 class IndexInfo:
     """A build's own description (meta.json), typed."""

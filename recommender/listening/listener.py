@@ -14,7 +14,10 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from ..audioset.download import fetch
 from ..catalog.store import Store
@@ -45,6 +48,18 @@ QUEUE_PER_SLOT = 4  # requests that may wait per listening slot before "busy"
 def _official(path: Path) -> bool:
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest() == PCA_PARAMS_SHA256
+
+
+@dataclass(frozen=True)
+class Heard:
+    """A song as earshot heard it, and where from: 'catalog', 'cache' or 'download'."""
+
+    frames: np.ndarray
+    source: str
+    labels: list[int]  # AudioSet's own, for a catalog clip
+    title: str = ""
+    channel: str = ""
+    start_s: float = 0.0  # where a catalog clip starts in its video
 
 
 class Listener:
@@ -146,6 +161,21 @@ class Listener:
         """Load the model in a listening worker and embed a second of audio."""
         pool = await self._workers()
         return await pool.run(check_model, timeout_s=max(self.settings.request_timeout_s, 300))
+
+    async def hear(
+        self, video_id: str, *, fetch_new: bool, start_s: float | None, member: int | None
+    ) -> Heard:
+        """A song's frames from wherever earshot has them: the catalog's own clips (with
+        their labels), the embedding cache, or (``fetch_new``) fetched and embedded now."""
+        clips = [t for t in await self.store.tracks_by_video(video_id) if t.source != "member"]
+        if clips:
+            frames = np.concatenate([t.frames for t in clips])  # type: ignore[misc]
+            labels = sorted({label for t in clips for label in t.labels})
+            return Heard(frames, "catalog", labels, start_s=clips[0].start_s)
+        listened, source = await self.listen(
+            video_id, fetch_new=fetch_new, start_s=start_s, member=member
+        )
+        return Heard(listened.frames, source, [], listened.title, listened.channel)
 
     async def listen(
         self,

@@ -63,11 +63,7 @@ def world(
             discord,
             data,
             data.parent / "bot.log",
-            VGGISH_MODEL=str(fake_vggish),
-            VGGISH_PCA_PARAMS=str(pca_params),
-            EARSHOT_TEST_ALLOW_LOOPBACK="1",
-            EARSHOT_TEST_MEDIA_BASE=youtube.url(""),
-            SECTION_SECONDS="5",
+            **listening_env(youtube, fake_vggish, pca_params),
             BOT_ADMINS="1234",
         )
         bot.start()
@@ -75,6 +71,30 @@ def world(
             yield discord, youtube, bot, data
         finally:
             bot.stop()
+
+
+def listening_env(youtube: RangeServer, model: Path, pca: Path) -> dict[str, str]:
+    """A bot that listens with the stand-in VGGish to songs from the YouTube stand-in."""
+    return {
+        "VGGISH_MODEL": str(model),
+        "VGGISH_PCA_PARAMS": str(pca),
+        "EARSHOT_TEST_ALLOW_LOOPBACK": "1",
+        "EARSHOT_TEST_MEDIA_BASE": youtube.url(""),
+        "SECTION_SECONDS": "5",
+    }
+
+
+def run_to_exit(env: dict[str, str]) -> subprocess.CompletedProcess:
+    """``python -m bot`` run to its end (for starts that must fail), output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def catalog_video(data: Path, offset: int = 0) -> str:
@@ -385,11 +405,7 @@ def test_a_song_that_reaches_the_time_limit_costs_the_wait(
             tmp_path / "bot.log",
             RECOMMEND_COOLDOWN_SECONDS="60",
             REQUEST_TIMEOUT_SECONDS="3",
-            VGGISH_MODEL=str(fake_vggish),
-            VGGISH_PCA_PARAMS=str(pca_params),
-            EARSHOT_TEST_ALLOW_LOOPBACK="1",
-            EARSHOT_TEST_MEDIA_BASE=youtube.url(""),
-            SECTION_SECONDS="5",
+            **listening_env(youtube, fake_vggish, pca_params),
         )
         bot.start()
         try:
@@ -446,15 +462,7 @@ def test_an_unreachable_discord_is_one_clear_line(tmp_path: Path) -> None:
         "DISCORD_GATEWAY_URL": "ws://127.0.0.1:9/gateway",
         "DATA_DIR": str(tmp_path / "data"),
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "bot"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+    done = run_to_exit(env)
     assert done.returncode == 3
     assert "error: cannot reach Discord (http://127.0.0.1:9/api/v10)" in done.stderr
     assert "Traceback" not in done.stderr
@@ -470,15 +478,7 @@ def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
             tmp_path / "unused.log",
             DATABASE_URL=f"postgresql://earshot:s3cret@127.0.0.1:{free_port()}/earshot",
         )
-        done = subprocess.run(
-            [sys.executable, "-m", "bot"],
-            cwd=ROOT,
-            env=bot.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            stdin=subprocess.DEVNULL,
-        )
+        done = run_to_exit(bot.env)
     assert done.returncode == 1, done.stderr[-2000:]
     assert "error: earshot's database is unreachable right now" in done.stderr
     assert "to fix: DATABASE_URL postgresql+asyncpg://earshot:***@127.0.0.1:" in done.stderr
@@ -741,11 +741,7 @@ def test_a_full_disk_serves_what_it_can_and_loses_no_rating(
             discord,
             data,
             tmp_path / "bot.log",
-            VGGISH_MODEL=str(fake_vggish),
-            VGGISH_PCA_PARAMS=str(pca_params),
-            EARSHOT_TEST_ALLOW_LOOPBACK="1",
-            EARSHOT_TEST_MEDIA_BASE=youtube.url(""),
-            SECTION_SECONDS="5",
+            **listening_env(youtube, fake_vggish, pca_params),
         )
         bot.start()
         try:
@@ -793,15 +789,7 @@ def test_a_second_bot_for_the_same_shards_is_refused_or_explained(
 
             def start_another(**env: str) -> subprocess.CompletedProcess:
                 another = BotProcess(discord, data, tmp_path / "unused.log", **env)
-                return subprocess.run(
-                    [sys.executable, "-m", "bot"],
-                    cwd=ROOT,
-                    env=another.env,
-                    capture_output=True,
-                    text=True,
-                    timeout=120,
-                    stdin=subprocess.DEVNULL,
-                )
+                return run_to_exit(another.env)
 
             again = start_another()
             assert again.returncode == 1, again.stderr[-2000:]

@@ -12,10 +12,12 @@ from pathlib import Path
 
 from ...config import Settings
 from ...results import IndexInfo
-from .common import SPLITS, bars, open_engine
+from .common import SPLITS, bars, command, engine_for, folder_option
 
 
 async def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    """Store the music clips of AudioSet .tfrecord files in the catalog. Safe to rerun or
+    resume: files already in are skipped."""
     if not args.download and not args.audioset:
         print("ingest needs --audioset DIR or --download", file=sys.stderr)
         return 2
@@ -46,13 +48,10 @@ async def ingest_from(
                 progress=progress,
             )
     assert source is not None
-    engine = await open_engine(settings)
-    try:
+    async with engine_for(settings) as engine:
         with bars() as progress:
             report = await engine.ingest(source, meta, progress)
         total = (await engine.stats()).tracks
-    finally:
-        await engine.close()
     print(
         f"ingested {report.files - report.files_skipped} files "
         f"({report.files_skipped} already in): {report.clips_added} music clips added, "
@@ -71,12 +70,11 @@ async def ingest_from(
 
 
 async def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
-    engine = await open_engine(settings)
-    try:
+    """Train the tagger on the catalog, build a new Annoy index beside the live one, and swap
+    it in atomically."""
+    async with engine_for(settings) as engine:
         with bars() as progress:
             built = await engine.reindex(progress)
-    finally:
-        await engine.close()
     print(f"index built: {_layout(built)}, {built.total_s}s, vector version {built.vector_version}")
     return 0
 
@@ -90,11 +88,8 @@ def _layout(info: IndexInfo) -> str:
 
 
 async def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
-    engine = await open_engine(settings)
-    try:
+    async with engine_for(settings) as engine:
         stats = await engine.stats()
-    finally:
-        await engine.close()
     if args.json:
         print(json.dumps(dataclasses.asdict(stats), indent=2))
         return 0
@@ -114,15 +109,16 @@ async def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
-    engine = await open_engine(settings)
-    try:
+    """Ask YouTube's oEmbed about every catalog video never checked, or checked longer ago than
+    VIDEO_FACTS_TTL_DAYS, at VERIFY_RATE requests a second. Videos that are gone or
+    restricted are never suggested. Resumable: stop it at any time and run it again,
+    also in the background."""
+    async with engine_for(settings) as engine:
         with bars() as progress:
             found = await engine.facts.sweep(
                 lambda done, total: progress("verify", done, total), args.limit
             )
         videos = (await engine.stats(videos=True)).videos
-    finally:
-        await engine.close()
     report = {"this_run": found, "catalog_videos": videos}
     if args.json:
         print(json.dumps(report, indent=2))
@@ -141,23 +137,14 @@ async def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "ingest",
-        help="store AudioSet's music clips in the catalog",
-        description="Store the music clips of AudioSet .tfrecord files in the "
-        "catalog. Safe to rerun or resume: files already in are skipped.",
+    p = command(sub, cmd_ingest, "store AudioSet's music clips in the catalog")
+    folder_option(
+        p, "--audioset", "an AudioSet folder (release folder, audioset_v1_embeddings, or a split)"
     )
-    p.add_argument(
-        "--audioset",
-        type=Path,
-        metavar="DIR",
-        help="an AudioSet folder (release folder, audioset_v1_embeddings, or a split)",
-    )
-    p.add_argument(
+    folder_option(
+        p,
         "--meta",
-        type=Path,
-        metavar="DIR",
-        help="folder with class_labels_indices.csv and ontology.json "
+        "folder with class_labels_indices.csv and ontology.json "
         "(default: found at or above --audioset)",
     )
     p.add_argument(
@@ -173,28 +160,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         choices=list(SPLITS),
         help="with --download: which splits to extract",
     )
-    p.set_defaults(func=cmd_ingest)
 
-    p = sub.add_parser(
-        "reindex",
-        help="rebuild the search index and swap it in",
-        description="Train the tagger on the catalog, build a new Annoy index "
-        "beside the live one, and swap it in atomically.",
-    )
-    p.set_defaults(func=cmd_reindex)
+    p = command(sub, cmd_reindex, "rebuild the search index and swap it in")
 
-    p = sub.add_parser(
-        "verify",
-        help="check which catalog videos still play on YouTube, and learn their titles",
-        description="Ask YouTube's oEmbed about every catalog video never checked, or checked "
-        "longer ago than VIDEO_FACTS_TTL_DAYS, at VERIFY_RATE requests a second. Videos "
-        "that are gone or restricted are never suggested. Resumable: stop it at any time "
-        "and run it again, also in the background.",
+    p = command(
+        sub, cmd_verify, "check which catalog videos still play on YouTube, and learn their titles"
     )
     p.add_argument("--limit", type=int, metavar="N", help="check at most N videos this run")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=cmd_verify)
 
-    p = sub.add_parser("stats", help="counts and index metadata")
+    p = command(sub, cmd_stats, "counts and index metadata")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=cmd_stats)

@@ -12,14 +12,16 @@ from pathlib import Path
 
 from ...config import Settings
 from .catalog import cmd_reindex, ingest_from
-from .common import SPLITS, bars, open_engine
+from .common import SPLITS, bars, command, engine_for
 
 
 async def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
+    """Fetch the VGGish model (VGGISH_MODEL) and its PCA parameters (VGGISH_PCA_PARAMS) so the
+    first request is not slow, and check that the model loads and embeds a second of
+    silence."""
     from ...listening.embedder import configure_hub_cache, fetch_model
 
-    engine = await open_engine(settings)
-    try:
+    async with engine_for(settings) as engine:
         pca = await engine.listener.ensure_pca_params()
         print(f"PCA parameters: {pca.resolve()}")
         configure_hub_cache(settings.data_dir)
@@ -27,8 +29,6 @@ async def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
         print(f"VGGish model:   {handle} -> {model_dir}")
         version = await engine.listener.warm_up()
         print(f"model loads and runs in a worker: version {version}")
-    finally:
-        await engine.close()
     (settings.data_dir / SETUP_MARKER).write_text(settings.vggish_model + "\n")
     return 0
 
@@ -37,18 +37,17 @@ SETUP_MARKER = ".setup-done"
 
 
 async def cmd_prepare(args: argparse.Namespace, settings: Settings) -> int:
-    """Everything a fresh deployment needs before the bot starts; done steps are skipped."""
+    """What a fresh deployment needs before `python -m bot`: the model and PCA parameters
+    (setup), the catalog (from AUDIOSET_DIR, or the official download) and the index. Each
+    step is skipped when already done."""
     marker = settings.data_dir / SETUP_MARKER
     if marker.exists() and marker.read_text().strip() == settings.vggish_model:
         print("model and PCA parameters: already fetched")
     else:
         print("step 1/3: fetching the VGGish model and PCA parameters")
         await cmd_setup(args, settings)
-    engine = await open_engine(settings)
-    try:
+    async with engine_for(settings) as engine:
         stats = await engine.stats()
-    finally:
-        await engine.close()
     catalog, has_index = stats.catalog_clips, stats.index is not None
     if catalog:
         print(f"catalog: already {catalog} clips")
@@ -69,6 +68,10 @@ async def cmd_prepare(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    """Check the JS runtime and solver yt-dlp sees, ffmpeg, the model (loaded and run on a
+    second of audio), the PCA parameters, the data folder, the catalog and the index,
+    plus the checks other installed parts add (the bot: its token's shape and invite
+    link). Exits 1 if any check fails."""
     from ...ops.doctor import as_json, run_checks, table
 
     started = time.perf_counter()
@@ -86,6 +89,11 @@ async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_migrate_to_postgres(args: argparse.Namespace, settings: Settings) -> int:
+    """Copy every table of the SQLite database (DATA_DIR/earshot.sqlite3, or --from) into an
+    empty PostgreSQL database (--to, or DATABASE_URL), in one transaction, then compare
+    row counts and checksums of every table on both sides. A copy that fails or differs
+    leaves PostgreSQL as it was; the SQLite file is only read. Stop the bot first, or
+    writes made meanwhile stay in SQLite only."""
     from ...catalog.migrate import (
         MigrationRefused,
         VerificationFailed,
@@ -128,6 +136,10 @@ async def cmd_migrate_to_postgres(args: argparse.Namespace, settings: Settings) 
 
 
 async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """A listening worker for earshot past one machine: takes 'listen to this video' jobs that
+    bot processes put on QUEUE_URL, up to MAX_CONCURRENT_REQUESTS at a time, and writes
+    the shared embedding cache. Run as many as you have cores to spare, on any host that
+    reaches Redis and the database. SIGTERM puts running jobs back."""
     from ...listening.queue_worker import serve
 
     await serve(settings)
@@ -135,32 +147,18 @@ async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "setup",
-        help="fetch the VGGish model and PCA parameters ahead of time",
-        description="Fetch the VGGish model (VGGISH_MODEL) and its PCA "
-        "parameters (VGGISH_PCA_PARAMS) so the first request is not slow, "
-        "and check that the model loads and embeds a second of silence.",
-    )
-    p.set_defaults(func=cmd_setup)
+    p = command(sub, cmd_setup, "fetch the VGGish model and PCA parameters ahead of time")
 
-    p = sub.add_parser(
-        "prepare",
-        help="fetch the model, build the catalog and the index: whatever is not done yet",
-        description="What a fresh deployment needs before `python -m bot`: the model and "
-        "PCA parameters (setup), the catalog (from AUDIOSET_DIR, or the official download) "
-        "and the index. Each step is skipped when already done.",
+    p = command(
+        sub,
+        cmd_prepare,
+        "fetch the model, build the catalog and the index: whatever is not done yet",
     )
-    p.set_defaults(func=cmd_prepare)
 
-    p = sub.add_parser(
-        "migrate-to-postgres",
-        help="copy the SQLite database into an empty PostgreSQL database, and verify it",
-        description="Copy every table of the SQLite database (DATA_DIR/earshot.sqlite3, or "
-        "--from) into an empty PostgreSQL database (--to, or DATABASE_URL), in one "
-        "transaction, then compare row counts and checksums of every table on both sides. "
-        "A copy that fails or differs leaves PostgreSQL as it was; the SQLite file is only "
-        "read. Stop the bot first, or writes made meanwhile stay in SQLite only.",
+    p = command(
+        sub,
+        cmd_migrate_to_postgres,
+        "copy the SQLite database into an empty PostgreSQL database, and verify it",
     )
     p.add_argument("--to", metavar="URL", help="postgresql://... (default: DATABASE_URL)")
     p.add_argument(
@@ -180,25 +178,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="copy nothing: compare the two databases' counts and checksums",
     )
-    p.set_defaults(func=cmd_migrate_to_postgres)
 
-    p = sub.add_parser(
-        "doctor",
-        help="check everything a real deployment needs, and print a table",
-        description="Check the JS runtime and solver yt-dlp sees, ffmpeg, the model (loaded "
-        "and run on a second of audio), the PCA parameters, the data folder, the catalog "
-        "and the index, plus the checks other installed parts add (the bot: its token's "
-        "shape and invite link). Exits 1 if any check fails.",
-    )
+    p = command(sub, cmd_doctor, "check everything a real deployment needs, and print a table")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=cmd_doctor)
 
-    p = sub.add_parser(
-        "worker",
-        help="take listening jobs from the Redis queue (QUEUE_URL) until stopped",
-        description="A listening worker for earshot past one machine: takes 'listen to this "
-        "video' jobs that bot processes put on QUEUE_URL, up to MAX_CONCURRENT_REQUESTS at a "
-        "time, and writes the shared embedding cache. Run as many as you have cores to spare, "
-        "on any host that reaches Redis and the database. SIGTERM puts running jobs back.",
+    p = command(
+        sub, cmd_worker, "take listening jobs from the Redis queue (QUEUE_URL) until stopped"
     )
-    p.set_defaults(func=cmd_worker)

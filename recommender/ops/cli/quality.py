@@ -6,10 +6,9 @@ import argparse
 import asyncio
 import json
 import sys
-from pathlib import Path
 
 from ...config import Settings
-from .common import log
+from .common import command, folder_option, log
 
 
 def _print_feedback(f: dict) -> None:
@@ -41,6 +40,8 @@ def _print_feedback(f: dict) -> None:
 
 
 async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    """P@10 on AudioSet's specific music labels, earshot against the original method, and
+    Annoy's recall against exact search."""
     from ...audioset.ontology import Ontology, find_metadata_dir
     from ...quality.evaluate import evaluate, load_split
 
@@ -88,32 +89,10 @@ async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "evaluate",
-        help="measure recommendation quality on AudioSet labels",
-        description="P@10 on AudioSet's specific music labels, earshot against "
-        "the original method, and Annoy's recall against exact search.",
-    )
-    p.add_argument(
-        "--train",
-        type=Path,
-        required=True,
-        metavar="DIR",
-        help="folder of .tfrecord files to fit on",
-    )
-    p.add_argument(
-        "--test",
-        type=Path,
-        required=True,
-        metavar="DIR",
-        help="folder of .tfrecord files for catalog and queries",
-    )
-    p.add_argument(
-        "--meta",
-        type=Path,
-        metavar="DIR",
-        help="folder with class_labels_indices.csv and ontology.json",
-    )
+    p = command(sub, cmd_evaluate, "measure recommendation quality on AudioSet labels")
+    folder_option(p, "--train", "folder of .tfrecord files to fit on", required=True)
+    folder_option(p, "--test", "folder of .tfrecord files for catalog and queries", required=True)
+    folder_option(p, "--meta", "folder with class_labels_indices.csv and ontology.json")
     p.add_argument(
         "--holdout",
         type=float,
@@ -148,4 +127,3 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     ):
         p.add_argument(flag, type=int, default=default, help=f"with --feedback: {what}")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=cmd_evaluate)

@@ -8,21 +8,21 @@ import sys
 from pathlib import Path
 
 from ...config import Settings
-from .common import open_engine
+from .common import command, engine_for
 
 
 async def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the clips most similar to a YouTube video (a link or an 11-character id) or a
+    local audio file. A video that is not in the catalog is fetched, listened to and
+    cached."""
     if (args.video is None) == (args.file is None):
         print("recommend needs a VIDEO (link or id) or --file PATH, not both", file=sys.stderr)
         return 2
-    engine = await open_engine(settings)
-    try:
+    async with engine_for(settings) as engine:
         if args.file is not None:
             result = await engine.recommend_file(args.file, args.count)
         else:
             result = await engine.recommend(args.video, args.count)
-    finally:
-        await engine.close()
     if args.json:
         print(
             json.dumps(
@@ -48,13 +48,7 @@ async def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "recommend",
-        help="print the clips that sound most like a video",
-        description="Print the clips most similar to a YouTube video (a link or an "
-        "11-character id) or a local audio file. A video that is not in the catalog is "
-        "fetched, listened to and cached.",
-    )
+    p = command(sub, cmd_recommend, "print the clips that sound most like a video")
     p.add_argument(
         "video",
         nargs="?",
@@ -75,4 +69,3 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="how many suggestions (1-50, default 5)",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=cmd_recommend)

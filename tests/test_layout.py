@@ -88,12 +88,11 @@ GRAPH = {
 
 
 def wing_of(module: str) -> str:
+    """A wing's folder (its face too), the engine, __main__, or '' for the bottom."""
     parts = module.split(".")
     if len(parts) == 1:
         return "__init__"
-    if len(parts) == 2 and parts[1] in ("engine", "__main__"):
-        return parts[1]
-    return parts[1] if len(parts) > 2 else ""
+    return parts[1] if parts[1] in WINGS else ""
 
 
 def test_wings_import_only_wings_below_them() -> None:

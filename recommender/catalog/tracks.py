@@ -14,6 +14,7 @@ import numpy as np
 
 from ..audioset.ontology import Ontology
 from ..audioset.tfrecord import ClipRecord
+from ..sources.links import SongId
 
 if TYPE_CHECKING:
     pass
@@ -136,7 +137,7 @@ class TracksTables(StoreCore):
             return (await self._one("SELECT COUNT(*) FROM tracks"))[0]
         return (await self._one("SELECT COUNT(*) FROM tracks WHERE source = :s", {"s": source}))[0]
 
-    async def tracks_by_video(self, video_id: str) -> list[Track]:
+    async def tracks_by_video(self, video_id: SongId) -> list[Track]:
         rows = await self._all(
             "SELECT id, video_id, start_s, end_s, labels, source, frames FROM tracks"
             " WHERE video_id = :v ORDER BY start_s",
@@ -167,7 +168,9 @@ class TracksTables(StoreCore):
 
     # --- embedding cache -----------------------------------------------------------
 
-    async def cached_embedding(self, video_id: str, model: str) -> tuple[np.ndarray, dict] | None:
+    async def cached_embedding(
+        self, video_id: SongId, model: str
+    ) -> tuple[np.ndarray, dict] | None:
         row = await self._one(
             "SELECT frames, title, channel, duration_s FROM embeddings"
             " WHERE video_id = :v AND model = :m",

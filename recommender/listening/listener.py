@@ -23,6 +23,7 @@ from ..audioset.download import fetch
 from ..catalog.store import Store
 from ..config import Settings
 from ..errors import BusyError, EarshotError, UnknownVideoError
+from ..sources.links import SongId
 from ..sources.youtube import FetchOptions, js_runtime
 from .audio import ffmpeg_folder, ffmpeg_path
 from .embedder import PCA_PARAMS_SHA256, PcaParams
@@ -163,7 +164,7 @@ class Listener:
         return await pool.run(check_model, timeout_s=max(self.settings.request_timeout_s, 300))
 
     async def hear(
-        self, video_id: str, *, fetch_new: bool, start_s: float | None, member: int | None
+        self, video_id: SongId, *, fetch_new: bool, start_s: float | None, member: int | None
     ) -> Heard:
         """A song's frames from wherever earshot has them: the catalog's own clips (with
         their labels), the embedding cache, or (``fetch_new``) fetched and embedded now."""
@@ -179,7 +180,7 @@ class Listener:
 
     async def listen(
         self,
-        video_id: str,
+        video_id: SongId,
         *,
         fetch_new: bool = True,
         start_s: float | None = None,

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TypeAlias
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import EarshotError
+
+# A song's identity everywhere past sources/: today a YouTube video id (11 characters),
+# the key of the catalog's tracks, the embedding cache, replies and ratings. A new source
+# gives its songs ids of its own here, and the schema a column for where they come from.
+SongId: TypeAlias = str
 
 MAX_INPUT_LENGTH = 500
 VIDEO_ID = re.compile(r"[A-Za-z0-9_-]{11}")
@@ -44,7 +50,8 @@ class LinkError(EarshotError, ValueError):
         self.reason = reason
 
 
-def watch_url(video_id: str, start_s: float | None = None) -> str:
+def watch_url(video_id: SongId, start_s: float | None = None) -> str:
+    """The link a member taps for a song (at a moment, if given)."""
     url = f"https://www.youtube.com/watch?v={video_id}"
     if start_s:
         url += f"&t={int(start_s)}s"
@@ -53,7 +60,7 @@ def watch_url(video_id: str, start_s: float | None = None) -> str:
 
 @dataclass(frozen=True)
 class VideoLink:
-    video_id: str
+    video_id: SongId
     start_s: float | None = None  # a moment the member linked to (&t=42s), if any
 
 

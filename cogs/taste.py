@@ -31,7 +31,8 @@ class ForgetView(discord.ui.View):
     async def forget(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
         await interaction.response.edit_message(
             content=f"Delete all {self.ratings} of your ratings? earshot forgets your taste "
-            "and cannot get it back.",
+            "for good: the reactions you left on earlier replies will not count again, even "
+            "though Discord still shows them.",
             embed=None,
             view=ConfirmForgetView(self.bot, self.owner),
         )
@@ -50,7 +51,9 @@ class ConfirmForgetView(discord.ui.View):
     async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
         removed = await self.bot.engine.forget_member(interaction.user.id)
         await interaction.response.edit_message(
-            content=f"Done: {removed} ratings deleted. Your suggestions are plain audio again.",
+            content=f"Done: {removed} ratings deleted. Your suggestions are plain audio again. "
+            "Your reactions on earlier replies stay in Discord (remove them there if you like), "
+            "but earshot will not count them again; new reactions count as usual.",
             view=None,
         )
 

@@ -531,7 +531,7 @@ def test_stats_reports_loop_lag_and_memory(world) -> None:
 
 
 def test_ratings_personalise_and_taste_can_be_reset(world) -> None:
-    discord, _, _, data = world
+    discord, _, bot, data = world
     carol = member()
     video = catalog_video(data, 20)
     first = recommend(discord, carol, video, 5)
@@ -574,8 +574,28 @@ def test_ratings_personalise_and_taste_can_be_reset(world) -> None:
     confirm_on = {**taste["message"], "components": asked["components"]}
     yes = discord.click(carol, confirm_on, choices["Yes, forget them"])
     discord.wait_for(lambda: yes["responses"], 20, "the confirmation's answer")
-    assert "5 ratings deleted" in yes["responses"][0]["data"]["content"]
+    done = yes["responses"][0]["data"]["content"]
+    assert "5 ratings deleted" in done and "will not count them again" in done
     assert ratings(data, carol.id) == {}
+
+    # Her reactions stay on the reply in Discord; a restart's catch-up reads them back, and
+    # they must not become ratings again. What she does after forgetting counts as usual.
+    def restart() -> None:
+        before = bot.log_text().count("caught up with reactions on")
+        bot.stop()
+        bot.start()
+        discord.wait_for(
+            lambda: bot.log_text().count("caught up with reactions on") > before,
+            60,
+            "the start-up catch-up",
+        )
+
+    restart()
+    assert ratings(data, carol.id) == {}
+    discord.react(carol, message, "2️⃣")
+    discord.wait_for(lambda: ratings(data, carol.id) == {2: 1}, 20, "a like after forgetting")
+    restart()
+    assert ratings(data, carol.id) == {2: 1}
 
 
 def test_twenty_suggestions_are_all_ratable(world) -> None:

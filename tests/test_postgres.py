@@ -188,11 +188,11 @@ def test_migrate_to_postgres_copies_verifies_and_refuses_twice(
 
     result = run_cli(data, "migrate-to-postgres", "--to", postgres_url)
     lines = result.stdout.splitlines()
-    assert lines[-1].startswith("verified: 9 tables,"), result.stdout
+    assert lines[-1].startswith("verified: 10 tables,"), result.stdout
     rows = {line.split()[0]: line.split() for line in lines[1:-1]}
     assert set(rows) == {
         "tracks", "ingested_files", "classes", "embeddings", "replies", "reply_items",
-        "reactions", "ratings", "video_facts",
+        "reactions", "ratings", "video_facts", "forgotten",
     }  # fmt: skip
     for table, (_, source_rows, target_rows, source_sha, target_sha, verdict) in rows.items():
         assert source_rows == target_rows and source_sha == target_sha, table
@@ -230,7 +230,7 @@ def test_migrate_to_postgres_copies_verifies_and_refuses_twice(
     assert "already holds earshot data" in refused.stderr and "--replace" in refused.stderr
 
     replaced = run_cli(data, "migrate-to-postgres", "--replace", DATABASE_URL=postgres_url)
-    assert "verified: 9 tables" in replaced.stdout
+    assert "verified: 10 tables" in replaced.stdout
 
     # A row altered in PostgreSQL afterwards: verify names the table.
     asyncio.run(

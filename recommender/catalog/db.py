@@ -145,6 +145,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX video_facts_checked ON video_facts (checked_at)
     """,
+    """
+    CREATE TABLE forgotten (
+        user_id     {int64} PRIMARY KEY,
+        at          {real} NOT NULL            -- reactions on replies before this are not ratings
+    )
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -160,6 +166,7 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("reactions", ("user_id", "message_id", "reaction")),
     ("ratings", ("user_id", "message_id", "position")),
     ("video_facts", ("video_id",)),
+    ("forgotten", ("user_id",)),
 )
 TEXT_KEYS = frozenset({"name", "video_id", "model", "reaction"})
 

@@ -102,8 +102,14 @@ class RepliesTables(StoreCore):
                 {"m": message_id},
             ):
                 stored.setdefault(user, set()).add(reaction)
+            (posted,) = await self._one(
+                "SELECT created_at FROM replies WHERE message_id = :m", {"m": message_id}
+            )
+            forgot = await self._forgotten_since(list(by_user), posted)
             for user in set(stored) | set(by_user):
                 now_set = by_user.get(user, set())
+                if user in forgot:  # only what they did after asking earshot to forget
+                    now_set = now_set & stored.get(user, set())
                 if stored.get(user, set()) == now_set:
                     continue
                 changed += 1
@@ -122,6 +128,13 @@ class RepliesTables(StoreCore):
                     )
                 await self._rederive(user, message_id, reply[0])
         return changed
+
+    async def _forgotten_since(self, users: list[int], posted: float) -> set[int]:
+        """Of ``users``, those who asked earshot to forget them after ``posted``."""
+        if not users:
+            return set()
+        rows = await self._all(_FORGOT_AFTER, {"users": users, "posted": posted})
+        return {user for (user,) in rows}
 
     async def _rederive(self, user_id: int, message_id: int, guild_id: int | None) -> None:
         """A member's ratings of one reply, from their reactions on it (in a transaction)."""
@@ -219,6 +232,13 @@ class RepliesTables(StoreCore):
             )
             await self._execute("DELETE FROM ratings WHERE user_id = :u", {"u": user_id})
             await self._execute("DELETE FROM reactions WHERE user_id = :u", {"u": user_id})
+            # Remembered, so that the reactions left on earlier replies (which Discord
+            # keeps, and a catch-up reads back) never become ratings again.
+            await self._execute(
+                "INSERT INTO forgotten (user_id, at) VALUES (:u, :at)"
+                " ON CONFLICT (user_id) DO UPDATE SET at = excluded.at",
+                {"u": user_id, "at": time.time()},
+            )
         return count
 
     async def count_ratings(self) -> int:
@@ -239,4 +259,9 @@ _CO_LIKES = _sql(
     " AND b.value > 0 AND b.track_id IN :candidates GROUP BY b.track_id",
     "liked",
     "candidates",
+)
+
+
+_FORGOT_AFTER = _sql(
+    "SELECT user_id FROM forgotten WHERE user_id IN :users AND at > :posted", "users"
 )

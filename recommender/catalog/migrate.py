@@ -25,15 +25,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..errors import EarshotError
-from .db import (
-    SCHEMA_VERSION,
-    TABLES,
-    TEXT_KEYS,
-    Database,
-    is_postgres,
-    migrate_postgres,
-    take_migration_lock,
-)
+from .db import Database, is_postgres, migrate_postgres, take_migration_lock
+from .schema import SCHEMA_VERSION, TABLES, TEXT_KEYS
 
 CHUNK_ROWS = 2000
 _KEYS = dict(TABLES)

@@ -10,10 +10,11 @@ tracks, the embedding cache), ``facts`` (what YouTube says of the videos) and
 from __future__ import annotations
 
 from .connection import StoreCore
-from .db import MIGRATIONS, SCHEMA_VERSION, StoreError, is_locked
+from .db import StoreError, is_locked
 from .facts import FactsTable
 from .replies import RepliesTables
 from .rows import Track, frames_from_blob, read_tracks
+from .schema import MIGRATIONS, SCHEMA_VERSION
 from .tracks import TracksTables
 
 __all__ = [

@@ -107,6 +107,11 @@ def _acquire(root: Path) -> Path:
     if _try_create(path) or (_stale(path) and _take_over(path)):
         return path
     holder = _holder(path)
+    for _ in range(20):  # its taker may still be writing its name (milliseconds)
+        if holder:
+            break
+        time.sleep(0.01)
+        holder = _holder(path)
     since = time.time() - float(holder.get("started", time.time()))
     where = f" on {holder['host']}" if holder.get("host") else ""
     raise ReindexRunningError(

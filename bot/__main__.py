@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import dataclasses
 import logging
-import signal
 import sys
 
 import aiohttp
@@ -20,6 +19,7 @@ from recommender.errors import EarshotError
 from .bot import Earshot
 from .config import BotSettings
 from .shard_lock import ShardsTakenError, claim_shards
+from .shutdown import Shutdown
 
 log = logging.getLogger("bot")
 
@@ -37,21 +37,14 @@ def point_at_api(api_base: str | None, gateway_url: str | None) -> None:
 async def serve(settings: BotSettings) -> None:
     """Run until the connection ends or SIGTERM/SIGINT asks for a clean shutdown."""
     bot = Earshot(settings)
-    loop = asyncio.get_running_loop()
-    closing: list[asyncio.Future[None]] = []
-
-    def shut_down() -> None:
-        if not closing:
-            closing.append(asyncio.ensure_future(bot.close()))
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, shut_down)
+    shutdown = Shutdown(bot.close)
+    shutdown.install(asyncio.get_running_loop())
     async with bot:
         await bot.start(settings.token)
-    if closing:
+    if shutdown.closing is not None:
         # start() returns as soon as Discord's side is closed; the engine's close (the
         # store's last queued writes, the database pool) must finish before the loop ends.
-        await closing[0]
+        await shutdown.closing
 
 
 def main(argv: list[str] | None = None) -> int:

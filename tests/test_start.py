@@ -60,7 +60,11 @@ def test_start_shows_the_doctor_then_serves(
             )
         finally:
             process.send_signal(signal.SIGTERM)  # start.sh exec'd the bot: this reaches it
-            code = process.wait(60)
+            try:
+                code = process.wait(90)  # the bot's own bound is 30 s, then it shows its stacks
+            except subprocess.TimeoutExpired:
+                process.kill()
+                pytest.fail("the bot did not stop:\n" + log.read_text()[-6000:])
     text = log.read_text()
     assert code == 0, text[-3000:]
     assert "auto-update is off (YTDLP_AUTO_UPDATE)" in text

@@ -5,7 +5,6 @@ bot), so a bot that grows past Discord's sharding threshold keeps working unchan
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import secrets
 import time
@@ -24,11 +23,10 @@ from .checks import NotOwnerError
 from .config import BotSettings
 from .health import LoopLagMonitor
 from .invite import invite_url
+from .responses import ALREADY_ANSWERED, UNKNOWN_INTERACTION, LostAnswers, tell_privately
 
 log = logging.getLogger(__name__)
 
-ALREADY_ANSWERED = 40060  # Discord: "Interaction has already been acknowledged"
-UNKNOWN_INTERACTION = 10062  # Discord: the interaction expired (or never was)
 EXTENSIONS = ("cogs.recommend", "cogs.feedback", "cogs.taste", "cogs.admin")
 
 
@@ -45,7 +43,9 @@ class Earshot(commands.AutoShardedBot):
 
     def __init__(self, settings: BotSettings) -> None:
         intents = discord.Intents.default()  # guilds + reactions; no privileged intents
+        self.lost_answers = LostAnswers()
         super().__init__(
+            http_trace=self.lost_answers.trace,
             command_prefix=commands.when_mentioned,
             intents=intents,
             help_command=None,
@@ -177,15 +177,11 @@ class Earshot(commands.AutoShardedBot):
         return error_id
 
     async def send_error(self, interaction: discord.Interaction, message: str) -> None:
-        """An ephemeral answer, whether or not the interaction was already deferred."""
+        """An answer only the member sees, whether or not the interaction was deferred."""
+        if interaction.is_expired():  # 15 minutes: its token no longer works
+            log.warning("too late to tell %s: %s", interaction.user.id, message)
+            return
         try:
-            if not interaction.response.is_done():
-                await interaction.response.send_message(message, ephemeral=True)
-                return
-            if not interaction.is_expired():
-                # A public "thinking…" placeholder cannot turn ephemeral: replace it.
-                with contextlib.suppress(discord.HTTPException):
-                    await interaction.delete_original_response()
-                await interaction.followup.send(message, ephemeral=True)
+            await tell_privately(interaction, message)
         except discord.HTTPException:
             log.warning("could not tell %s about an error: %s", interaction.user.id, message)

@@ -10,81 +10,18 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.responses import answer_publicly, think_privately
 from recommender.errors import EarshotError
-from recommender.results import RecommendResult
 from recommender.sources.links import ACCEPTED_FORMS, find_video_link, parse_video_id
 
 from .utils.cooldown import Cooldowns
 from .utils.reactions import DISLIKE_EMOJI, NUMBER_EMOJI
+from .utils.reply import PER_MESSAGE, pages, render
 
 if TYPE_CHECKING:
     from bot.bot import Earshot
 
 log = logging.getLogger(__name__)
-
-PER_MESSAGE = len(NUMBER_EMOJI)  # suggestions per message, each with its own reactions
-FOOTER = (
-    "React 1️⃣-🔟 to like a suggestion, 👎 if the others in this message missed. "
-    "earshot learns from your ratings."
-)
-EMBED_DESCRIPTION_LIMIT = 4096
-EMBED_TOTAL_LIMIT = 6000
-
-
-def _clock(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 60}:{s % 60:02d}"
-
-
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def _plain(text: str, limit: int) -> str:
-    """Text from YouTube made safe inside a markdown link: no link brackets, no markup."""
-    text = text.replace("[", "(").replace("]", ")").replace("\n", " ")
-    return discord.utils.escape_markdown(_shorten(text.strip(), limit))
-
-
-def render(result: RecommendResult, first: int = 1, heading: bool = True) -> discord.Embed:
-    """One message's embed, its suggestions numbered from ``first``; within Discord's
-    limits (title 256, description 4096, total 6000)."""
-    query = result.query
-    if heading:
-        title = _shorten(f"Sounds like: {query.title or query.video_id}", 256)
-    else:
-        title = _shorten(f"More like: {query.title or query.video_id}", 256)
-    embed = discord.Embed(title=title, url=query.url, colour=discord.Colour.blurple())
-    lines = []
-    if heading:
-        about = []
-        if query.channel:
-            about.append(f"by {_plain(query.channel, 80)}")
-        heard = query.labels or query.tags
-        if heard:
-            about.append("tags: " + "; ".join(heard[:6]))
-        if about:
-            lines.append(_shorten(" · ".join(about), 300))
-        if result.play_all_url:
-            playable = sum(1 for item in result.items if item.live)
-            lines.append(f"[▶ Play all {playable} as one YouTube queue]({result.play_all_url})")
-    page = result.items[first - 1 : first - 1 + PER_MESSAGE]
-    if not page:
-        lines.append("No suggestions found. Try another song.")
-    per_line = (EMBED_DESCRIPTION_LIMIT - 800) // max(len(page), 1)
-    for n, item in enumerate(page, first):
-        name = _plain(item.title, 90) if item.title else "YouTube video"
-        by = f" — {_plain(item.channel, 40)}" if item.channel else ""
-        when = f" · from {_clock(item.start_s)}" if item.start_s else ""
-        head = f"**{n}.** [{name}]({item.url}){by}{when}"
-        labels = "; ".join(item.labels[:6])
-        why = f"*{'; '.join(item.reasons)}*" if item.reasons else ""
-        line = "\n".join(part for part in (head, labels, why) if part)
-        lines.append(_shorten(line, max(per_line, len(head))))
-    embed.description = _shorten("\n".join(lines), EMBED_DESCRIPTION_LIMIT)
-    embed.set_footer(text=FOOTER)
-    assert len(embed) <= EMBED_TOTAL_LIMIT
-    return embed
 
 
 def link_in(message: discord.Message, bot_id: int | None) -> str | None:
@@ -145,11 +82,12 @@ class Recommend(commands.Cog):
         await self.answer(interaction, link, 5)
 
     async def answer(self, interaction: discord.Interaction, url: str, count: int) -> None:
-        """Check the link and the cooldown privately first (no network needed), then defer,
-        recommend for this member and server, reply, and add the rating reactions."""
-        parse_video_id(url)  # a refused link is private from the first response
+        """Check the link and the cooldown first (no network needed), then think privately
+        while earshot listens: every refusal stays private from the first response. The
+        suggestions are then posted publicly, with their rating reactions."""
+        parse_video_id(url)
         await self.cooldowns.check(interaction.user.id)
-        await interaction.response.defer(thinking=True)
+        await think_privately(interaction, self.bot.lost_answers)
         try:
             result = await self.bot.engine.recommend(
                 url, count, member=interaction.user.id, guild=interaction.guild_id
@@ -159,13 +97,8 @@ class Recommend(commands.Cog):
                 await self.cooldowns.start(interaction.user.id)
             raise
         await self.cooldowns.start(interaction.user.id)  # a refusal costs no wait
-        first = await interaction.edit_original_response(embed=render(result))
-        messages = [first]
-        for start in range(PER_MESSAGE + 1, len(result.items) + 1, PER_MESSAGE):
-            more = await interaction.followup.send(
-                embed=render(result, first=start, heading=False), wait=True
-            )
-            messages.append(more)
+        embeds = [render(result, page) for page in range(1, pages(result) + 1)]
+        messages = await answer_publicly(interaction, embeds, "Here they come…")
         for n, message in enumerate(messages):
             page = result.items[n * PER_MESSAGE : (n + 1) * PER_MESSAGE]
             await self.bot.engine.record_reply(

@@ -107,7 +107,7 @@ class Engine:
 
     async def _load_labels(self) -> None:
         names, kinds = await self.store.class_names(), await self.store.class_kinds()
-        self._suggester.labels = Labels(names, kinds)
+        self._suggester.labels = Labels(names, kinds, await self.store.class_parents())
 
     @property
     def _labels(self) -> Labels:
@@ -204,20 +204,20 @@ class Engine:
             video_id,
             watch_url(video_id, song.start_s),
             song.source,
-            labels=self._labels(labels),
-            tags=self._labels(heard),
+            labels=self._labels.telling_first(labels),
+            tags=self._labels.telling_first(heard),
             title=song.title,
             channel=song.channel,
         )
         if query.source == "download":  # yt-dlp read its title: the video plays
             await self.facts.listened(video_id, query.title, query.channel)
-        items, facts = await self._suggester.suggest(
-            index, frames, labels, video_id, count, member, guild, heard=heard
+        items, facts, shortfall = await self._suggester.suggest(
+            index, frames, labels, video_id, count, member, guild
         )
         told = facts.get(video_id)
         if query.source == "catalog" and told is not None and told.playable:
             query = dataclasses.replace(query, title=told.title, channel=told.channel)
-        return RecommendResult(query, items)
+        return RecommendResult(query, items, shortfall)
 
     async def recommend_file(self, path: Path, count: int = 5) -> RecommendResult:
         """Suggestions for a local audio file (operators trying earshot out)."""
@@ -227,10 +227,10 @@ class Engine:
             raise EarshotError(f"{path} is not a file")
         listened = await self.listener.listen_file(path)
         heard = await asyncio.to_thread(index.top_tags, listened.frames)
-        tags = self._labels(heard)
+        tags = self._labels.telling_first(heard)
         query = Query(path.name, path.resolve().as_uri(), "file", title=listened.title, tags=tags)
-        items, _ = await self._suggester.suggest(index, listened.frames, [], "", count, heard=heard)
-        return RecommendResult(query, items)
+        items, _, shortfall = await self._suggester.suggest(index, listened.frames, [], "", count)
+        return RecommendResult(query, items, shortfall)
 
     # --- replies and ratings ---------------------------------------------------------
 

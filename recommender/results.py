@@ -81,6 +81,7 @@ PLAY_ALL_MAX = 50  # YouTube's untitled playlists take at most 50 videos
 class RecommendResult:
     query: Query
     items: list[Recommendation]
+    shortfall: str = ""  # why there are fewer items than asked for ('' when there are not)
 
     @property
     def play_all_url(self) -> str | None:

@@ -219,10 +219,11 @@ def cmd_bot(args: argparse.Namespace) -> dict:
             start_bot, start_workers = _rss_mb(bot.process.pid)  # no workers yet: first need
 
             def finished(record: dict) -> bool:
-                message = discord.messages.get(record.get("original") or 0)
-                return bool(record.get("followups")) or bool(
-                    message and message["embeds"] and not message["flags"] & 128
-                )
+                return discord.public_reply(record) is not None or refused(record)
+
+            def refused(record: dict) -> bool:
+                told = discord.private_answer(record)
+                return told is not None and told != "Here they come…"
 
             def one_new_song(i: int, song: str) -> float:
                 asked = time.monotonic()
@@ -230,7 +231,7 @@ def cmd_bot(args: argparse.Namespace) -> dict:
                     Member(5000 + i, f"c{i}"), "recommend", url=f"https://youtu.be/{song}"
                 )
                 discord.wait_for(lambda: finished(record), 600, f"the answer for {song}")
-                assert not record.get("followups"), "a new song was refused"
+                assert not refused(record), f"refused: {discord.private_answer(record)}"
                 return time.monotonic() - asked
 
             cold_s = one_new_song(0, cold_songs[0])  # workers start and load the model
@@ -1047,8 +1048,7 @@ def _catalog_latency(
         videos = [
             v
             for (v,) in db.execute(
-                "SELECT DISTINCT video_id FROM tracks WHERE source != 'member' ORDER BY id"
-                " LIMIT ?",
+                "SELECT DISTINCT video_id FROM tracks WHERE source != 'member' ORDER BY id LIMIT ?",
                 (requests,),
             )
         ]

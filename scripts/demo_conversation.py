@@ -39,13 +39,7 @@ def _ratings(data: Path, user: int) -> int:
 
 
 def _answer(discord: FakeDiscord, record: dict, reactions: int) -> dict:
-    def done() -> dict | None:
-        message = discord.messages.get(record.get("original") or 0)
-        if message and message["embeds"] and len(message.get("bot_reactions", [])) >= reactions:
-            return message
-        return None
-
-    return discord.wait_for(done, 120, "the reply")
+    return discord.wait_for(lambda: discord.public_reply(record, reactions), 120, "the reply")[0]
 
 
 def main() -> int:

@@ -113,42 +113,52 @@ def ratings(data: Path, user: int) -> dict[int, int]:
         )
 
 
+NOTE = "Here they come…"  # the private note while the public answer is posted
+
+
 def outcome(discord: FakeDiscord, record: dict, reactions: int = 0, timeout: float = 90) -> dict:
-    """Wait for the bot to finish answering an interaction; describe the answer."""
+    """Wait for the bot to finish answering an interaction; describe the answer: "public"
+    (its messages posted for the channel, with ``reactions`` on the first), "private" (the
+    private "thinking…" turned into a message only the member sees) or "immediate" (an
+    answer without thinking first)."""
 
     def finished():
         if not record["responses"]:
             return None
         first = record["responses"][0]
+        original = discord.messages.get(record.get("original"))
         if first["type"] == 4:
-            message = discord.messages[record["original"]]
             return {
                 "kind": "immediate",
-                "ephemeral": bool(message["flags"] & 64),
-                "content": message["content"],
-                "message": message,
+                "ephemeral": bool(original["flags"] & 64),
+                "content": original["content"],
+                "message": original,
             }
-        if record.get("followups"):
-            message = discord.messages[record["followups"][-1]]
+        posted = [discord.messages[m] for m in record.get("followups", [])]
+        public = [m for m in posted if not m["flags"] & 64]
+        if public:
+            if not original.get("deleted") or len(public[0].get("bot_reactions", [])) < reactions:
+                return None
             return {
-                "kind": "followup",
-                "ephemeral": bool(message["flags"] & 64),
-                "content": message["content"],
-                "message": message,
-                "original_deleted": discord.messages[record["original"]].get("deleted"),
-            }
-        message = discord.messages.get(record.get("original"))
-        if (
-            message
-            and not message["flags"] & 128
-            and (message["embeds"] or message["content"])
-            and len(message.get("bot_reactions", [])) >= reactions
-        ):
-            return {
-                "kind": "edited",
+                "kind": "public",
                 "ephemeral": False,
-                "content": message["content"],
-                "message": message,
+                "content": public[0]["content"],
+                "message": public[0],
+                "messages": public,
+            }
+        if posted:  # a private follow-up
+            return {
+                "kind": "private",
+                "ephemeral": True,
+                "content": posted[-1]["content"],
+                "message": posted[-1],
+            }
+        if original and not original["flags"] & 128 and original["content"] not in ("", NOTE):
+            return {
+                "kind": "private" if original["flags"] & 64 else "edited",
+                "ephemeral": bool(original["flags"] & 64),
+                "content": original["content"],
+                "message": original,
             }
         return None
 
@@ -179,7 +189,7 @@ def test_recommend_a_catalog_clip(world) -> None:
     record = discord.interaction(member(), "recommend", url=f"https://youtu.be/{video}", count=4)
     answer = outcome(discord, record, reactions=5)
     assert record["responses"][0]["type"] == 5  # deferred at once
-    assert answer["kind"] == "edited"
+    assert answer["kind"] == "public"
     embed = answer["message"]["embeds"][0]
     assert embed["title"] == f"Sounds like: {title_of(video)}"
     assert embed["url"].startswith(f"https://www.youtube.com/watch?v={video}")
@@ -201,11 +211,11 @@ def test_recommend_a_catalog_clip(world) -> None:
 def test_recommend_a_new_video_then_from_the_cache(world) -> None:
     discord, youtube, _, data = world
     first = recommend(discord, member(), f"https://www.youtube.com/watch?v={NEW_SONG}", 3)
-    assert first["kind"] == "edited"
+    assert first["kind"] == "public"
     assert any(path == f"/{NEW_SONG}" for path, _ in youtube.requests)
     before = len(youtube.requests)
     again = recommend(discord, member(), f"https://youtu.be/{NEW_SONG}", 3)
-    assert again["kind"] == "edited" and len(youtube.requests) == before
+    assert again["kind"] == "public" and len(youtube.requests) == before
     assert (
         again["message"]["embeds"][0]["description"] == first["message"]["embeds"][0]["description"]
     )
@@ -303,7 +313,7 @@ def test_reindex_is_for_owners_and_recommend_keeps_answering(world) -> None:
     second = outcome(discord, discord.interaction(Member(1234, "admin"), "reindex"))
     assert "already running" in second["content"]
     answers = [recommend(discord, member(), catalog_video(data, i), 3) for i in range(3)]
-    assert all(a["kind"] == "edited" for a in answers)
+    assert all(a["kind"] == "public" for a in answers)
     final = discord.wait_for(
         lambda: (
             "Index rebuilt" in discord.messages[started["original"]]["content"]
@@ -314,7 +324,7 @@ def test_reindex_is_for_owners_and_recommend_keeps_answering(world) -> None:
     )
     assert "now serving" in final
     after = recommend(discord, member(), catalog_video(data, 9), 3)
-    assert after["kind"] == "edited"
+    assert after["kind"] == "public"
 
 
 def _counts(data: Path) -> tuple[int, int, int, int]:
@@ -353,7 +363,7 @@ def test_resumes_after_a_gateway_disconnect(world) -> None:
     discord.wait_for(discord.connected, 30, "the gateway connection")
     time.sleep(0.5)
     answer = recommend(discord, member(), catalog_video(data, 11), 2)
-    assert answer["kind"] == "edited"
+    assert answer["kind"] == "public"
 
 
 def test_cooldown_says_how_long_to_wait(
@@ -376,7 +386,7 @@ def test_cooldown_says_how_long_to_wait(
             typo = outcome(discord, discord.interaction(bob, "recommend", url="not a url"))
             assert typo["ephemeral"] and "Accepted:" in typo["content"]
             # A refused typo costs nothing: the right link right after is answered.
-            assert recommend(discord, bob, catalog_video(data, 1), 2)["kind"] == "edited"
+            assert recommend(discord, bob, catalog_video(data, 1), 2)["kind"] == "public"
             again = outcome(
                 discord, discord.interaction(bob, "recommend", url=catalog_video(data, 2))
             )
@@ -449,7 +459,7 @@ def test_two_shards_serve_as_one_bot(built_catalog: Path, tmp_path: Path) -> Non
             discord.wait_for(lambda: len(discord.identified_shards) == 2, 30, "two shards")
             assert sorted(discord.identified_shards) == [[0, 2], [1, 2]]
             answer = recommend(discord, member(), catalog_video(data, 5), 3)
-            assert answer["kind"] == "edited"
+            assert answer["kind"] == "public"
         finally:
             assert bot.stop() == 0
 
@@ -599,26 +609,27 @@ def test_ratings_personalise_and_taste_can_be_reset(world) -> None:
 
 
 def test_twenty_suggestions_are_all_ratable(world) -> None:
+    """Each message numbers its suggestions from 1, as its reactions do, and its footer
+    names only the reactions it has (issue 22, item 3)."""
     discord, _, _, data = world
     erin = member()
-    record = discord.interaction(erin, "recommend", url=catalog_video(data, 25), count=20)
-    discord.wait_for(
-        lambda: (
-            record.get("followups")
-            and len(discord.messages[record["followups"][0]].get("bot_reactions", [])) == 11
-        ),
-        90,
-        "both pages with their reactions",
-    )
-    first = discord.messages[record["original"]]
-    second = discord.messages[record["followups"][0]]
+    record = discord.interaction(erin, "recommend", url=catalog_video(data, 25), count=19)
+    first, second = outcome(discord, record, reactions=11)["messages"]
+    discord.wait_for(lambda: len(second.get("bot_reactions", [])) == 10, 30, "page 2's reactions")
     assert first["bot_reactions"] == [*NUMBERS, "👎"]
-    assert second["bot_reactions"] == [*NUMBERS, "👎"]
-    assert "**1.**" in first["embeds"][0]["description"]
-    later = second["embeds"][0]["description"]
-    assert "**11.**" in later and "**20.**" in later
-    assert "if the others in this message missed" in first["embeds"][0]["footer"]["text"]
-    # 1️⃣ on the second page likes suggestion 11; 👎 on the first dislikes 1 to 10 only.
+    assert second["bot_reactions"] == [*NUMBERS[:9], "👎"]
+    pages = [m["embeds"][0] for m in (first, second)]
+    assert pages[0]["title"].startswith("Sounds like: ") and "(page 1 of 2)" in pages[0]["title"]
+    assert pages[1]["title"].startswith("More like: ") and "(page 2 of 2)" in pages[1]["title"]
+    numbers = [re.findall(r"^\*\*(\d+)\.\*\*", e["description"], re.M) for e in pages]
+    assert numbers == [[str(n) for n in range(1, 11)], [str(n) for n in range(1, 10)]]
+    assert pages[0]["footer"]["text"].startswith("React 1️⃣–🔟 to like a suggestion, 👎 if")
+    assert pages[1]["footer"]["text"].startswith("React 1️⃣–9️⃣ to like a suggestion, 👎 if")
+    one = discord.interaction(member(), "recommend", url=catalog_video(data, 26), count=1)
+    alone = outcome(discord, one, reactions=2)["message"]
+    assert alone["embeds"][0]["footer"]["text"].startswith("React 1️⃣ if you like it, 👎 if")
+    assert alone["bot_reactions"] == ["1️⃣", "👎"] and "page" not in alone["embeds"][0]["title"]
+    # 1️⃣ on the second page likes its first suggestion; 👎 on the first dislikes 1 to 10.
     discord.react(erin, int(second["id"]), "1️⃣")
     discord.react(erin, int(first["id"]), "👎")
 
@@ -629,7 +640,7 @@ def test_twenty_suggestions_are_all_ratable(world) -> None:
             ).fetchall()
         return {(m, p): v for m, p, v in rows}
 
-    discord.wait_for(lambda: len(by_message()) == 11, 20, "11 ratings")
+    discord.wait_for(lambda: len(by_message()) == 11, 20, "11 ratings")  # 1 + 10
     rated = by_message()
     assert rated[(int(second["id"]), 1)] == 1
     assert all(rated[(int(first["id"]), p)] == -1 for p in range(1, 11))
@@ -645,7 +656,7 @@ def test_find_similar_music_from_a_message(world) -> None:
     answer = outcome(
         discord, discord.message_command(member(), "Find similar music", post), reactions=6
     )
-    assert answer["kind"] == "edited"
+    assert answer["kind"] == "public"
     assert answer["message"]["embeds"][0]["url"].startswith(
         f"https://www.youtube.com/watch?v={video}"
     )
@@ -663,7 +674,7 @@ def test_find_similar_music_from_a_message(world) -> None:
         found = outcome(
             discord, discord.message_command(member(), "Find similar music", posted), reactions=6
         )
-        assert found["kind"] == "edited", (text, found)
+        assert found["kind"] == "public", (text, found)
         assert found["message"]["embeds"][0]["url"].startswith(
             f"https://www.youtube.com/watch?v={other}"
         )
@@ -688,7 +699,7 @@ def test_fifty_requests_at_once_all_get_an_answer(world) -> None:
         for i in range(15)
     ]
     answers = [outcome(discord, record, reactions=4, timeout=240) for record in records]
-    served = [a for a in answers if a["kind"] == "edited"]
+    served = [a for a in answers if a["kind"] == "public"]
     refused = [a for a in answers if a["ephemeral"]]
     assert len(served) + len(refused) == 50
     assert len(served) >= 35  # every catalog clip is answered
@@ -717,7 +728,7 @@ def test_two_processes_each_run_half_the_shards(built_catalog: Path, tmp_path: P
             assert sorted(discord.identified_shards) == [[i, 4] for i in range(4)]
             asker = member()
             answer = recommend(discord, asker, catalog_video(data, 6), 3)
-            assert answer["kind"] == "edited"
+            assert answer["kind"] == "public"
             serving = next(n for n, ids in enumerate(halves.values()) if owner_shard in ids)
             log = (tmp_path / f"bot{serving}.log").read_text()
             assert f"Shard ID {owner_shard} has connected" in log  # the server's shard is there
@@ -769,7 +780,7 @@ def test_a_full_disk_serves_what_it_can_and_loses_no_rating(
             disk.fill()
             # A catalog song needs no new space to answer: it is answered.
             answer = recommend(discord, member(), catalog_video(data, 3), 5)
-            assert answer["kind"] == "edited"
+            assert answer["kind"] == "public"
             alice = member()
             discord.react(alice, int(answer["message"]["id"]), "2️⃣")
             # A new song needs room to be listened to: the member is told why, privately.
@@ -787,7 +798,7 @@ def test_a_full_disk_serves_what_it_can_and_loses_no_rating(
                 lambda: ratings(data, alice.id) == {2: 1}, 30, "the like written once there is room"
             )
             again = recommend(discord, member(), f"https://youtu.be/{NEW_SONG}", 3)
-            assert again["kind"] == "edited"
+            assert again["kind"] == "public"
         finally:
             bot.stop()
     with sqlite3.connect(data / "earshot.sqlite3") as db:
@@ -826,7 +837,7 @@ def test_a_second_bot_for_the_same_shards_is_refused_or_explained(
             twin.start()
             try:
                 answers = [recommend(discord, member(), catalog_video(data, i), 3) for i in (1, 2)]
-                assert all(a["kind"] == "edited" for a in answers)
+                assert all(a["kind"] == "public" for a in answers)
                 explained = "another process answered interaction"
                 discord.wait_for(
                     lambda: explained in first.log_text() + twin.log_text(), 20, "the loser's line"

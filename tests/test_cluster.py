@@ -81,7 +81,7 @@ def _ask(cluster: Cluster, who: Member, guild: int, url: str, count: int = 3) ->
 
 def _answer(cluster: Cluster, record: dict, count: int = 3, timeout: float = 120) -> dict:
     answer = outcome(cluster.discord, record, reactions=count + 1, timeout=timeout)
-    assert answer["kind"] == "edited", answer["content"]
+    assert answer["kind"] == "public", answer["content"]
     assert answer["message"]["guild_id"] == record["guild_id"]  # answered in its server
     return answer
 

@@ -210,6 +210,7 @@ def test_migrate_to_postgres_copies_verifies_and_refuses_twice(
                 ("recent_replies", (0,)),
                 ("ingest_summary", ()),
                 ("class_kinds", ()),
+                ("class_parents", ()),
                 ("verification_counts", ()),
                 ("count_tracks", ("member",)),
             ]:

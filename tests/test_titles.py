@@ -247,3 +247,43 @@ def test_the_sweep_stops_when_youtube_stops_answering(data: Path, youtube: OEmbe
     assert "did not answer 50 times in a row" in done.stderr
     assert "resumes where it stopped" in done.stderr
     assert len(youtube.requests) == 50
+
+
+async def test_labels_show_the_most_telling_first(data: Path, youtube: OEmbedServer) -> None:
+    """Genres, then instruments, then moods; a label under a more specific one shown is
+    left out ("Guitar" beside "Acoustic guitar"), by AudioSet's own ontology."""
+    with sqlite3.connect(data / "earshot.sqlite3") as db:
+        rows = db.execute("SELECT idx, name, kind, parents FROM classes").fetchall()
+        tracks = dict(db.execute("SELECT video_id, labels FROM tracks"))
+    kind = {name: k for _, name, k, _ in rows}
+    name_of = {idx: name for idx, name, _, _ in rows}
+    parents = {idx: [int(p) for p in ps.split()] for idx, _, _, ps in rows}
+    assert parents[name_of_index(rows, "Acoustic guitar")] == [name_of_index(rows, "Guitar")]
+
+    def ancestors(idx: int) -> set[str]:
+        found, stack = set(), list(parents[idx])
+        while stack:
+            p = stack.pop()
+            if name_of[p] not in found:
+                found.add(name_of[p])
+                stack.extend(parents[p])
+        return found
+
+    index_of = {name: idx for idx, name, _, _ in rows}
+    order = {"genre": 0, "instrument": 1, "mood": 2, "music": 3}
+    left_out = 0
+    async with _engine(data, youtube) as engine:
+        for video in _catalog_videos(data, 6):
+            for item in (await engine.recommend(video, 10)).items:
+                shown = item.labels
+                ranks = [order[kind[name]] for name in shown]
+                assert ranks == sorted(ranks), shown
+                above = set().union(*(ancestors(index_of[name]) for name in shown))
+                assert not above & set(shown), shown
+                raw = {name_of[int(i)] for i in tracks[item.video_id].split()}
+                left_out += len(raw & above)
+    assert left_out > 0  # the sample has clips labelled with a label and its parent
+
+
+def name_of_index(rows: list[tuple[int, str, str, str]], name: str) -> int:
+    return next(idx for idx, n, _, _ in rows if n == name)

@@ -39,6 +39,7 @@ class AudioSetClass:
     mid: str
     name: str
     kind: LabelKind
+    parents: tuple[int, ...] = ()  # the classes this one sits under in the ontology
 
 
 class MetadataError(ValueError):
@@ -106,7 +107,18 @@ class Ontology:
                 return LabelKind.MOOD
             return LabelKind.MUSIC if mid in music else LabelKind.OTHER
 
-        return cls([AudioSetClass(i, mid, name, kind(mid)) for i, mid, name in rows])
+        index_of = {mid: i for i, mid, _ in rows}
+        parents: dict[str, list[int]] = {}
+        for node in nodes.values():
+            for child in node.get("child_ids", []):
+                if node["id"] in index_of:
+                    parents.setdefault(child, []).append(index_of[node["id"]])
+        return cls(
+            [
+                AudioSetClass(i, mid, name, kind(mid), tuple(sorted(parents.get(mid, ()))))
+                for i, mid, name in rows
+            ]
+        )
 
     def is_music(self, labels: Iterable[int]) -> bool:
         return any(label in self.music for label in labels)

@@ -110,6 +110,10 @@ MIGRATIONS: tuple[str, ...] = (
         at          {real} NOT NULL            -- reactions on replies before this are not ratings
     )
     """,
+    """
+    -- a class's parents in the ontology: class indices, space-separated
+    ALTER TABLE classes ADD COLUMN parents TEXT NOT NULL DEFAULT ''
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -39,11 +39,18 @@ class TracksTables(StoreCore):
     async def save_classes(self, ontology: Ontology) -> None:
         async with self.transaction():
             await self._execute(
-                "INSERT INTO classes (idx, mid, name, kind) VALUES (:idx, :mid, :name, :kind)"
-                " ON CONFLICT (idx) DO UPDATE"
-                " SET mid = excluded.mid, name = excluded.name, kind = excluded.kind",
+                "INSERT INTO classes (idx, mid, name, kind, parents)"
+                " VALUES (:idx, :mid, :name, :kind, :parents) ON CONFLICT (idx) DO UPDATE"
+                " SET mid = excluded.mid, name = excluded.name, kind = excluded.kind,"
+                " parents = excluded.parents",
                 [
-                    {"idx": c.index, "mid": c.mid, "name": c.name, "kind": str(c.kind)}
+                    {
+                        "idx": c.index,
+                        "mid": c.mid,
+                        "name": c.name,
+                        "kind": str(c.kind),
+                        "parents": _labels_text(c.parents),
+                    }
                     for c in ontology.classes
                 ],
             )
@@ -53,6 +60,12 @@ class TracksTables(StoreCore):
 
     async def class_kinds(self) -> dict[int, str]:
         return {idx: kind for idx, kind in await self._all("SELECT idx, kind FROM classes")}
+
+    async def class_parents(self) -> dict[int, tuple[int, ...]]:
+        """Each class's parents in AudioSet's ontology (empty for a catalog ingested before
+        they were kept: ingesting again fills them in)."""
+        rows = await self._all("SELECT idx, parents FROM classes")
+        return {idx: tuple(int(p) for p in parents.split()) for idx, parents in rows}
 
     # --- catalog ingest ------------------------------------------------------------
 

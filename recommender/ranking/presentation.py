@@ -14,7 +14,8 @@ from ..sources.links import watch_url
 from ..video_facts import VideoFacts
 from .pipeline import Ranked
 
-SOUNDS_ALIKE = 0.5  # sound similarity from which "sounds alike" is a reason
+CLOSE_SOUND = 0.6  # sound similarity from which "a close match in sound" is a reason
+# (about one suggestion in twenty reaches it on the AudioSet sample: it says something)
 TASTE_LABELS = 6  # labels shown per side of a member's taste
 
 
@@ -23,20 +24,54 @@ TASTE_LABELS = 6  # labels shown per side of a member's taste
 # small room") and sound effects are not, however often AudioSet gave them to a clip.
 MUSICAL_KINDS = frozenset({"genre", "instrument", "mood", "music"})
 TOO_GENERAL = frozenset({"Music"})  # true of every clip in the catalog
+TELLING_ORDER = {"genre": 0, "instrument": 1, "mood": 2}  # then the rest of Music
 
 
 class Labels:
     """AudioSet class indices to the names of those that describe music."""
 
-    def __init__(self, names: Mapping[int, str], kinds: Mapping[int, str] | None = None) -> None:
+    def __init__(
+        self,
+        names: Mapping[int, str],
+        kinds: Mapping[int, str] | None = None,
+        parents: Mapping[int, Sequence[int]] | None = None,
+    ) -> None:
         self._names = {
             i: name
             for i, name in names.items()
             if (kinds is None or kinds.get(i) in MUSICAL_KINDS) and name not in TOO_GENERAL
         }
+        self._kinds = dict(kinds or {})
+        self._parents = dict(parents or {})
 
     def __call__(self, labels: Iterable[int]) -> list[str]:
         return [self._names[i] for i in labels if i in self._names]
+
+    def telling_first(self, labels: Iterable[int]) -> list[str]:
+        """The names to show, most telling first: genres, then instruments, then moods,
+        then the rest; a label is left out when a more specific one under it is there
+        ("Guitar" under "Acoustic guitar"). Within a kind, later in the ontology first
+        (its children follow their parents), which is the more specific where the
+        catalog does not know the parents."""
+        shown = [i for i in dict.fromkeys(labels) if i in self._names]
+        covered: set[int] = set()
+        for label in shown:
+            covered |= self._ancestors(label)
+        kept = sorted(
+            (i for i in shown if i not in covered),
+            key=lambda i: (TELLING_ORDER.get(self._kinds.get(i, ""), len(TELLING_ORDER)), -i),
+        )
+        return [self._names[i] for i in kept]
+
+    def _ancestors(self, label: int) -> set[int]:
+        found: set[int] = set()
+        stack = list(self._parents.get(label, ()))
+        while stack:
+            parent = stack.pop()
+            if parent not in found:
+                found.add(parent)
+                stack.extend(self._parents.get(parent, ()))
+        return found
 
 
 def recommendation(
@@ -45,23 +80,20 @@ def recommendation(
     query: np.ndarray,
     ranked: Ranked,
     track: Track,
-    query_tags: set[str],
 ) -> Recommendation:
-    """One suggestion as shown: link at the clip's moment, labels, figures, reasons."""
+    """One suggestion as shown: link at the clip's moment, its telling labels, figures,
+    and reasons that say what the labels do not (the ratings behind it, a close sound)."""
     hit = ranked.hit
     sound = index.sound_similarity(hit, query)
-    names = labels(track.labels)
-    shared = [name for name in names if name in query_tags]
-    reasons = [", ".join(shared[:3]).lower()] if shared else []
-    if sound >= SOUNDS_ALIKE:
-        reasons.append("sounds alike")
-    reasons.extend(ranked.reasons)
+    reasons = list(ranked.reasons)
+    if sound >= CLOSE_SOUND:
+        reasons.append("a close match in sound")
     return Recommendation(
         track.id,
         track.video_id,
         track.start_s,
         watch_url(track.video_id, track.start_s),
-        names,
+        labels.telling_first(track.labels),
         round(hit.score, 4),
         round(sound, 4),
         round(max(0.0, index.cosine(hit, query)), 4),

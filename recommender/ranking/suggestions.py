@@ -1,11 +1,12 @@
 """A reply's suggestions: the ranking pipeline for a member, then what YouTube says of the
-chosen videos, then what people read. A suggestion found dead gives its place to the next.
+chosen videos, then what people read. A suggestion found dead gives its place to the next,
+round after round, until the count asked for is met, the catalog has no more matches, or
+the reply's time for checks is spent; a shorter answer says which.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -20,7 +21,9 @@ from .candidates import StoreCandidates
 from .pipeline import SearchSettings, suggest
 from .presentation import Labels, recommendation, with_facts
 
-FACT_ROUNDS = 3  # rankings at most per reply while chosen videos turn out dead
+CHECKS_BUDGET_S = 6.0  # how long one reply may spend replacing suggestions found dead
+NO_MORE_MATCHES = "the catalog has no more matches for this song that you have not ruled out"
+OUT_OF_TIME = "YouTube did not confirm enough of the others as playable in time"
 
 
 class Suggester:
@@ -41,20 +44,18 @@ class Suggester:
         count: int,
         member: int | None = None,
         guild: int | None = None,
-        *,
-        heard: Sequence[int] = (),
-    ) -> tuple[list[Recommendation], dict[str, VideoFacts]]:
+    ) -> tuple[list[Recommendation], dict[str, VideoFacts], str]:
         """The ranking pipeline runs in a thread (it touches memory-mapped vectors), and
         the store's answers about each batch of hits come from this event loop. Then the
         chosen videos (and the query's) whose facts are missing or stale are checked.
-        ``known_labels`` are a catalog clip's own labels; ``heard``, what the tagger hears
-        in the query (both name the reasons)."""
+        ``known_labels`` are a catalog clip's own labels (they place the query)."""
         vector = await asyncio.to_thread(index.query_vector, frames, known_labels)
         ratings = MemberRatings()
         if member is not None:
             ratings = MemberRatings.from_rows(await self.store.ratings_of(member))
         loop, dead = asyncio.get_running_loop(), set[str]()
-        for _ in range(FACT_ROUNDS):
+        started, extra = loop.time(), 0
+        while True:
             known = StoreCandidates(self.store, loop, ratings, member, guild, dead)
             ranked = await asyncio.to_thread(
                 suggest,
@@ -62,24 +63,36 @@ class Suggester:
                 vector,
                 ratings,
                 known.describe,
-                count=count,
+                count=count + extra,
                 exclude_video=video_id,
                 search=self.search,
             )
             chosen = [known.tracks[r.hit.track_id] for r in ranked]
             asked = [video_id] if video_id else []
             facts = await self.facts.current(asked + [t.video_id for t in chosen])
-            found_dead = {v for v, f in facts.items() if f.status in DEAD and v != video_id}
-            if not found_dead & {t.video_id for t in chosen}:
-                break
+            found_dead = {
+                t.video_id
+                for t in chosen
+                if t.video_id in facts and facts[t.video_id].status in DEAD
+            }
             dead |= found_dead
-        query_tags = set(self.labels(known_labels)) | set(self.labels(heard))
+            live = len(chosen) - len(found_dead)  # dead ones were left out of this ranking
+            exhausted = len(ranked) < count + extra
+            if live >= count or exhausted or not found_dead:
+                break
+            if loop.time() - started > CHECKS_BUDGET_S:
+                break
+            # The dead no longer take places; ask for a margin as large as the loss.
+            extra = len(found_dead)
+        shortfall = ""
+        if live < count:
+            shortfall = NO_MORE_MATCHES if exhausted else OUT_OF_TIME
         items = [
             with_facts(
-                recommendation(self.labels, index, vector, r, track, query_tags),
+                recommendation(self.labels, index, vector, r, track),
                 facts.get(track.video_id),
             )
             for r, track in zip(ranked, chosen, strict=True)
             if track.video_id not in dead
-        ]
-        return items, facts
+        ][:count]
+        return items, facts, shortfall

@@ -31,6 +31,8 @@ from aiohttp import WSMsgType, web
 
 API = "/api/v10"
 EPOCH_MS = 1420070400000
+EPHEMERAL = 1 << 6
+LOADING = 1 << 7  # a deferred response's "thinking…" state
 
 
 def _now_iso() -> str:
@@ -117,6 +119,8 @@ class FakeDiscord:
         self.shards = shards  # what /gateway/bot recommends
         self.identified_shards: list[list[int]] = []  # [shard_id, shard_count] per IDENTIFY
         self.reactions: dict[int, dict[str, set[int]]] = {}  # message -> emoji -> users
+        # "502" or "reset": how the answer to the next interaction callback is lost
+        self.lose_next_answer = ""
         self.rest_reads = 0  # GETs of messages and reaction lists (the bot catching up)
         self._shard_of: dict[int, tuple[int, int]] = {}  # socket -> (shard id, shard count)
         self._sessions: dict[str, tuple[int, int]] = {}  # session id -> its shard
@@ -497,6 +501,14 @@ class FakeDiscord:
             result = self._route(method, parts, body or {}, dict(request.query))
         except KeyError as exc:
             return self._json({"message": f"Unknown {exc}", "code": 10008}, 404)
+        if parts[-1:] == ["callback"] and self.lose_next_answer:
+            # The callback was taken, but its answer never reaches the bot.
+            lost, self.lose_next_answer = self.lose_next_answer, ""
+            if lost == "502":
+                return self._json({"message": "502: Bad Gateway", "code": 0}, 502)
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=204)
         if result is None:
             return web.Response(status=204)
         status, payload = result
@@ -569,11 +581,18 @@ class FakeDiscord:
                 return self._webhook_message(method, token, message, body)
             case "POST", ["webhooks", _, token]:
                 interaction = self._by_token(token)
+                loading = self.messages.get(interaction.get("original") or 0)
+                if loading is not None and int(loading["flags"]) & LOADING:
+                    # As Discord: a follow-up right after a deferral edits the "thinking"
+                    # message instead, and keeps its ephemeral flag, whatever is asked.
+                    return self._webhook_message("PATCH", token, "@original", body)
                 message = self._message(body, interaction=interaction)
                 interaction.setdefault("followups", []).append(int(message["id"]))
                 return 200, message
             case "PUT", ["channels", _, "messages", message_id, "reactions", emoji, "@me"]:
                 message = self.messages[int(message_id)]
+                if int(message["flags"]) & EPHEMERAL:  # not in the channel: no reactions
+                    return 404, {"message": "Unknown Message", "code": 10008}
                 message.setdefault("bot_reactions", []).append(emoji)
                 self._reacted(int(message_id), emoji, self.bot_id, True)
                 return None
@@ -583,7 +602,7 @@ class FakeDiscord:
                 return None
             case "GET", ["channels", _, "messages", message_id]:
                 message = self.messages.get(int(message_id))
-                if message is None or message.get("deleted"):
+                if message is None or message.get("deleted") or int(message["flags"]) & EPHEMERAL:
                     return 404, {"message": "Unknown Message", "code": 10008}
                 self.rest_reads += 1
                 return 200, {**message, "reactions": self._reaction_summary(int(message_id))}
@@ -616,7 +635,7 @@ class FakeDiscord:
         if kind in (4, 5):
             flags = int(data.get("flags") or 0)
             message = self._message(
-                {**data, "flags": flags | (128 if kind == 5 else 0)}, interaction=interaction
+                {**data, "flags": flags | (LOADING if kind == 5 else 0)}, interaction=interaction
             )
             interaction["original"] = int(message["id"])
         return 200, {
@@ -639,7 +658,7 @@ class FakeDiscord:
     ) -> tuple[int, Any] | None:
         interaction = self._by_token(token)
         message_id = interaction.get("original") if message == "@original" else int(message)
-        if message_id is None or message_id not in self.messages:
+        if message_id is None or self.messages.get(message_id, {"deleted": True}).get("deleted"):
             raise KeyError("Message")
         if method == "DELETE":
             self.messages[message_id]["deleted"] = True
@@ -649,7 +668,7 @@ class FakeDiscord:
             for key in ("content", "embeds", "components"):
                 if key in body:
                     current[key] = body[key] or ([] if key != "content" else "")
-            current["flags"] = int(current.get("flags", 0)) & ~128
+            current["flags"] = int(current.get("flags", 0)) & ~LOADING
             current["edited_timestamp"] = _now_iso()
         return 200, self.messages[message_id]
 
@@ -748,6 +767,28 @@ class FakeDiscord:
         payload = self._base(member, 3, data, int(message.get("guild_id") or self.guild_id))
         payload["message"] = message
         return self._send_interaction(payload)
+
+    def public_reply(self, record: dict, reactions: int = 0) -> list[dict] | None:
+        """The messages an interaction's answer posted for the whole channel, once its
+        private "thinking…" is gone and the first has ``reactions`` of the bot's own;
+        None until then (and for an answer only the member sees)."""
+        original = self.messages.get(record.get("original") or 0)
+        posted = [self.messages[m] for m in record.get("followups", [])]
+        public = [m for m in posted if not int(m["flags"]) & EPHEMERAL]
+        if not public or original is None or not original.get("deleted"):
+            return None
+        if len(public[0].get("bot_reactions", [])) < reactions:
+            return None
+        return public
+
+    def private_answer(self, record: dict) -> str | None:
+        """What an interaction's answer told the member alone, if that is how it ended."""
+        original = self.messages.get(record.get("original") or 0)
+        if original is None or original.get("deleted") or int(original["flags"]) & LOADING:
+            return None
+        if int(original["flags"]) & EPHEMERAL and original["content"]:
+            return original["content"]
+        return None
 
     def _reacted(self, message_id: int, emoji: str, user: int, add: bool) -> None:
         users = self.reactions.setdefault(message_id, {}).setdefault(emoji, set())

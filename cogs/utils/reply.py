@@ -1,0 +1,114 @@
+"""What /recommend's reply reads like: one embed per message of up to ten suggestions.
+
+Made to be taken in at a glance on a phone: each suggestion is two lines, its title (the
+link) with channel and moment, then its few most telling labels and, only where there is
+one, the reason that the labels do not give. Every message numbers its suggestions from
+1, as its reactions do. Text from YouTube is escaped; anything shortened is cut between
+words, and no markup is left open."""
+
+from __future__ import annotations
+
+import discord
+
+from recommender.results import Recommendation, RecommendResult
+
+from .reactions import DISLIKE_EMOJI, NUMBER_EMOJI
+
+PER_MESSAGE = len(NUMBER_EMOJI)  # suggestions per message, each with its own reaction
+LABELS_SHOWN = 3  # per suggestion, and for the song asked about
+TITLE_LIMIT = 256
+DESCRIPTION_LIMIT = 4096
+EMBED_LIMIT = 6000
+LEARNS = "earshot learns from your ratings."
+
+
+def pages(result: RecommendResult) -> int:
+    return max(1, -(-len(result.items) // PER_MESSAGE))
+
+
+def shorten(text: str, limit: int) -> str:
+    """At most ``limit`` characters, cut between words with an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut and not text[limit - 1].isspace():
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:·-—") + "…"
+
+
+def plain(text: str, limit: int) -> str:
+    """Text from YouTube, shortened, then made inert inside a markdown link."""
+    text = shorten(text.replace("[", "(").replace("]", ")"), limit)
+    return discord.utils.escape_markdown(text)
+
+
+def clock(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def footer(suggestions: int) -> str:
+    """Names exactly the reactions the message has."""
+    if suggestions == 0:
+        return ""
+    if suggestions == 1:
+        return f"React {NUMBER_EMOJI[0]} if you like it, {DISLIKE_EMOJI} if it missed. {LEARNS}"
+    return (
+        f"React {NUMBER_EMOJI[0]}–{NUMBER_EMOJI[suggestions - 1]} to like a suggestion, "
+        f"{DISLIKE_EMOJI} if the others missed. {LEARNS}"
+    )
+
+
+def render(result: RecommendResult, page: int = 1) -> discord.Embed:
+    """The embed of message ``page`` (from 1) of the reply."""
+    query, total = result.query, pages(result)
+    song = query.title or "this song"
+    where = f" (page {page} of {total})" if total > 1 else ""
+    lead = "Sounds like" if page == 1 else "More like"
+    room = TITLE_LIMIT - len(f"{lead}: {where}")
+    title = f"{lead}: {plain(song, min(room - 20, 150))}{where}"
+    embed = discord.Embed(title=title, url=query.url, colour=discord.Colour.blurple())
+    lines: list[str] = []
+    if page == 1:
+        about = " · ".join((query.labels or query.tags)[:LABELS_SHOWN])
+        by = f"by {plain(query.channel, 60)}" if query.channel else ""
+        if by or about:
+            lines.append(" — ".join(part for part in (by, about) if part))
+        if result.play_all_url:
+            playable = sum(1 for item in result.items if item.live)
+            lines.append(f"[▶ Play all {playable} as one YouTube queue]({result.play_all_url})")
+        if result.shortfall:
+            lines.append(f"*Only {len(result.items)} this time: {result.shortfall}.*")
+    items = result.items[(page - 1) * PER_MESSAGE : page * PER_MESSAGE]
+    if not items:
+        lines.append("No suggestions found. Try another song.")
+    for limits in SIZES:  # the first that fits Discord's limit, even for escaped titles
+        description = "\n".join(lines + _suggestions(items, *limits))
+        if len(description) <= DESCRIPTION_LIMIT:
+            break
+    embed.description = description
+    embed.set_footer(text=footer(len(items)))
+    assert len(embed.description) <= DESCRIPTION_LIMIT and len(embed) <= EMBED_LIMIT
+    return embed
+
+
+# Characters for a title, a channel and a line of labels and reasons, widest first.
+SIZES = ((90, 40, 120), (50, 24, 60), (24, 0, 0))
+
+
+def _suggestions(items: list[Recommendation], title: int, channel: int, detail: int) -> list[str]:
+    lines = []
+    for n, item in enumerate(items, 1):
+        name = plain(item.title, title) if item.title else "A YouTube video"
+        by = f" — {plain(item.channel, channel)}" if item.channel and channel else ""
+        when = f" · from {clock(item.start_s)}" if item.start_s else ""
+        lines.append(f"**{n}.** [{name}]({item.url}){by}{when}")
+        labels = " · ".join(item.labels[:LABELS_SHOWN])
+        why = "; ".join(item.reasons)
+        parts = [discord.utils.escape_markdown(shorten(labels, detail))] if labels else []
+        if why:
+            parts.append(f"*{discord.utils.escape_markdown(shorten(why, detail))}*")
+        if parts and detail:
+            lines.append(" — ".join(parts))
+    return lines

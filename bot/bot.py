@@ -24,6 +24,7 @@ from .config import BotSettings
 from .health import LoopLagMonitor
 from .invite import invite_url
 from .responses import ALREADY_ANSWERED, UNKNOWN_INTERACTION, LostAnswers, tell_privately
+from .stale_buttons import StaleButton
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class Earshot(commands.AutoShardedBot):
             log.warning("there is no index: run `python -m recommender reindex`")
         else:
             log.info("catalog: %d tracks, %d indexed", stats.tracks, stats.indexed)
+        self.add_dynamic_items(StaleButton)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         self.tree.on_error = self.on_app_command_error

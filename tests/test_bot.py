@@ -602,6 +602,10 @@ def test_ratings_personalise_and_taste_can_be_reset(world) -> None:
 
     restart()
     assert ratings(data, carol.id) == {}
+    # Her old /taste's button still answers after the restart (issue 22, item 7).
+    again = discord.click(carol, taste["message"], button["custom_id"])
+    discord.wait_for(lambda: again["responses"], 20, "the old button's answer")
+    assert again["responses"][0]["data"]["content"] == "You have no ratings to forget."
     discord.react(carol, message, "2️⃣")
     discord.wait_for(lambda: ratings(data, carol.id) == {2: 1}, 20, "a like after forgetting")
     restart()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import re
 import shutil
 import signal
 from collections.abc import AsyncIterator
@@ -37,6 +38,12 @@ IDS = {
         "busy4",
         "busy5",
         "busy6",
+        "busy7",
+        "busy8",
+        "busy9",
+        "busy10",
+        "busy11",
+        "busy12",
         "model",
         "crash",
         "after",
@@ -239,19 +246,26 @@ async def test_unavailable_video_is_refused_and_nothing_is_left(engine: Engine) 
     assert not _leftovers(engine.settings.data_dir)
 
 
-async def test_too_much_queued_work_is_answered_busy(
+async def test_a_song_is_refused_busy_on_the_wait_it_would_have(
     catalog: Path, fake_vggish: Path, pca_params: Path, server: RangeServer
 ) -> None:
+    """Busy is decided by the wait, from how long songs take now, not by a count: the
+    refusal says how long, and the first in line is never refused."""
     async with _opened(
-        catalog, fake_vggish, pca_params, server, max_concurrent_requests=1
+        catalog, fake_vggish, pca_params, server, max_concurrent_requests=1, request_timeout_s=12.0
     ) as engine:
         server.stall_s = 1.5
-        tasks = [asyncio.ensure_future(engine.recommend(IDS[f"busy{i}"], 2)) for i in range(7)]
+        await engine.recommend(IDS["busy0"], 2)  # how long a song takes, measured
+        typical = engine.listener.pace.typical_s
+        assert typical is not None and typical >= 1.5
+        tasks = [asyncio.ensure_future(engine.recommend(IDS[f"busy{i}"], 2)) for i in range(1, 13)]
         outcomes = await asyncio.gather(*tasks, return_exceptions=True)
     busy = [o for o in outcomes if isinstance(o, BusyError)]
-    served = [o for o in outcomes if not isinstance(o, BaseException)]
-    assert len(busy) == 2 and len(served) == 5  # 1 running + 4 waiting, the rest refused
-    assert "try again" in str(busy[0])
+    assert not isinstance(outcomes[0], BaseException), outcomes[0]  # nothing ahead of it
+    assert isinstance(outcomes[-1], BusyError)  # eleven songs of >= 1.5 s ahead: > 12 s
+    assert all(isinstance(o, BusyError) or not isinstance(o, BaseException) for o in outcomes)
+    said = str(busy[0])
+    assert re.search(r"would wait about \d+ seconds for its turn\. Try again then", said), said
 
 
 async def test_one_member_has_one_new_song_listened_to_at_a_time(

@@ -6,13 +6,23 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from scripts.standins.discord_api import FakeDiscord
+from scripts.standins.media import make_song
 from scripts.standins.oembed import OEmbedServer
 from tests import test_bot
-from tests.test_bot import NUMBERS, SILENT_SONG, catalog_video, member, outcome
+from tests.test_bot import (
+    NUMBERS,
+    SILENT_SONG,
+    catalog_video,
+    member,
+    outcome,
+    ratings,
+    recommend,
+)
 
 media, world = test_bot.media, test_bot.world  # fixtures: a bot of this module's own
 
@@ -70,6 +80,59 @@ def test_a_first_response_whose_answer_was_lost_carries_on(world, how: str) -> N
     log = bot.log_text()
     assert f"interaction {record['id']}: " in log and "carrying on" in log
     assert "another process answered" not in log and "Traceback" not in log
+
+
+def test_buttons_never_fail_silently(world) -> None:
+    """A button from an older bot, a confirmation left too long, another member's button:
+    each is answered, privately, with what to do, and nothing is deleted."""
+    discord, _, _, data = world
+    dana = member()
+    reply = recommend(discord, dana, catalog_video(data, 33), 3)
+    discord.react(dana, int(reply["message"]["id"]), "1️⃣")
+    discord.wait_for(lambda: ratings(data, dana.id) == {1: 1}, 20, "her like")
+    taste = outcome(discord, discord.interaction(dana, "taste"))["message"]
+
+    def press(who, message: dict, custom_id: str, label: str = "") -> dict:
+        """Click a button; one that is not on ``message`` is put there first (Discord only
+        sends clicks on buttons a message has)."""
+        buttons = [b for row in message["components"] for b in row["components"]]
+        if custom_id not in [b["custom_id"] for b in buttons]:
+            button = {"type": 2, "style": 2, "label": label, "custom_id": custom_id}
+            message = {**message, "components": [{"type": 1, "components": [button]}]}
+        click = discord.click(who, message, custom_id)
+        discord.wait_for(lambda: click["responses"], 20, f"an answer to {custom_id}")
+        return click["responses"][0]
+
+    old = press(dana, taste, "3f1c0e0c9a4b4f0e8d6f2b1a7c9e5d3b", "Forget my ratings…")
+    assert old["type"] == 4 and int(old["data"]["flags"]) & 64  # an older bot's random id
+    assert "no longer works" in old["data"]["content"] and "/taste" in old["data"]["content"]
+    not_hers = press(member(), taste, f"earshot:forget:{dana.id}:ask")
+    assert int(not_hers["data"]["flags"]) & 64 and "not yours" in not_hers["data"]["content"]
+    yes = f"earshot:forget:{dana.id}:yes"
+    long_ago = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
+    stale = press(dana, {**taste, "edited_timestamp": long_ago}, yes, "Yes, forget them")
+    assert stale["type"] == 7  # the question again, in place
+    assert stale["data"]["content"].startswith("That question expired; here it is again.")
+    assert ratings(data, dana.id) == {1: 1}
+    now = datetime.now(UTC).isoformat()
+    done = press(dana, {**taste, "edited_timestamp": now}, yes, "Yes, forget them")
+    assert "Done: 1 rating deleted." in done["data"]["content"] and ratings(data, dana.id) == {}
+
+
+def test_fourteen_new_songs_at_once_are_all_answered(world) -> None:
+    """Busy is decided by the wait a song would have, not by how many are waiting: quick
+    songs asked for all at once are all answered (issue 22, item 8)."""
+    discord, youtube, _, _ = world
+    songs = [f"burst{n:02d}____" for n in range(14)]
+    for n, song in enumerate(songs):
+        make_song(youtube.root / f"{song}.mp3", 8.0, tone=150.0 + 20 * n)
+    records = [
+        discord.interaction(member(), "recommend", url=f"https://youtu.be/{song}", count=2)
+        for song in songs
+    ]
+    answers = [outcome(discord, record, reactions=3, timeout=180) for record in records]
+    refused = [a["content"] for a in answers if a["kind"] != "public"]
+    assert refused == [], refused
 
 
 def test_the_count_asked_for_comes_when_many_videos_are_gone(world, oembed: OEmbedServer) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from .embedder import PCA_PARAMS_SHA256, PcaParams
 from .jobs import ListenQueue, QueueUnavailableError, wait_limit_s
 from .member_slots import MemberSlots
 from .model_source import model_id
+from .pace import ListeningPace, about
 from .workers import (
     Listened,
     ModelCheck,
@@ -43,7 +45,7 @@ from .workers import (
 
 log = logging.getLogger(__name__)
 
-QUEUE_PER_SLOT = 4  # requests that may wait per listening slot before "busy"
+MAX_WAITING_PER_SLOT = 50  # however quick songs are, no more than this waits per slot
 
 
 def _official(path: Path) -> bool:
@@ -72,6 +74,8 @@ class Listener:
         self._inflight: dict[str, asyncio.Future[Listened]] = {}
         self._slots = asyncio.Semaphore(settings.max_concurrent_requests)
         self._waiting = 0
+        self._running = 0
+        self.pace = ListeningPace()
         self._queue: ListenQueue | None = None
         self._queue_lock = asyncio.Lock()
         self.members = MemberSlots()  # one new song at a time per member
@@ -240,12 +244,19 @@ class Listener:
         return listened
 
     async def _run(self, function: Callable[..., Listened], *args: object) -> Listened:
-        """One job in a worker, under the concurrency limit and the time limit."""
+        """One job in a worker, under the concurrency limit and the time limit. A job that
+        would wait longer than a listener may take for a song is refused, saying how long
+        it would wait (from how long songs take now)."""
         limit = self.settings.max_concurrent_requests
-        if self._slots.locked() and self._waiting >= limit * QUEUE_PER_SLOT:
+        ahead = self._running + self._waiting
+        wait_s = self.pace.expected_wait_s(ahead, limit)
+        if (
+            wait_s > self.settings.request_timeout_s
+            or self._waiting >= limit * MAX_WAITING_PER_SLOT
+        ):
             raise BusyError(
-                f"earshot is listening to {limit} songs with {self._waiting} more waiting; "
-                "try again in a minute."
+                f"earshot is busy listening to other songs: a new one would wait {about(wait_s)} "
+                "for its turn. Try again then; songs earshot already knows are answered now."
             )
         pool = await self._workers()
         self._waiting += 1
@@ -253,9 +264,13 @@ class Listener:
             await self._slots.acquire()
         finally:
             self._waiting -= 1
+        self._running += 1
+        started = time.monotonic()
         try:
             return await pool.run(function, *args, timeout_s=self.settings.request_timeout_s)
         finally:
+            self.pace.measured(time.monotonic() - started)
+            self._running -= 1
             self._slots.release()
 
     async def close(self) -> None:

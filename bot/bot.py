@@ -59,6 +59,7 @@ class Earshot(commands.AutoShardedBot):
         self.ready_after_s: float | None = None
         self.recent_errors: deque[RecentError] = deque(maxlen=20)
         self.loop_lag = LoopLagMonitor()
+        self.home_guild_id: int | None = None
 
     async def setup_hook(self) -> None:
         self.loop_lag.start()
@@ -74,6 +75,7 @@ class Earshot(commands.AutoShardedBot):
         else:
             log.info("catalog: %d tracks, %d indexed", stats.tracks, stats.indexed)
         self.add_dynamic_items(StaleButton)
+        self.home_guild_id = await self._home_guild()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         self.tree.on_error = self.on_app_command_error
@@ -85,6 +87,22 @@ class Earshot(commands.AutoShardedBot):
             self.settings.engine.listen_idle_s,
         )
 
+    async def _home_guild(self) -> int | None:
+        """Where the owner commands live: OWNER_GUILD_ID, else the server the application
+        names as its own in the Developer Portal; None: nowhere in particular."""
+        if self.settings.home_guild:
+            home, why = self.settings.home_guild, "OWNER_GUILD_ID"
+        else:
+            home, why = (await self.application_info()).guild_id, "the application's server"
+        if home is None:
+            log.info(
+                "/reindex and /stats are global, shown to server administrators only; set "
+                "OWNER_GUILD_ID to a server of yours to show them to every owner there"
+            )
+        else:
+            log.info("/reindex and /stats live in server %s (%s), for every owner", home, why)
+        return home
+
     async def sync_commands(self, where: str) -> list[app_commands.AppCommand]:
         if where == "global":
             synced = await self.tree.sync()
@@ -92,6 +110,15 @@ class Earshot(commands.AutoShardedBot):
             guild = discord.Object(id=int(where))
             self.tree.copy_global_to(guild=guild)
             synced = await self.tree.sync(guild=guild)
+        if self.home_guild_id is not None and str(self.home_guild_id) != where:
+            try:
+                synced += await self.tree.sync(guild=discord.Object(id=self.home_guild_id))
+            except discord.Forbidden:
+                log.error(
+                    "cannot register the owner commands in server %s: earshot is not in it "
+                    "(or was invited without applications.commands); invite it there",
+                    self.home_guild_id,
+                )
         log.info("synced %d application commands (%s)", len(synced), where)
         return synced
 

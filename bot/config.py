@@ -49,6 +49,7 @@ class BotSettings:
     engine: Settings
     shard_count: int | None = None  # None: as many as Discord recommends, all in here
     shard_ids: tuple[int, ...] | None = None  # this process's shards, of shard_count
+    home_guild: int | None = None  # OWNER_GUILD_ID: where the owner commands live
 
     def __repr__(self) -> str:  # never let the token reach a log
         return (
@@ -90,7 +91,11 @@ class BotSettings:
         if not 0 <= cooldown <= 3600:
             raise ConfigError("RECOMMEND_COOLDOWN_SECONDS must be between 0 and 3600")
         shard_count, shard_ids = _shards(env)
+        home = env.get("OWNER_GUILD_ID", "").strip()
+        if home and not home.isdigit():
+            raise ConfigError(f"OWNER_GUILD_ID must be a server id (digits), got {home!r}")
         return cls(
+            home_guild=int(home) if home else None,
             shard_count=shard_count,
             shard_ids=shard_ids,
             token=token,

@@ -7,7 +7,7 @@ import base64
 import binascii
 from collections.abc import Mapping
 
-from recommender.ops.doctor import FAIL, OK, Check
+from recommender.ops.doctor import FAIL, OK, WARN, Check
 
 from .config import TOKEN_SHAPE
 from .invite import PERMISSIONS, SCOPES, invite_url
@@ -59,4 +59,23 @@ async def checks(env: Mapping[str, str]) -> list[Check]:
             link,
             {"url": link, "scopes": list(SCOPES), "permissions": PERMISSIONS.value},
         ),
+        owner_commands(env),
     ]
+
+
+def owner_commands(env: Mapping[str, str]) -> Check:
+    """Whether every owner will see /reindex and /stats (see bot.Earshot._home_guild)."""
+    home = env.get("OWNER_GUILD_ID", "").strip()
+    if home.isdigit():
+        return Check(
+            "owner commands", OK, f"in server {home} (OWNER_GUILD_ID), shown to every owner"
+        )
+    if env.get("BOT_ADMINS", "").strip():
+        return Check(
+            "owner commands",
+            WARN,
+            "BOT_ADMINS who are not server administrators will not see /reindex and /stats "
+            "unless the application names a server of its own in the Developer Portal: set "
+            "OWNER_GUILD_ID to a server of yours",
+        )
+    return Check("owner commands", OK, "shown to server administrators; owners run them")

@@ -12,7 +12,6 @@ import re
 import discord
 
 
-
 class StaleButton(discord.ui.DynamicItem[discord.ui.Button], template=r"(?!earshot:).*"):
     def __init__(self, custom_id: str) -> None:
         super().__init__(discord.ui.Button(label="…", custom_id=custom_id))

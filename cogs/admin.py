@@ -159,4 +159,13 @@ class Admin(commands.Cog):
 
 
 async def setup(bot: Earshot) -> None:
-    await bot.add_cog(Admin(bot))
+    """With a home server, the owner commands live there alone, shown to everyone in it
+    (only owners may run them); members elsewhere never see them. Without one, they are
+    global and shown to server administrators."""
+    admin = Admin(bot)
+    if bot.home_guild_id is None:
+        await bot.add_cog(admin)
+        return
+    for command in admin.__cog_app_commands__:
+        command.default_permissions = None
+    await bot.add_cog(admin, guild=discord.Object(bot.home_guild_id))

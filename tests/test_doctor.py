@@ -58,7 +58,9 @@ def test_a_healthy_deployment_passes_every_check(
         "index",
         "Discord token",
         "invite link",
+        "owner commands",
     ]
+    assert checks["owner commands"]["status"] == "ok"
     ytdlp = checks["yt-dlp"]["facts"]
     assert ytdlp["js_runtimes"].startswith("deno-2.") and ytdlp["ejs"]
     assert Path(ytdlp["runtime_path"]).name == "deno"
@@ -79,6 +81,10 @@ def test_a_healthy_deployment_passes_every_check(
     # view channel, send messages, embed links, add reactions, read message history
     assert checks["invite link"]["facts"]["permissions"] == 1024 + 2048 + 16384 + 64 + 65536
     assert TOKEN not in output and TOKEN.split(".")[2] not in output
+    # Extra owners without a home server would not see /reindex and /stats: a warning.
+    _, report, _ = _doctor(deployment, **_env(fake_vggish, pca_params, BOT_ADMINS="4321"))
+    owners = {c["name"]: c for c in report["checks"]}["owner commands"]
+    assert owners["status"] == "warn" and "OWNER_GUILD_ID" in owners["detail"], owners
 
 
 def test_the_table_names_each_failed_check_and_the_exit_code_says_so(

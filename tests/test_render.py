@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from cogs.recommend import render
+from cogs.utils.reply import render, shorten
 from recommender.results import Query, Recommendation, RecommendResult
 
 
@@ -38,7 +38,7 @@ def test_twenty_long_titles_fit_with_every_link_whole() -> None:
         ),
         [_item(n, nasty) for n in range(20)],
     )
-    pages = [render(result), render(result, first=11, heading=False)]
+    pages = [render(result, 1), render(result, 2)]
     links = []
     for embed in pages:
         assert len(embed) <= 6000 and len(embed.description or "") <= 4096
@@ -47,14 +47,43 @@ def test_twenty_long_titles_fit_with_every_link_whole() -> None:
         )
     assert len(links) == 20  # no link cut in half, none broken by a title's brackets
     assert "Play all 20" in (pages[0].description or "")
-    assert "**11.**" in (pages[1].description or "") and "Play all" not in (
-        pages[1].description or ""
+    later = pages[1].description or ""
+    assert later.startswith("**1.**") and "**11.**" not in later and "Play all" not in later
+    assert "(page 2 of 2)" in (pages[1].title or "")
+    # The song's own title is escaped in the embed's title too: no markup from YouTube.
+    assert "**Video**" not in (pages[0].title or "") and "\\*\\*Video\\*\\*" in (
+        pages[0].title or ""
     )
+    for embed in pages:
+        for line in (embed.description or "").splitlines():
+            bare = re.sub(r"\\.", "", line)  # escaped characters are text, not markup
+            assert bare.count("*") % 2 == 0 and bare.count("`") == 0, line
 
 
 def test_a_suggestion_without_a_title_still_shows() -> None:
     item = _item(1, "")
     result = RecommendResult(Query("abcdefghijk", "https://youtu.be/abcdefghijk", "cache"), [item])
-    assert "[YouTube video](https://www.youtube.com/watch?v=vid00000001&t=30s)" in (
+    assert "[A YouTube video](https://www.youtube.com/watch?v=vid00000001&t=30s)" in (
         render(result).description or ""
     )
+
+
+def test_a_shortened_text_ends_between_words() -> None:
+    title = "Dolly Parton - Jolene (Official Audio) from the album Jolene, remastered 2024"
+    for limit in range(10, len(title)):
+        short = shorten(title, limit)
+        assert len(short) <= limit and short.endswith("…")
+        kept = short[:-1]
+        assert title.startswith(kept) and title[len(kept)] in " ,-(", (limit, short)
+
+
+def test_a_suggestion_reads_in_two_lines_with_few_labels_and_reasons_that_add() -> None:
+    item = _item(1, "Jolene")
+    many = ["Country", "Bluegrass", "Acoustic guitar", "Banjo", "Happy music", "Strum"]
+    item = Recommendation(
+        **{**item.__dict__, "labels": many, "reasons": ["liked by 2 members here"]}
+    )
+    result = RecommendResult(Query("abcdefghijk", "https://youtu.be/abcdefghijk", "cache"), [item])
+    lines = (render(result).description or "").splitlines()
+    assert lines[0].startswith("**1.** [Jolene](")
+    assert lines[1] == "Country · Bluegrass · Acoustic guitar — *liked by 2 members here*"

@@ -5,12 +5,15 @@ lost, the count asked for, and the reply's text."""
 from __future__ import annotations
 
 import re
+import shutil
 import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from scripts.standins.discord_api import FakeDiscord
+from scripts.standins.bot_process import BotProcess
+from scripts.standins.discord_api import FakeDiscord, Member
 from scripts.standins.media import make_song
 from scripts.standins.oembed import OEmbedServer
 from tests import test_bot
@@ -154,3 +157,36 @@ def test_the_count_asked_for_comes_when_many_videos_are_gone(world, oembed: OEmb
     finally:
         for video in gone:
             oembed.status_for.pop(video, None)
+
+
+@pytest.mark.parametrize("named_by", ["OWNER_GUILD_ID", "the application"])
+def test_owner_commands_live_in_the_home_server_for_every_owner(
+    built_catalog: Path, tmp_path: Path, named_by: str
+) -> None:
+    """A BOT_ADMINS owner who is not a server administrator sees /reindex and /stats in
+    the home server and can run them; members of other servers never see them."""
+    data = tmp_path / "data"
+    shutil.copytree(built_catalog, data)
+    helper = Member(4321, "helper")  # an owner by BOT_ADMINS, with no server permissions
+    with FakeDiscord(guilds=2) as discord:
+        home, elsewhere = discord.guild_ids
+        env = {"BOT_ADMINS": str(helper.id), "SYNC_COMMANDS": "global"}
+        if named_by == "OWNER_GUILD_ID":
+            env["OWNER_GUILD_ID"] = str(home)
+        else:
+            discord.app_guild_id = home
+        bot = BotProcess(discord, data, tmp_path / "bot.log", **env)
+        bot.start()
+        try:
+            everyone = {"recommend", "taste", "Find similar music"}
+            assert discord.visible_commands(helper, home) == everyone | {"reindex", "stats"}
+            assert discord.visible_commands(helper, elsewhere) == everyone
+            admin_elsewhere = member(administrator=True)
+            assert discord.visible_commands(admin_elsewhere, elsewhere) == everyone
+            stats = outcome(discord, discord.interaction(helper, "stats", guild_id=home))
+            assert stats["ephemeral"] and stats["message"]["embeds"], stats
+            passer_by = outcome(discord, discord.interaction(member(), "stats", guild_id=home))
+            assert "Only the bot's owners" in passer_by["content"]
+            assert "/reindex and /stats live in server" in bot.log_text()
+        finally:
+            bot.stop()

@@ -127,7 +127,9 @@ class FakeDiscord:
         self._session_numbers = itertools.count(1)
         self.calls: list[Call] = []
         self.messages: dict[int, dict] = {}
-        self.commands: list[dict] = []
+        self.commands: list[dict] = []  # every registered command, of every scope
+        self.command_scopes: dict[str | None, list[dict]] = {}  # None: global; else a guild
+        self.app_guild_id: int | None = None  # the server the application names as its own
         self.interactions: dict[int, dict] = {}
         self.identifies = 0
         self.resumes: list[dict] = []
@@ -316,6 +318,7 @@ class FakeDiscord:
             "tags": [],
             "redirect_uris": [],
             "integration_types_config": {},
+            **({"guild_id": str(self.app_guild_id)} if self.app_guild_id else {}),
         }
 
     def _message(
@@ -552,7 +555,7 @@ class FakeDiscord:
                 "commands",
             ]:
                 guild = parts[3] if len(parts) == 5 else None
-                self.commands = [
+                self.command_scopes[guild] = [
                     {
                         **c,
                         "id": str(self.next_id()),
@@ -566,7 +569,8 @@ class FakeDiscord:
                     }
                     for c in body
                 ]
-                return 200, self.commands
+                self.commands = [c for scope in self.command_scopes.values() for c in scope]
+                return 200, self.command_scopes[guild]
             case "GET", ["applications", _, "commands"] | [
                 "applications",
                 _,
@@ -574,7 +578,7 @@ class FakeDiscord:
                 _,
                 "commands",
             ]:
-                return 200, self.commands
+                return 200, self.command_scopes.get(parts[3] if len(parts) == 5 else None, [])
             case "POST", ["interactions", interaction_id, _, "callback"]:
                 return self._callback(int(interaction_id), body)
             case (("GET" | "PATCH" | "DELETE"), ["webhooks", _, token, "messages", message]):
@@ -676,6 +680,20 @@ class FakeDiscord:
 
     def _run(self, coroutine: Any, timeout: float = 10) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    def visible_commands(self, member: Member, guild_id: int | None = None) -> set[str]:
+        """The commands a member sees in a server's command list, as Discord decides it
+        without per-server overrides: global and that server's own, less those whose
+        default_member_permissions the member lacks."""
+        guild = str(guild_id or self.guild_id)
+        granted = int(member.member()["permissions"])
+        seen = set()
+        for command in self.command_scopes.get(None, []) + self.command_scopes.get(guild, []):
+            needed = command.get("default_member_permissions")
+            wanted = int(needed) if needed is not None else None  # 0: administrators only
+            if wanted is None or granted & 8 or (wanted and wanted & granted == wanted):
+                seen.add(command["name"])
+        return seen
 
     def command_id(self, name: str) -> str:
         for command in self.commands:

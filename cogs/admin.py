@@ -13,13 +13,18 @@ from discord.ext import commands
 
 from bot.checks import owner_only
 from bot.health import resident_mb
-from recommender.errors import EarshotError
+from recommender.errors import CatalogEmptyError, EarshotError
 
 if TYPE_CHECKING:
     from bot.bot import Earshot
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 2.0
+EMPTY_CATALOG = (
+    "The catalog is empty, so there is nothing to index, and nothing is preparing it. "
+    "Fill it on the bot's server with `python -m recommender prepare` (or `ingest "
+    "--audioset DIR`), then run /reindex again."
+)
 
 
 def _age(seconds: float) -> str:
@@ -50,6 +55,9 @@ class Admin(commands.Cog):
                 f"A rebuild is already running: {self._progress_text()}.", ephemeral=True
             )
             return
+        if (await self.bot.engine.stats()).tracks == 0:
+            await interaction.response.send_message(EMPTY_CATALOG, ephemeral=True)
+            return
         await interaction.response.send_message(
             "Rebuilding the index in the background; /recommend keeps working meanwhile.",
             ephemeral=True,
@@ -65,6 +73,9 @@ class Admin(commands.Cog):
                 await self._edit(interaction, f"Rebuilding the index… {self._progress_text()}")
         try:
             built = job.result()
+        except CatalogEmptyError:
+            await self._edit(interaction, EMPTY_CATALOG)
+            return
         except EarshotError as exc:
             told = str(exc) + (f" To fix: {exc.operator_hint}." if exc.operator_hint else "")
             if self.bot.engine.index is not None and "keeps serving" not in told:

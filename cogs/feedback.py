@@ -77,7 +77,8 @@ class Feedback(commands.Cog):
             for message, channel, guild in await self.bot.engine.recent_replies(days)
             if self._ours(guild)
         ]
-        changed = read = 0
+        changed: set[int] = set()
+        read = 0
         for message_id, channel_id in replies:
             try:
                 by_user = await self._reactions_on(channel_id, message_id)
@@ -87,15 +88,16 @@ class Feedback(commands.Cog):
                 log.info("could not read reactions on %s: %s", message_id, exc)
                 continue
             read += 1
-            changed += await self.bot.engine.reconcile_reactions(message_id, by_user)
+            changed |= await self.bot.engine.reconcile_reactions(message_id, by_user)
         log.info(
             "caught up with reactions on %d of %d replies from the last %g days in %.1f s: "
-            "%d members' ratings changed while earshot was away",
+            "the ratings of %d member%s changed while earshot was away",
             read,
             len(replies),
             days,
             time.monotonic() - started,
-            changed,
+            len(changed),
+            "" if len(changed) == 1 else "s",
         )
 
     def _ours(self, guild_id: int | None) -> bool:

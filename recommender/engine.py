@@ -261,10 +261,12 @@ class Engine:
         """(message, channel, guild) of the replies of the last ``days`` days, newest first."""
         return await self.store.recent_replies(time.time() - days * 86400)
 
-    async def reconcile_reactions(self, message_id: int, by_user: dict[int, set[str]]) -> int:
+    async def reconcile_reactions(self, message_id: int, by_user: dict[int, set[str]]) -> set[int]:
         """Make a reply's stored reactions what Discord shows now (after the bot was
-        offline): ratings follow, nothing counted twice. Returns members changed."""
-        return await self.store.write_behind(self.store.replace_reactions, message_id, by_user)
+        offline): ratings follow, nothing counted twice. Returns the members changed (none
+        known yet when the write had to wait for the database)."""
+        changed = await self.store.write_behind(self.store.replace_reactions, message_id, by_user)
+        return changed if isinstance(changed, set) else set()
 
     async def forget_member(self, user_id: int) -> int:
         """Delete a member's ratings completely (they asked)."""

@@ -513,6 +513,11 @@ def test_missing_index_and_unexpected_errors(tmp_path: Path, pca_params: Path) -
             assert answer["content"] == (
                 "earshot is still preparing its catalog; try again in a while."
             )
+            # Nothing prepares an empty catalog by itself: /reindex says so, and how to fill it.
+            empty = outcome(discord, discord.interaction(OWNER, "reindex"))
+            assert empty["ephemeral"] and "still preparing" not in empty["content"]
+            assert empty["content"].startswith("The catalog is empty, so there is nothing")
+            assert "python -m recommender prepare" in empty["content"]
             with sqlite3.connect(data / "earshot.sqlite3") as db:  # a real fault: table gone
                 db.execute("DROP TABLE tracks")
             broken = outcome(discord, discord.interaction(OWNER, "stats"))

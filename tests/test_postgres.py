@@ -101,7 +101,7 @@ async def test_discord_snowflakes_round_trip(postgres_url: str) -> None:
         ids = [t for t, _ in tracks]
         community = await store.community(guild, member, ids, liked=[])
         assert community.dislikes == {t: 1 for t in ids}
-        assert await store.replace_reactions(message, {member: {"2"}}) == 2
+        assert len(await store.replace_reactions(message, {member: {"2"}})) == 2
         assert await store.ratings_of(member) == [(tracks[1][0], tracks[1][1], 1)]
         assert await store.forget_member(member) == 1
     finally:

@@ -138,6 +138,65 @@ def test_fourteen_new_songs_at_once_are_all_answered(world) -> None:
     assert refused == [], refused
 
 
+def test_links_as_members_paste_them(world) -> None:
+    """Punctuation and brackets around a link are not part of it; a refusal starts with a
+    capital and names what is accepted briefly; Find similar music finds links in `code`
+    and a message that is just an id (issue 22, item 10)."""
+    discord, _, _, data = world
+    video = catalog_video(data, 50)
+    for pasted in (f"https://youtu.be/{video}.", f"(https://youtu.be/{video})", f"`{video}`"):
+        answer = recommend(discord, member(), pasted, 2)
+        assert answer["kind"] == "public", (pasted, answer["content"])
+        assert f"watch?v={video}" in answer["message"]["embeds"][0]["url"]
+    refused = recommend(discord, member(), "https://www.youtube.com/playlist?list=PLx0sYbCqOb8")
+    said = refused["content"]
+    assert said.startswith("That is a playlist without a video") and len(said) < 220, said
+    for text in (f"try `https://youtu.be/{video}`", video, f"the id is `{video}` I think"):
+        posted = discord.post(member(), text)
+        found = outcome(discord, discord.message_command(member(), "Find similar music", posted), 6)
+        assert found["kind"] == "public", (text, found["content"])
+        assert f"watch?v={video}" in found["message"]["embeds"][0]["url"]
+
+
+def test_a_linked_moment_picks_the_catalog_clip_or_is_listened_to(world) -> None:
+    """&t= inside a catalog clip: that clip. Outside every clip: earshot listens there."""
+    discord, youtube, _, data = world
+    with sqlite3.connect(data / "earshot.sqlite3") as db:
+        video, start = db.execute(
+            "SELECT video_id, start_s FROM tracks WHERE source != 'member' AND start_s >= 60"
+            " ORDER BY id LIMIT 1"
+        ).fetchone()
+    inside = recommend(discord, member(), f"https://youtu.be/{video}?t={int(start) + 3}", 2)
+    assert inside["message"]["embeds"][0]["url"].endswith(f"&t={int(start)}s")
+    make_song(youtube.root / f"{video}.mp3", 20.0, tone=260.0)
+    outside = recommend(discord, member(), f"https://youtu.be/{video}?t=5", 2)
+    assert outside["kind"] == "public", outside["content"]
+    assert outside["message"]["embeds"][0]["url"].endswith("&t=5s")
+
+
+def test_the_catch_up_counts_each_member_once(world) -> None:
+    """A member who reacted on two replies while the bot was away is one member whose
+    ratings changed, not two."""
+    discord, _, bot, data = world
+    fran = member()
+    replies = [recommend(discord, fran, catalog_video(data, n), 2) for n in (60, 61)]
+    before = bot.log_text().count("caught up with reactions on")
+    bot.stop()
+    for reply in replies:
+        discord.react(fran, int(reply["message"]["id"]), "1️⃣")
+    bot.start()
+    discord.wait_for(
+        lambda: bot.log_text().count("caught up with reactions on") > before, 60, "the catch-up"
+    )
+    line = bot.log_text().split("caught up with reactions on")[-1].splitlines()[0]
+    assert "the ratings of 1 member changed while earshot was away" in line, line
+    with sqlite3.connect(data / "earshot.sqlite3") as db:
+        (likes,) = db.execute(
+            "SELECT COUNT(*) FROM ratings WHERE user_id = ? AND value = 1", (fran.id,)
+        ).fetchone()
+    assert likes == 2  # both read back
+
+
 def test_the_count_asked_for_comes_when_many_videos_are_gone(world, oembed: OEmbedServer) -> None:
     """Half the catalog's videos are gone (about a quarter are, on YouTube today): the
     reply still has the count asked for, and none of them is gone."""

@@ -87,15 +87,15 @@ class RepliesTables(StoreCore):
             {"since": since},
         )
 
-    async def replace_reactions(self, message_id: int, by_user: dict[int, set[str]]) -> int:
+    async def replace_reactions(self, message_id: int, by_user: dict[int, set[str]]) -> set[int]:
         """Make the stored reactions on a reply exactly ``by_user`` (what Discord shows
         now), re-deriving the ratings of every member whose reactions changed, in one
-        transaction. Returns how many members changed; nothing is counted twice."""
-        changed = 0
+        transaction. Returns the members whose reactions changed; nothing counts twice."""
+        changed: set[int] = set()
         async with self.transaction():
             reply = await self._one(self._reply_guild, {"m": message_id})
             if not reply:
-                return 0
+                return changed
             stored: dict[int, set[str]] = {}
             for user, reaction in await self._all(
                 "SELECT user_id, reaction FROM reactions WHERE message_id = :m",
@@ -112,7 +112,7 @@ class RepliesTables(StoreCore):
                     now_set = now_set & stored.get(user, set())
                 if stored.get(user, set()) == now_set:
                     continue
-                changed += 1
+                changed.add(user)
                 await self._execute(
                     "DELETE FROM reactions WHERE user_id = :u AND message_id = :m",
                     {"u": user, "m": message_id},

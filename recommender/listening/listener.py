@@ -62,7 +62,7 @@ class Heard:
     labels: list[int]  # AudioSet's own, for a catalog clip
     title: str = ""
     channel: str = ""
-    start_s: float = 0.0  # where a catalog clip starts in its video
+    start_s: float = 0.0  # where it was heard from in its video (a catalog clip's start)
 
 
 class Listener:
@@ -171,8 +171,12 @@ class Listener:
         self, video_id: SongId, *, fetch_new: bool, start_s: float | None, member: int | None
     ) -> Heard:
         """A song's frames from wherever earshot has them: the catalog's own clips (with
-        their labels), the embedding cache, or (``fetch_new``) fetched and embedded now."""
+        their labels), the embedding cache, or (``fetch_new``) fetched and embedded now.
+        A moment the member linked to (``start_s``) picks the catalog clip that holds it;
+        a moment outside the catalog's clips is listened to from there."""
         clips = [t for t in await self.store.tracks_by_video(video_id) if t.source != "member"]
+        if clips and start_s is not None:
+            clips = [t for t in clips if t.start_s <= start_s < t.end_s]
         if clips:
             frames = np.concatenate([t.frames for t in clips])  # type: ignore[misc]
             labels = sorted({label for t in clips for label in t.labels})
@@ -180,7 +184,7 @@ class Listener:
         listened, source = await self.listen(
             video_id, fetch_new=fetch_new, start_s=start_s, member=member
         )
-        return Heard(listened.frames, source, [], listened.title, listened.channel)
+        return Heard(listened.frames, source, [], listened.title, listened.channel, start_s or 0.0)
 
     async def listen(
         self,

@@ -36,9 +36,8 @@ _SHORT_HOSTS = frozenset({"youtu.be", "www.youtu.be"})
 _PATH_KINDS = frozenset({"shorts", "embed", "live", "v", "e"})
 
 ACCEPTED_FORMS = (
-    "a YouTube video link such as https://www.youtube.com/watch?v=dQw4w9WgXcQ, "
-    "https://youtu.be/dQw4w9WgXcQ, youtube.com/shorts/…, /embed/…, /live/…, "
-    "music.youtube.com/watch?v=…, or an 11-character video id"
+    "a YouTube video link (youtube.com/watch?v=…, youtu.be/…, /shorts/…, "
+    "music.youtube.com) or an 11-character video id"
 )
 
 
@@ -46,7 +45,8 @@ class LinkError(EarshotError, ValueError):
     """The input is not a YouTube video link; the message says why and what is accepted."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(f"{reason}. Accepted: {ACCEPTED_FORMS}.")
+        said = reason[:1].upper() + reason[1:] if reason[:1].islower() else reason
+        super().__init__(f"{said}. Accepted: {ACCEPTED_FORMS}.")
         self.reason = reason
 
 
@@ -87,7 +87,7 @@ def _start_of(query: dict[str, list[str]]) -> float | None:
 def parse_link(text: str) -> VideoLink:
     """The video (and the moment, if linked to) of a YouTube link or an 11-character id."""
     video = parse_video_id(text)
-    raw = text.strip().strip("<>").strip()
+    raw = unwrap(text)
     if VIDEO_ID.fullmatch(raw):
         return VideoLink(video)
     candidate = raw if "://" in raw else "https://" + raw
@@ -96,30 +96,46 @@ def parse_link(text: str) -> VideoLink:
 
 _MARKDOWN_LINK = re.compile(r"\[[^\]]*\]\(\s*<?([^()\s<>]+)>?\s*\)")
 _BARE_URL = re.compile(r"(?:https?://)?(?:[\w-]+\.)*(?:youtube(?:-nocookie)?\.com|youtu\.be)/\S+")
-_TRAILING = ".,!?;:'\")]}>*_~|"
+_MARKUP_AFTER = "_~|"  # markdown that may follow a link: tried only if the link fails
+_CODE_ID = re.compile(r"`([A-Za-z0-9_-]{11})`")
 
 
 def find_video_link(text: str) -> str | None:
-    """The first YouTube video link in a chat message: bare, in <angle brackets>, inside a
-    markdown link ``[listen](https://youtu.be/…)``, or followed by punctuation. A bare id
-    in chat is too ambiguous to count."""
+    """The first YouTube video in a chat message: a link, bare, in <angle brackets>, in
+    `code`, inside a markdown link ``[listen](https://youtu.be/…)``, or followed by
+    punctuation; else a video id that is the whole message or in `code`. An id in the
+    middle of a sentence is too ambiguous to count."""
     candidates = _MARKDOWN_LINK.findall(text) + [m.group(0) for m in _BARE_URL.finditer(text)]
     # In the order they stand in the message.
     candidates.sort(key=lambda c: text.find(c))
     for candidate in candidates:
-        link = candidate.rstrip(_TRAILING)
-        try:
-            parse_video_id(link)
-        except LinkError:
-            continue
-        return link
-    return None
+        plain = candidate.rstrip(_CLOSING)
+        for link in (plain, plain.rstrip(_MARKUP_AFTER + _CLOSING)):
+            try:
+                parse_video_id(link)
+            except LinkError:
+                continue
+            return link
+    whole = unwrap(text)
+    if VIDEO_ID.fullmatch(whole):
+        return whole
+    code = _CODE_ID.search(text)
+    return code.group(1) if code else None
+
+
+_OPENING = "<([{'\"`*"  # brackets, quotes and markup around a pasted link or id
+_CLOSING = ".,!?;:'\")]}>`*"  # the same closing, and the sentence's punctuation after it
+
+
+def unwrap(text: str) -> str:
+    """A pasted link or id without what commonly surrounds it: <no-embed>, (brackets),
+    quotes, `code`, **bold**, and a full stop or comma after it. Never a character an id
+    or a link can end with ("_", "-", "/", "=")."""
+    return text.strip().lstrip(_OPENING).rstrip(_CLOSING).strip()
 
 
 def parse_video_id(text: str) -> str:
-    raw = text.strip()
-    if raw.startswith("<") and raw.endswith(">"):
-        raw = raw[1:-1].strip()  # Discord's no-embed form
+    raw = unwrap(text)
     if not raw:
         raise LinkError("the link is empty")
     if len(raw) > MAX_INPUT_LENGTH:

@@ -5,11 +5,14 @@ bot), so a bot that grows past Discord's sharding threshold keeps working unchan
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
 from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -28,6 +31,7 @@ from .stale_buttons import StaleButton
 
 log = logging.getLogger(__name__)
 
+BACKGROUND_STOP_S = 10.0
 EXTENSIONS = ("cogs.recommend", "cogs.feedback", "cogs.taste", "cogs.admin")
 
 
@@ -60,6 +64,7 @@ class Earshot(commands.AutoShardedBot):
         self.recent_errors: deque[RecentError] = deque(maxlen=20)
         self.loop_lag = LoopLagMonitor()
         self.home_guild_id: int | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     async def setup_hook(self) -> None:
         self.loop_lag.start()
@@ -142,9 +147,23 @@ class Earshot(commands.AutoShardedBot):
             return True
         return await super().is_owner(user)
 
+    def in_background(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """A task of the bot's own (a catch-up, a rebuild) that a stop cancels and waits
+        for before the engine closes, so that nothing still holds the database then."""
+        task = asyncio.create_task(work, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
     async def close(self) -> None:
         self.loop_lag.stop()
         await super().close()
+        for task in self._background:
+            task.cancel()
+        if self._background:
+            _, pending = await asyncio.wait(self._background, timeout=BACKGROUND_STOP_S)
+            for task in pending:
+                log.warning("%s did not stop in %.0f s", task.get_name(), BACKGROUND_STOP_S)
         if hasattr(self, "engine"):
             await self.engine.close()
 

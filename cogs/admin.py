@@ -62,15 +62,20 @@ class Admin(commands.Cog):
             "Rebuilding the index in the background; /recommend keeps working meanwhile.",
             ephemeral=True,
         )
-        self.reindex_task = asyncio.create_task(self._rebuild(interaction))
+        self.reindex_task = self.bot.in_background(self._rebuild(interaction), "reindex")
 
     async def _rebuild(self, interaction: discord.Interaction) -> None:
         started = time.monotonic()
         job = asyncio.create_task(self.bot.engine.reindex())
-        while not job.done():
-            await asyncio.wait({job}, timeout=PROGRESS_EVERY_S)
-            if not job.done():
-                await self._edit(interaction, f"Rebuilding the index… {self._progress_text()}")
+        try:
+            while not job.done():
+                await asyncio.wait({job}, timeout=PROGRESS_EVERY_S)
+                if not job.done():
+                    await self._edit(interaction, f"Rebuilding the index… {self._progress_text()}")
+        except asyncio.CancelledError:  # the bot is stopping: the rebuild stops with it
+            job.cancel()
+            await asyncio.wait({job})
+            raise
         try:
             built = job.result()
         except CatalogEmptyError:

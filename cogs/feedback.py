@@ -62,7 +62,7 @@ class Feedback(commands.Cog):
     async def on_ready(self) -> None:
         days = self.bot.settings.engine.reconcile_days
         if self._catching_up is None and days > 0:  # once per start, not per reconnect
-            self._catching_up = asyncio.create_task(self.catch_up(days))
+            self._catching_up = self.bot.in_background(self.catch_up(days), "catch-up")
 
     async def cog_unload(self) -> None:
         if self._catching_up is not None:

@@ -121,15 +121,24 @@ class BotProcess:
         return elapsed
 
     def stop(self) -> int:
-        """SIGTERM, and its exit code (SIGKILL after 30 s)."""
+        """SIGTERM, and its exit code (SIGKILL after 45 s: the bot's own bound is 30 s,
+        after which it logs where it waited; the log's end is printed then)."""
         if self.process is None:
             return 0
         self.process.send_signal(signal.SIGTERM)
         try:
-            code = self.process.wait(30)
+            code = self.process.wait(45)
         except subprocess.TimeoutExpired:
             self.process.kill()
             code = self.process.wait(10)
+            print(
+                f"the bot did not stop; its log ends:\n{self.log_text()[-8000:]}", file=sys.stderr
+            )
+        if code != 0:
+            print(
+                f"the bot stopped with {code}; its log ends:\n{self.log_text()[-8000:]}",
+                file=sys.stderr,
+            )
         self.process = None
         return code
 

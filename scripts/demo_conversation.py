@@ -90,6 +90,12 @@ def main() -> int:
                 out += ["Ana asks about the same song again: what she skipped is gone.", ""]
                 out += [f"Ana: `/recommend url:https://youtu.be/{songs[0]}`", "", "```"]
                 out += [_embed_text(again), "```", ""]
+                ben = Member(4343, "ben")
+                pasted = "https://www.youtube.com/playlist?list=PLx0sYbCqOb8"
+                refusal = discord.interaction(ben, "recommend", url=pasted)
+                told = discord.wait_for(lambda: discord.private_answer(refusal), 60, "why not")
+                out += [f"Ben: `/recommend url:{pasted}` (only he sees the answer)", ""]
+                out += ["```", told, "```", ""]
                 taste = discord.interaction(ana, "taste")
                 discord.wait_for(lambda: taste.get("original"), 60, "/taste")
                 out += ["Ana: `/taste` (only she sees the answer)", "", "```"]

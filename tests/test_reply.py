@@ -249,3 +249,27 @@ def test_owner_commands_live_in_the_home_server_for_every_owner(
             assert "/reindex and /stats live in server" in bot.log_text()
         finally:
             bot.stop()
+
+
+def test_a_shorter_reply_says_why_in_one_line(world, oembed: OEmbedServer) -> None:
+    """When nearly every video is gone, the reply has the few that play, and one line
+    saying why it is shorter than asked."""
+    discord, _, _, data = world
+    with sqlite3.connect(data / "earshot.sqlite3") as db:
+        videos = [v for (v,) in db.execute("SELECT DISTINCT video_id FROM tracks ORDER BY id")]
+    asked = catalog_video(data, 70)
+    alive = set(videos[1:4]) | {asked}
+    gone = {v: 404 for v in videos if v not in alive}
+    oembed.status_for.update(gone)
+    try:
+        record = discord.interaction(member(), "recommend", url=asked, count=5)
+        answer = outcome(discord, record, timeout=120)
+        assert answer["kind"] == "public", answer["content"]
+        description = answer["messages"][0]["embeds"][0]["description"]
+        shown = _suggested(answer["messages"])
+        assert len(shown) < 5 and set(shown) <= alive, shown
+        (why,) = [line for line in description.splitlines() if line.startswith("*Only")]
+        assert why.startswith(f"*Only {len(shown)} this time: "), why
+    finally:
+        for video in gone:
+            oembed.status_for.pop(video, None)

@@ -13,6 +13,7 @@ from typing import TypeAlias
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import EarshotError
+from .urls import BadLink, split_link
 
 # A song's identity everywhere past sources/: today a YouTube video id (11 characters),
 # the key of the catalog's tracks, the embedding cache, replies and ratings. A new source
@@ -48,6 +49,10 @@ class LinkError(EarshotError, ValueError):
         said = reason[:1].upper() + reason[1:] if reason[:1].islower() else reason
         super().__init__(f"{said}. Accepted: {ACCEPTED_FORMS}.")
         self.reason = reason
+
+
+def is_youtube_host(host: str) -> bool:
+    return host in _WATCH_HOSTS or host in _SHORT_HOSTS
 
 
 def watch_url(video_id: SongId, start_s: float | None = None) -> str:
@@ -147,26 +152,14 @@ def parse_video_id(text: str) -> str:
     if _ID_LIKE.fullmatch(raw):
         raise LinkError(f"'{raw}' has {len(raw)} characters, and YouTube video ids have exactly 11")
 
-    candidate = raw if "://" in raw else "https://" + raw
     try:
-        parts = urlsplit(candidate)
-        port = parts.port
-    except ValueError:
-        raise LinkError("that is not a well-formed link") from None
-    if parts.scheme.lower() not in ("http", "https"):
-        raise LinkError(f"links with the scheme '{parts.scheme}:' are not accepted")
-    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        raise LinkError("links with a user name or password in them are not accepted")
-    if port not in (None, 80, 443):
-        raise LinkError("links with an unusual port are not accepted")
-    host = (parts.hostname or "").rstrip(".").lower()
-    if not host:
-        raise LinkError("the link has no host")
+        link = split_link(raw)
+    except BadLink as exc:
+        raise LinkError(exc.reason) from None
+    host, segments, query = link.host, link.segments, link.query
     if host not in _WATCH_HOSTS and host not in _SHORT_HOSTS:
         raise LinkError(f"'{_echo(host)}' is not YouTube")
 
-    segments = [s for s in parts.path.split("/") if s]
-    query = parse_qs(parts.query)
     if host in _SHORT_HOSTS:
         video = segments[0] if len(segments) == 1 else ""
     elif segments == ["watch"]:

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 from ...config import Settings
+from ...sources.naming import parse_song
+from ...sources.reference import SongRefError
 from .common import command, engine_for
 
 
@@ -47,7 +49,30 @@ async def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_parse(args: argparse.Namespace, settings: Settings) -> int:
+    """Print what earshot understands from a song named any way (a link to YouTube,
+    Spotify, Apple Music, Deezer, SoundCloud or Bandcamp, a YouTube id, a Spotify URI, or
+    words), without touching the network. A refusal says why, and exits 1."""
+    try:
+        ref = parse_song(args.text)
+    except SongRefError as exc:
+        if args.json:
+            print(json.dumps({"ok": False, "error": str(exc)}))
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"ok": True, **ref.as_json()}))
+    else:
+        start = f" from {ref.start_s:g} s" if ref.start_s else ""
+        print(f"{ref.source}: {ref.id}{start}" + (f"  {ref.url}" if ref.url else ""))
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = command(sub, cmd_parse, "print what earshot understands from a song's name or link")
+    p.add_argument("text", help="a link, an id, or words (quote them)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
     p = command(sub, cmd_recommend, "print the clips that sound most like a video")
     p.add_argument(
         "video",

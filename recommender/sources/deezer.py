@@ -1,0 +1,37 @@
+"""Deezer track links, parsed without the network: ``www.deezer.com[/xx]/track/ID``.
+Deezer's share short links (``link.deezer.com``, ``deezer.page.link``) only redirect
+there, which needs the network: a member is asked for the full link."""
+
+from __future__ import annotations
+
+import re
+
+from .reference import ONE_SONG, SongRef
+from .urls import BadLink, Link
+
+HOSTS = frozenset({"deezer.com", "www.deezer.com"})
+SHORT_HOSTS = frozenset({"link.deezer.com", "deezer.page.link"})
+TRACK_ID = re.compile(r"\d{1,15}")
+LISTS = frozenset({"album", "playlist", "artist", "show", "episode", "profile", "radio"})
+
+
+def page(track_id: str) -> str:
+    return f"https://www.deezer.com/track/{track_id}"
+
+
+def parse(link: Link) -> SongRef | None:
+    if link.host in SHORT_HOSTS:
+        raise BadLink(
+            "that is a Deezer share link, which earshot cannot open without following it; "
+            "open it and copy the deezer.com/track/… link"
+        )
+    if link.host not in HOSTS:
+        return None
+    segments = link.segments
+    if segments and re.fullmatch(r"[a-z]{2}", segments[0]):  # the site's language
+        segments = segments[1:]
+    if len(segments) == 2 and segments[0] == "track" and TRACK_ID.fullmatch(segments[1]):
+        return SongRef("deezer", segments[1], page(segments[1]))
+    if segments and segments[0] in LISTS:
+        raise BadLink(f"that Deezer {segments[0]} is not one song: {ONE_SONG}")
+    raise BadLink("that Deezer link does not name a track")

@@ -1,0 +1,38 @@
+"""A song as a member named it, before anything is fetched: which source, the song's id
+there (or the words to search for), and a moment if one was linked to."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..errors import EarshotError
+
+SOURCES = ("youtube", "spotify", "apple_music", "deezer", "soundcloud", "bandcamp", "words")
+ACCEPTED_SONGS = (
+    "a link to one song on YouTube, Spotify, Apple Music, Deezer, SoundCloud or Bandcamp, "
+    "a YouTube video id, or the song's name and artist in words"
+)
+
+
+@dataclass(frozen=True)
+class SongRef:
+    source: str  # one of SOURCES
+    id: str  # the song's id at its source; for "words", the words
+    url: str  # the page a member would open (for words: empty)
+    start_s: float | None = None  # a moment the member linked to
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class SongRefError(EarshotError, ValueError):
+    """What a member typed names no song earshot can look for; says what is accepted."""
+
+    def __init__(self, reason: str) -> None:
+        said = reason[:1].upper() + reason[1:] if reason[:1].islower() else reason
+        super().__init__(f"{said}. Accepted: {ACCEPTED_SONGS}.")
+        self.reason = reason
+
+
+ONE_SONG = "pick one song in it and copy that song's link"

@@ -12,7 +12,8 @@ from discord.ext import commands
 
 from bot.responses import answer_publicly, think_privately
 from recommender.errors import EarshotError
-from recommender.sources.links import ACCEPTED_FORMS, find_video_link, parse_video_id
+from recommender.sources.links import ACCEPTED_FORMS, find_video_link
+from recommender.sources.naming import parse_song
 
 from .utils.cooldown import Cooldowns
 from .utils.reactions import DISLIKE_EMOJI, NUMBER_EMOJI
@@ -60,7 +61,7 @@ class Recommend(commands.Cog):
 
     @app_commands.command(name="recommend", description="Find music that sounds like a song")
     @app_commands.describe(
-        url="A YouTube link to a song (youtube.com, youtu.be, music.youtube.com)",
+        url="A link to one song: YouTube, Deezer or Apple Music (or a YouTube video id)",
         count="How many suggestions, 1 to 20 (default 5)",
     )
     async def recommend(
@@ -85,7 +86,7 @@ class Recommend(commands.Cog):
         """Check the link and the cooldown first (no network needed), then think privately
         while earshot listens: every refusal stays private from the first response. The
         suggestions are then posted publicly, with their rating reactions."""
-        parse_video_id(url)
+        parse_song(url)  # a refused name is private from the first response
         await self.cooldowns.check(interaction.user.id)
         await think_privately(interaction, self.bot.lost_answers)
         try:

@@ -151,6 +151,7 @@ class Settings:
     index_watch_s: float = 5.0  # how often a process looks for a newly published index
     allow_test_hosts: bool = False  # test-only: lets yt-dlp fetch from 127.0.0.1
     test_media_base: str | None = None  # test-only: where video ids are served from
+    test_music_base: str | None = None  # test-only: Deezer's and iTunes' stand-in
     test_oembed_base: str | None = None  # test-only: an oEmbed stand-in on 127.0.0.1
 
     @property
@@ -217,5 +218,6 @@ class Settings:
             index_watch_s=_float(env, "INDEX_WATCH_SECONDS", 5.0, 0.1, 3600.0),
             allow_test_hosts=_bool(env, "EARSHOT_TEST_ALLOW_LOOPBACK"),
             test_media_base=env.get("EARSHOT_TEST_MEDIA_BASE", "").strip() or None,
+            test_music_base=env.get("EARSHOT_TEST_MUSIC_BASE", "").strip() or None,
             test_oembed_base=env.get("EARSHOT_TEST_OEMBED_BASE", "").strip() or None,
         )

@@ -44,7 +44,8 @@ from .results import (
     TasteProfile,
     no_progress,
 )
-from .sources.links import parse_link, watch_url
+from .sources.links import watch_url
+from .sources.naming import parse_song
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -184,37 +185,33 @@ class Engine:
         member: int | None = None,
         guild: int | None = None,
     ) -> RecommendResult:
-        """Suggestions for a YouTube link or id, for ``member`` in ``guild`` if given.
-
-        A catalog clip is used as it is; any other video comes from the embedding cache
-        or, with ``listen``, is fetched and embedded (one computation per video at a time).
-        """
+        """Suggestions for a song named any way (``sources.naming``), for ``member`` in
+        ``guild`` if given. A catalog clip is used as it is; any other song comes from the
+        embedding cache or, with ``listen``, is fetched and embedded (once at a time)."""
         check_count(count)
-        link = parse_link(text)
-        video_id = link.video_id
+        ref = parse_song(text)
         index = await self._require_index()
         if len(index) == 0:
             raise CatalogEmptyError()
-        song = await self.listener.hear(
-            video_id, fetch_new=listen, start_s=link.start_s, member=member
-        )
-        frames, labels = song.frames, song.labels
+        song = await self.listener.hear_ref(ref, fetch_new=listen, member=member)
+        key, frames, labels = song.key or ref.id, song.frames, song.labels
         heard = await asyncio.to_thread(index.top_tags, frames)
         query = Query(
-            video_id,
-            watch_url(video_id, song.start_s),
+            key,
+            song.url or watch_url(key, song.start_s),
             song.source,
             labels=self._labels.telling_first(labels),
             tags=self._labels.telling_first(heard),
             title=song.title,
             channel=song.channel,
+            heard_from=song.heard_from,
         )
         if query.source == "download":  # yt-dlp read its title: the video plays
-            await self.facts.listened(video_id, query.title, query.channel)
+            await self.facts.listened(key, query.title, query.channel)
         items, facts, shortfall = await self._suggester.suggest(
-            index, frames, labels, video_id, count, member, guild
+            index, frames, labels, key, count, member, guild
         )
-        told = facts.get(video_id)
+        told = facts.get(key)
         if query.source == "catalog" and told is not None and told.playable:
             query = dataclasses.replace(query, title=told.title, channel=told.channel)
         return RecommendResult(query, items, shortfall)

@@ -71,6 +71,7 @@ class Query:
     tags: list[str] = field(default_factory=list)  # what the tagger hears
     title: str = ""
     channel: str = ""
+    heard_from: str = ""  # where not YouTube: "Deezer preview, 30 s"
 
 
 PLAY_ALL_URL = "https://www.youtube.com/watch_videos?video_ids="

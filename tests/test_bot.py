@@ -287,7 +287,8 @@ def test_errors_are_ephemeral_and_human(world) -> None:
         member(), "recommend", url="https://evil.example/watch?v=abcdefghijk"
     )
     bad = outcome(discord, record)
-    assert bad["ephemeral"] and "is not YouTube" in bad["content"] and "Accepted:" in bad["content"]
+    assert bad["ephemeral"] and "is not a music service earshot knows" in bad["content"]
+    assert "Accepted:" in bad["content"]
     # Private from the first response: no public "is thinking…" ever shows for bad input.
     assert [r["type"] for r in record["responses"]] == [4]
     twelve = outcome(discord, discord.interaction(member(), "recommend", url="A-7dmBdsFXcX"))

@@ -95,7 +95,7 @@ def test_recommend_refuses_unavailable_and_bad_input(
         result = run_cli(
             built,
             "recommend",
-            "zzzzzzzzzzz",
+            "zzzzzzzzz00",
             check=False,
             VGGISH_PCA_PARAMS=str(pca_params),
             VGGISH_MODEL=str(fake_vggish),
@@ -104,7 +104,7 @@ def test_recommend_refuses_unavailable_and_bad_input(
         )
     assert result.returncode == 1 and "That video is unavailable" in result.stderr
     result = run_cli(built, "recommend", "https://evil.example/watch?v=zzzzzzzzzzz", check=False)
-    assert result.returncode == 1 and "is not YouTube" in result.stderr
+    assert result.returncode == 1 and "is not a music service earshot knows" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -238,9 +238,9 @@ async def _catalog_video(engine: Engine) -> str:
 
 async def test_unavailable_video_is_refused_and_nothing_is_left(engine: Engine) -> None:
     with pytest.raises(VideoUnavailableError, match="unavailable"):
-        await engine.recommend("zzzzzzzzzzz", 3)
+        await engine.recommend("zzzzzzzzz00", 3)
     assert (
-        await engine.store.cached_embedding("zzzzzzzzzzz", await engine.listener.model_version())
+        await engine.store.cached_embedding("zzzzzzzzz00", await engine.listener.model_version())
         is None
     )
     assert not _leftovers(engine.settings.data_dir)

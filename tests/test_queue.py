@@ -202,7 +202,7 @@ async def test_a_refusal_crosses_the_queue_as_itself(
         engine = await Engine.open(settings)
         try:
             with pytest.raises(VideoUnavailableError, match="unavailable"):
-                await engine.recommend("zzzzzzzzzzz", 3)
+                await engine.recommend("zzzzzzzzz00", 3)
         finally:
             await engine.close()
 

@@ -15,6 +15,7 @@ import pytest
 from scripts.standins.bot_process import BotProcess
 from scripts.standins.discord_api import FakeDiscord, Member
 from scripts.standins.media import make_song
+from scripts.standins.music_apis import MusicApis
 from scripts.standins.oembed import OEmbedServer
 from tests import test_bot
 from tests.test_bot import (
@@ -273,3 +274,43 @@ def test_a_shorter_reply_says_why_in_one_line(world, oembed: OEmbedServer) -> No
     finally:
         for video in gone:
             oembed.status_for.pop(video, None)
+
+
+def test_a_deezer_link_is_answered_and_says_what_was_heard(
+    built_catalog: Path, fake_vggish: Path, pca_params: Path, tmp_path: Path
+) -> None:
+    """A member pastes a Deezer link: the reply names the song and that earshot heard its
+    30-second preview (issue 23); a source earshot cannot listen to yet is refused
+    privately, in one sentence."""
+    data = tmp_path / "data"
+    shutil.copytree(built_catalog, data)
+    make_song(tmp_path / "one-more-time.mp3", 30.0, tone=220.0)
+    with FakeDiscord() as discord, MusicApis(tmp_path) as apis:
+        apis.add_deezer("3135556", "One More Time", "Daft Punk", 320, "one-more-time.mp3")
+        bot = BotProcess(
+            discord,
+            data,
+            tmp_path / "bot.log",
+            VGGISH_MODEL=str(fake_vggish),
+            VGGISH_PCA_PARAMS=str(pca_params),
+            EARSHOT_TEST_ALLOW_LOOPBACK="1",
+            EARSHOT_TEST_MUSIC_BASE=apis.base,
+        )
+        bot.start()
+        try:
+            link = "https://www.deezer.com/fr/track/3135556?utm_source=deezer"
+            answer = recommend(discord, member(), link, 3)
+            assert answer["kind"] == "public", answer["content"]
+            embed = answer["message"]["embeds"][0]
+            assert embed["title"] == "Sounds like: One More Time"
+            assert embed["url"] == "https://www.deezer.com/track/3135556"
+            lines = embed["description"].splitlines()
+            assert lines[0].startswith("by Daft Punk")
+            assert re.fullmatch(r"Heard: Deezer preview, (29|30|31) s", lines[1]), lines[1]
+            assert len(_suggested(answer["messages"])) == 3
+            spotify = "https://open.spotify.com/track/4cOdK2wGLETKBW3PvgPWqT"
+            refused = recommend(discord, member(), spotify, 3)
+            assert refused["kind"] == "private"
+            assert refused["content"].startswith("earshot cannot listen to songs from Spotify")
+        finally:
+            bot.stop()

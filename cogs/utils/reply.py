@@ -75,6 +75,8 @@ def render(result: RecommendResult, page: int = 1) -> discord.Embed:
         by = f"by {plain(query.channel, 60)}" if query.channel else ""
         if by or about:
             lines.append(" — ".join(part for part in (by, about) if part))
+        if query.heard_from:  # not YouTube: say what was listened to
+            lines.append(f"Heard: {plain(query.heard_from, 80)}")
         if result.play_all_url:
             playable = sum(1 for item in result.items if item.live)
             lines.append(f"[▶ Play all {playable} as one YouTube queue]({result.play_all_url})")

@@ -204,6 +204,20 @@ class TracksTables(StoreCore):
         duration_s: float | None,
     ) -> None:
         async with self.transaction():
+            await self.cache_song(video_id, model, frames, title, channel, duration_s)
+            await self.add_member_track(video_id, frames, duration_s)
+
+    async def cache_song(
+        self,
+        song: SongId,
+        model: str,
+        frames: np.ndarray,
+        title: str,
+        channel: str,
+        duration_s: float | None,
+    ) -> None:
+        """Remember how a song sounds, without adding it to the catalog (a preview)."""
+        async with self.transaction():
             await self._execute(
                 "INSERT INTO embeddings"
                 " (video_id, model, frames, title, channel, duration_s, created_at)"
@@ -212,7 +226,7 @@ class TracksTables(StoreCore):
                 " title = excluded.title, channel = excluded.channel,"
                 " duration_s = excluded.duration_s, created_at = excluded.created_at",
                 {
-                    "video_id": video_id,
+                    "video_id": song,
                     "model": model,
                     "frames": _blob(frames),
                     "title": title,
@@ -221,7 +235,6 @@ class TracksTables(StoreCore):
                     "at": time.time(),
                 },
             )
-            await self.add_member_track(video_id, frames, duration_s)
 
     async def channels(self, video_ids: Sequence[str]) -> dict[str, str]:
         """Channel names of cached videos (AudioSet clips have none)."""

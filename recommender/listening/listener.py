@@ -15,7 +15,6 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +24,17 @@ from ..catalog.store import Store
 from ..config import Settings
 from ..errors import BusyError, EarshotError, UnknownVideoError
 from ..sources.links import SongId
+from ..sources.previews import PREVIEW_SOURCES
+from ..sources.reference import SOURCE_NAMES, SongRef
 from ..sources.youtube import FetchOptions, js_runtime
 from .audio import ffmpeg_folder, ffmpeg_path
 from .embedder import PCA_PARAMS_SHA256, PcaParams
+from .heard import Heard
 from .jobs import ListenQueue, QueueUnavailableError, wait_limit_s
 from .member_slots import MemberSlots
 from .model_source import model_id
 from .pace import ListeningPace, about
+from .previews import hear_preview
 from .workers import (
     Listened,
     ModelCheck,
@@ -51,18 +54,6 @@ MAX_WAITING_PER_SLOT = 50  # however quick songs are, no more than this waits pe
 def _official(path: Path) -> bool:
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest() == PCA_PARAMS_SHA256
-
-
-@dataclass(frozen=True)
-class Heard:
-    """A song as earshot heard it, and where from: 'catalog', 'cache' or 'download'."""
-
-    frames: np.ndarray
-    source: str
-    labels: list[int]  # AudioSet's own, for a catalog clip
-    title: str = ""
-    channel: str = ""
-    start_s: float = 0.0  # where it was heard from in its video (a catalog clip's start)
 
 
 class Listener:
@@ -166,6 +157,22 @@ class Listener:
         """Load the model in a listening worker and embed a second of audio."""
         pool = await self._workers()
         return await pool.run(check_model, timeout_s=max(self.settings.request_timeout_s, 300))
+
+    async def hear_ref(self, ref: SongRef, *, fetch_new: bool, member: int | None) -> Heard:
+        """A song named any way (``sources.naming``), heard from where its source allows."""
+        if ref.source == "youtube":
+            return await self.hear(ref.id, fetch_new=fetch_new, start_s=ref.start_s, member=member)
+        if ref.source in PREVIEW_SOURCES:
+            return await hear_preview(self, ref, fetch_new=fetch_new, member=member)
+        what = (
+            "search for songs by name"
+            if ref.source == "words"
+            else f"listen to songs from {SOURCE_NAMES[ref.source]}"
+        )
+        raise EarshotError(
+            f"earshot cannot {what} yet; paste the song's YouTube, Deezer or Apple Music "
+            "link instead."
+        )
 
     async def hear(
         self, video_id: SongId, *, fetch_new: bool, start_s: float | None, member: int | None

@@ -16,6 +16,7 @@ from ..config import Settings
 from ..index.vector_index import VectorIndex
 from ..ratings import MemberRatings
 from ..results import Recommendation
+from ..sources.links import VIDEO_ID
 from ..video_facts import DEAD, VideoFacts
 from .candidates import StoreCandidates
 from .pipeline import SearchSettings, suggest
@@ -68,7 +69,7 @@ class Suggester:
                 search=self.search,
             )
             chosen = [known.tracks[r.hit.track_id] for r in ranked]
-            asked = [video_id] if video_id else []
+            asked = [video_id] if VIDEO_ID.fullmatch(video_id) else []  # oEmbed: YouTube's
             facts = await self.facts.current(asked + [t.video_id for t in chosen])
             found_dead = {
                 t.video_id

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import re
 
-from .reference import ONE_SONG, SongRef
+from .reference import ONE_SONG, SongNotFoundError, SongRef, TrackInfo
 from .urls import BadLink, Link
+from .web import Hosts, WebClient
 
 HOSTS = frozenset({"music.apple.com", "geo.music.apple.com"})
 ITEM_ID = re.compile(r"\d{1,15}")
@@ -32,3 +33,34 @@ def parse(link: Link) -> SongRef | None:
     if segments and segments[0] in LISTS:
         raise BadLink(f"that Apple Music {segments[0]} is not one song: {ONE_SONG}")
     raise BadLink("that Apple Music link does not name a song")
+
+
+# --- what the iTunes lookup says of a song (no key) --------------------------------------
+
+API = "https://itunes.apple.com"
+API_HOSTS = Hosts(frozenset({"itunes.apple.com"}))
+PREVIEW_HOSTS = Hosts(frozenset({"audio-ssl.itunes.apple.com"}))
+
+
+async def lookup(client: WebClient, ref: SongRef, api: str = API) -> TrackInfo:
+    """``GET /lookup?id=ID&entity=song``: ``resultCount`` 0 for an unknown id."""
+    body = await client.json(f"{api}/lookup?id={ref.id}&entity=song", API_HOSTS.with_test_host(api))
+    results = body.get("results") if isinstance(body, dict) else None
+    songs = [
+        r
+        for r in results or []
+        if isinstance(r, dict) and r.get("kind") == "song" and str(r.get("trackId")) == ref.id
+    ]
+    if not songs:
+        raise SongNotFoundError(
+            f"Apple Music has no song {ref.id} (or no longer has it); check the link."
+        )
+    song = songs[0]
+    millis = song.get("trackTimeMillis")
+    return TrackInfo(
+        ref,
+        str(song.get("trackName") or ""),
+        str(song.get("artistName") or ""),
+        millis / 1000 if isinstance(millis, int | float) and millis > 0 else None,
+        str(song.get("previewUrl") or ""),
+    )

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import re
 
-from .reference import ONE_SONG, SongRef
+from .reference import ONE_SONG, SongNotFoundError, SongRef, TrackInfo
 from .urls import BadLink, Link
+from .web import Hosts, WebClient
 
 HOSTS = frozenset({"deezer.com", "www.deezer.com"})
 SHORT_HOSTS = frozenset({"link.deezer.com", "deezer.page.link"})
@@ -35,3 +36,29 @@ def parse(link: Link) -> SongRef | None:
     if segments and segments[0] in LISTS:
         raise BadLink(f"that Deezer {segments[0]} is not one song: {ONE_SONG}")
     raise BadLink("that Deezer link does not name a track")
+
+
+# --- what Deezer's public API says of a track (no key) -----------------------------------
+
+API = "https://api.deezer.com"
+API_HOSTS = Hosts(frozenset({"api.deezer.com"}))
+PREVIEW_HOSTS = Hosts(frozenset(), (".dzcdn.net",))  # previews expire: read them at once
+
+
+async def lookup(client: WebClient, ref: SongRef, api: str = API) -> TrackInfo:
+    """``GET /track/ID``. Deezer answers an unknown id with 200 and an ``error`` object."""
+    body = await client.json(f"{api}/track/{ref.id}", API_HOSTS.with_test_host(api))
+    if not isinstance(body, dict) or "error" in body or not body.get("title"):
+        raise SongNotFoundError(
+            f"Deezer has no track {ref.id} (or no longer has it); check the link."
+        )
+    artist = body.get("artist") if isinstance(body.get("artist"), dict) else {}
+    duration = body.get("duration")
+    return TrackInfo(
+        ref,
+        str(body["title"]),
+        str(artist.get("name") or ""),
+        float(duration) if isinstance(duration, int | float) and duration > 0 else None,
+        str(body.get("preview") or ""),
+        str(body.get("isrc") or ""),
+    )

@@ -8,7 +8,16 @@ from typing import Any
 
 from ..errors import EarshotError
 
-SOURCES = ("youtube", "spotify", "apple_music", "deezer", "soundcloud", "bandcamp", "words")
+SOURCE_NAMES = {
+    "youtube": "YouTube",
+    "spotify": "Spotify",
+    "apple_music": "Apple Music",
+    "deezer": "Deezer",
+    "soundcloud": "SoundCloud",
+    "bandcamp": "Bandcamp",
+    "words": "a search by name",
+}
+SOURCES = tuple(SOURCE_NAMES)
 ACCEPTED_SONGS = (
     "a link to one song on YouTube, Spotify, Apple Music, Deezer, SoundCloud or Bandcamp, "
     "a YouTube video id, or the song's name and artist in words"
@@ -36,3 +45,23 @@ class SongRefError(EarshotError, ValueError):
 
 
 ONE_SONG = "pick one song in it and copy that song's link"
+
+
+@dataclass(frozen=True)
+class TrackInfo:
+    """What a source says of a song: enough to name it, and where its audio is."""
+
+    ref: SongRef
+    title: str
+    artist: str
+    duration_s: float | None
+    preview_url: str  # a 30-second excerpt ('' when the source has none for this song)
+    isrc: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.title} — {self.artist}" if self.artist else self.title
+
+
+class SongNotFoundError(EarshotError):
+    """The source has no such song (or no longer has it)."""

@@ -1,0 +1,55 @@
+"""Sources whose own public endpoints give a song's name and a 30-second preview without
+a key: Deezer and Apple Music. One lookup, then the preview file, both through
+``web.WebClient`` to the source's own hosts."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import apple_music, deezer
+from .reference import SongRef, TrackInfo
+from .web import Hosts, SourceUnavailableError, WebClient
+
+PREVIEW_BYTES = 4 << 20  # a 30 s MP3 is ~0.5 MB and AAC ~1 MB; a bigger file is not one
+
+
+@dataclass(frozen=True)
+class PreviewSource:
+    name: str  # as members read it
+    api: str
+    lookup: Callable[[WebClient, SongRef, str], Awaitable[TrackInfo]]
+    preview_hosts: Hosts
+
+
+PREVIEW_SOURCES = {
+    "deezer": PreviewSource("Deezer", deezer.API, deezer.lookup, deezer.PREVIEW_HOSTS),
+    "apple_music": PreviewSource(
+        "Apple Music", apple_music.API, apple_music.lookup, apple_music.PREVIEW_HOSTS
+    ),
+}
+
+
+class NoPreviewError(SourceUnavailableError):
+    """The source has the song but offers no preview of it."""
+
+
+async def fetch_preview(
+    ref: SongRef, folder: Path, *, test_base: str | None = None
+) -> tuple[TrackInfo, Path]:
+    """The song's facts and its preview in ``folder``. ``test_base``: the tests' stand-in
+    (``EARSHOT_TEST_MUSIC_BASE``), which then also serves the previews."""
+    source = PREVIEW_SOURCES[ref.source]
+    api = f"{test_base}/{ref.source}" if test_base else source.api
+    async with WebClient(source.name, allow_loopback=test_base is not None) as client:
+        info = await source.lookup(client, ref, api)
+        if not info.preview_url:
+            raise NoPreviewError(
+                f"{source.name} offers no preview of {info.name}, so earshot cannot listen "
+                "to it from there; paste the song's YouTube link instead."
+            )
+        path = folder / f"{ref.source}-{ref.id}.audio"
+        hosts = source.preview_hosts.with_test_host(test_base)
+        await client.download(info.preview_url, hosts, path, PREVIEW_BYTES)
+    return info, path

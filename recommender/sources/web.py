@@ -1,0 +1,158 @@
+"""Fetching from a music service's own public endpoints (Deezer's API, the iTunes lookup,
+their preview files): only to the exact hosts each source names, following redirects
+only within them, bounded in bytes and time, and never into this machine or its private
+network (addresses are checked as resolved, so a name cannot point there either). The
+tests' switch (EARSHOT_TEST_ALLOW_LOOPBACK) lets stand-ins on 127.0.0.1 answer."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+
+from ..errors import EarshotError
+
+log = logging.getLogger(__name__)
+
+MAX_REDIRECTS = 3
+JSON_LIMIT = 1 << 20
+CHUNK = 1 << 16
+
+
+class SourceUnavailableError(EarshotError):
+    """A music service could not be asked, or would not answer; the message says so."""
+
+
+class ForbiddenAddressError(OSError):
+    pass
+
+
+@dataclass(frozen=True)
+class Hosts:
+    """Where one source may be fetched from: exact names, and name suffixes for CDNs."""
+
+    names: frozenset[str]
+    suffixes: tuple[str, ...] = ()
+    extra: frozenset[str] = field(default_factory=frozenset)  # a test stand-in's host
+
+    def allow(self, host: str) -> bool:
+        host = host.rstrip(".").lower()
+        return host in self.names or host in self.extra or host.endswith(self.suffixes)
+
+    def with_test_host(self, base: str | None) -> Hosts:
+        host = urlsplit(base).hostname if base else None
+        return Hosts(self.names, self.suffixes, self.extra | {host}) if host else self
+
+
+def _private(address: str) -> bool:
+    a = ipaddress.ip_address(address.split("%")[0])
+    return a.is_private or a.is_loopback or a.is_link_local or a.is_reserved or a.is_unspecified
+
+
+class PublicResolver(AbstractResolver):
+    """Resolves names as usual, and drops every private or loopback address."""
+
+    def __init__(self) -> None:
+        self._inner = aiohttp.ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = await self._inner.resolve(host, port, family)
+        public = [r for r in found if not _private(r["host"])]
+        if not public:
+            raise ForbiddenAddressError(f"{host} resolves only to private addresses")
+        return public
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+class WebClient:
+    """One aiohttp session for a source's requests; use ``async with``."""
+
+    def __init__(self, service: str, *, allow_loopback: bool = False, timeout_s: float = 10.0):
+        self.service = service  # for messages: "Deezer", "Apple Music"
+        self.allow_loopback = allow_loopback
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> WebClient:
+        connector = aiohttp.TCPConnector(resolver=None if self.allow_loopback else PublicResolver())
+        self._session = aiohttp.ClientSession(
+            timeout=self.timeout,
+            connector=connector,
+            headers={"User-Agent": "earshot (a self-hosted Discord bot)"},
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def json(self, url: str, hosts: Hosts) -> Any:
+        body = b""
+        async for block in self._stream(url, hosts, JSON_LIMIT):
+            body += block
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise self._unavailable("answered with something that is not JSON") from None
+
+    async def download(self, url: str, hosts: Hosts, dest: Path, max_bytes: int) -> Path:
+        with open(dest, "wb") as out:
+            async for block in self._stream(url, hosts, max_bytes):
+                out.write(block)
+        return dest
+
+    async def _stream(self, url: str, hosts: Hosts, max_bytes: int):  # type: ignore[no-untyped-def]
+        assert self._session is not None, "use WebClient in 'async with'"
+        try:
+            for _ in range(MAX_REDIRECTS + 1):
+                self._check(url, hosts)
+                async with self._session.get(url, allow_redirects=False) as response:
+                    if response.status in (301, 302, 303, 307, 308):
+                        url = urljoin(url, response.headers.get("Location", ""))
+                        continue
+                    if response.status == 429:
+                        raise self._unavailable("is asking earshot to slow down")
+                    if response.status >= 400:
+                        raise self._unavailable(f"answered {response.status}")
+                    if (response.content_length or 0) > max_bytes:
+                        raise self._unavailable("sent more than earshot takes")
+                    got = 0
+                    async for block in response.content.iter_chunked(CHUNK):
+                        got += len(block)
+                        if got > max_bytes:
+                            raise self._unavailable("sent more than earshot takes")
+                        yield block
+                    return
+            raise self._unavailable("redirected too many times")
+        except ForbiddenAddressError as exc:
+            log.warning("refused to fetch %s: %s", url, exc)
+            raise self._unavailable("pointed earshot at a private address") from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.info("%s: %s", url, exc)
+            raise self._unavailable("did not answer in time") from None
+
+    def _check(self, url: str, hosts: Hosts) -> None:
+        parts = urlsplit(url)
+        test_host = parts.hostname in hosts.extra and self.allow_loopback
+        if not parts.hostname or not hosts.allow(parts.hostname):
+            log.warning("refused to fetch %s: not a host of %s", url, self.service)
+            raise self._unavailable("sent a link to a host that is not its own")
+        if parts.scheme != "https" and not (test_host and parts.scheme == "http"):
+            raise self._unavailable("sent a link that is not https")
+        if parts.username or parts.password or (parts.port not in (None, 443) and not test_host):
+            raise self._unavailable("sent a link earshot does not follow")
+
+    def _unavailable(self, what: str) -> SourceUnavailableError:
+        return SourceUnavailableError(f"{self.service} {what}; try again in a minute.")

@@ -1,0 +1,128 @@
+"""Deezer's public API and the iTunes lookup, stood in for on 127.0.0.1, with their
+preview files, answering in the shapes their documentation shows:
+
+- ``GET /deezer/track/ID``: a track object (``title``, ``duration``, ``isrc``,
+  ``preview``, ``artist.name``...), or, for an unknown id, HTTP 200 with
+  ``{"error": {"type": "DataException", "message": "no data", "code": 800}}``.
+- ``GET /apple_music/lookup?id=ID&entity=song``: ``{"resultCount": n, "results": [...]}``
+  with ``wrapperType``/``kind``/``trackId``/``trackName``/``artistName``/
+  ``trackTimeMillis``/``previewUrl``; ``resultCount`` 0 for an unknown id.
+- ``GET /previews/NAME``: a preview file from ``root``.
+
+``status_for[path] = code`` answers that path with that status, ``redirect_for[path] =
+url`` sends a 302 there, ``delay_s`` slows every answer. ``requests`` lists the paths."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+
+class MusicApis:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.deezer: dict[str, dict] = {}
+        self.apple: dict[str, dict] = {}
+        self.status_for: dict[str, int] = {}
+        self.redirect_for: dict[str, str] = {}
+        self.delay_s = 0.0
+        self.requests: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                server.requests.append(parts.path)
+                if server.delay_s:
+                    time.sleep(server.delay_s)
+                if parts.path in server.redirect_for:
+                    self.send_response(302)
+                    self.send_header("Location", server.redirect_for[parts.path])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if parts.path in server.status_for:
+                    self._send(server.status_for[parts.path], b"{}", "application/json")
+                    return
+                segments = [s for s in parts.path.split("/") if s]
+                query = parse_qs(parts.query)
+                if segments[:2] == ["deezer", "track"] and len(segments) == 3:
+                    track = server.deezer.get(segments[2]) or {
+                        "error": {"type": "DataException", "message": "no data", "code": 800}
+                    }
+                    self._send(200, json.dumps(track).encode(), "application/json")
+                elif segments == ["apple_music", "lookup"]:
+                    found = [server.apple[i] for i in query.get("id", []) if i in server.apple]
+                    body = {"resultCount": len(found), "results": found}
+                    self._send(200, json.dumps(body).encode(), "text/javascript")
+                elif segments[:1] == ["previews"] and len(segments) == 2:
+                    path = server.root / segments[1]
+                    if path.is_file():
+                        self._send(200, path.read_bytes(), "audio/mpeg")
+                    else:
+                        self._send(404, b"not found", "text/plain")
+                else:
+                    self._send(404, b"not found", "text/plain")
+
+            def _send(self, status: int, body: bytes, kind: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def preview_url(self, name: str) -> str:
+        return f"{self.base}/previews/{name}"
+
+    def add_deezer(self, track_id: str, title: str, artist: str, seconds: int, preview: str):
+        self.deezer[track_id] = {
+            "id": int(track_id),
+            "readable": True,
+            "title": title,
+            "title_short": title,
+            "isrc": "FRZ039800212",
+            "link": f"https://www.deezer.com/track/{track_id}",
+            "duration": seconds,
+            "rank": 900000,
+            "explicit_lyrics": False,
+            "preview": self.preview_url(preview) if preview else "",
+            "artist": {"id": 27, "name": artist, "type": "artist"},
+            "album": {"id": 302127, "title": "Discovery", "type": "album"},
+            "type": "track",
+        }
+
+    def add_apple(self, track_id: str, title: str, artist: str, seconds: int, preview: str):
+        self.apple[track_id] = {
+            "wrapperType": "track",
+            "kind": "song",
+            "trackId": int(track_id),
+            "trackName": title,
+            "artistName": artist,
+            "collectionName": "Discovery",
+            "trackTimeMillis": seconds * 1000,
+            "previewUrl": self.preview_url(preview) if preview else "",
+            "trackViewUrl": f"https://music.apple.com/us/album/x/1?i={track_id}",
+            "country": "USA",
+        }
+
+    def __enter__(self) -> MusicApis:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

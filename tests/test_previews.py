@@ -1,0 +1,136 @@
+"""Songs from Deezer and Apple Music (issue 23, step 3): their public endpoints' facts and
+30-second previews, against a loopback stand-in in their documented shapes, listened to
+by the real workers; and what is refused, whatever those services (or an attacker
+between them and earshot) answer."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from recommender.engine import Engine
+from recommender.sources.previews import PREVIEW_BYTES, NoPreviewError
+from recommender.sources.reference import SongNotFoundError
+from recommender.sources.web import ForbiddenAddressError, PublicResolver, SourceUnavailableError
+from scripts.standins.media import make_song
+from scripts.standins.music_apis import MusicApis
+from tests.conftest import engine_settings
+
+DEEZER = "https://www.deezer.com/fr/track/3135556"
+APPLE = "https://music.apple.com/us/album/discovery/697194953?i=697195462"
+
+
+@pytest.fixture(scope="module")
+def previews(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("previews")
+    make_song(root / "one-more-time.mp3", 30.0, tone=220.0)
+    make_song(root / "harder.mp3", 30.0, tone=330.0)
+    (root / "huge.mp3").write_bytes(b"\0" * (PREVIEW_BYTES + 1))
+    return root
+
+
+@pytest.fixture()
+def apis(previews: Path):
+    with MusicApis(previews) as running:
+        running.add_deezer("3135556", "One More Time", "Daft Punk", 320, "one-more-time.mp3")
+        running.add_apple("697195462", "Harder, Better, Faster, Stronger", "Daft Punk", 224,
+                          "harder.mp3")  # fmt: skip
+        yield running
+
+
+@pytest.fixture()
+async def engine(
+    built_catalog: Path, tmp_path: Path, fake_vggish: Path, pca_params: Path, apis: MusicApis
+) -> AsyncIterator[Engine]:
+    data = tmp_path / "data"
+    shutil.copytree(built_catalog, data)
+    settings = engine_settings(
+        data_dir=data,
+        vggish_model=str(fake_vggish),
+        pca_params=pca_params,
+        allow_test_hosts=True,
+        test_music_base=apis.base,
+        request_timeout_s=60.0,
+    )
+    opened = await Engine.open(settings)
+    yield opened
+    await opened.close()
+
+
+async def test_a_deezer_link_is_heard_from_its_preview(engine: Engine, apis: MusicApis) -> None:
+    members_before = await engine.store.count_tracks("member")
+    result = await engine.recommend(DEEZER, 3)
+    q = result.query
+    assert (q.source, q.title, q.channel) == ("preview", "One More Time", "Daft Punk")
+    assert q.heard_from in ("Deezer preview, 30 s", "Deezer preview, 29 s", "Deezer preview, 31 s")
+    assert q.url == "https://www.deezer.com/track/3135556" and q.video_id == "deezer:3135556"
+    assert len(result.items) == 3
+    assert apis.requests == ["/deezer/track/3135556", "/previews/one-more-time.mp3"]
+    again = await engine.recommend(DEEZER, 3)  # from the cache: nothing fetched again
+    assert again.query.source == "cache" and len(apis.requests) == 2
+    assert [i.video_id for i in again.items] == [i.video_id for i in result.items]
+    assert await engine.store.count_tracks("member") == members_before  # not in the catalog
+    assert not list((engine.settings.data_dir / "tmp").glob("preview-*"))  # audio deleted
+
+
+async def test_an_apple_music_link_is_heard_from_its_preview(engine: Engine) -> None:
+    result = await engine.recommend(APPLE, 2)
+    assert result.query.title == "Harder, Better, Faster, Stronger"
+    assert result.query.heard_from.startswith("Apple Music preview, ")
+    assert result.query.url == "https://music.apple.com/song/697195462"
+
+
+async def test_what_the_services_say_no_to_is_said_plainly(engine: Engine, apis: MusicApis) -> None:
+    with pytest.raises(SongNotFoundError, match="Deezer has no track 999"):
+        await engine.recommend("https://www.deezer.com/track/999", 3)
+    with pytest.raises(SongNotFoundError, match="Apple Music has no song 42"):
+        await engine.recommend("https://music.apple.com/us/song/x/42", 3)
+    apis.add_deezer("7", "Quiet", "Nobody", 200, "")
+    with pytest.raises(NoPreviewError, match="Deezer offers no preview of Quiet — Nobody"):
+        await engine.recommend("https://www.deezer.com/track/7", 3)
+    apis.status_for["/deezer/track/8"] = 429
+    with pytest.raises(SourceUnavailableError, match="Deezer is asking earshot to slow down"):
+        await engine.recommend("https://www.deezer.com/track/8", 3)
+    apis.status_for["/deezer/track/9"] = 503
+    with pytest.raises(SourceUnavailableError, match="Deezer answered 503; try again"):
+        await engine.recommend("https://www.deezer.com/track/9", 3)
+
+
+async def test_a_preview_from_anywhere_else_is_refused(engine: Engine, apis: MusicApis) -> None:
+    apis.add_deezer("10", "Elsewhere", "Someone", 200, "one-more-time.mp3")
+    apis.deezer["10"]["preview"] = "https://evil.example/one-more-time.mp3"
+    with pytest.raises(SourceUnavailableError, match="a host that is not its own"):
+        await engine.recommend("https://www.deezer.com/track/10", 3)
+    apis.add_deezer("11", "Moved", "Someone", 200, "harder.mp3")
+    port = apis.base.rsplit(":", 1)[1]
+    apis.redirect_for["/previews/harder.mp3"] = f"http://127.0.0.2:{port}/previews/harder.mp3"
+    with pytest.raises(SourceUnavailableError, match="a host that is not its own"):
+        await engine.recommend("https://www.deezer.com/track/11", 3)
+    apis.add_deezer("12", "Huge", "Someone", 200, "huge.mp3")
+    with pytest.raises(SourceUnavailableError, match="sent more than earshot takes"):
+        await engine.recommend("https://www.deezer.com/track/12", 3)
+    assert "evil.example" not in " ".join(apis.requests)
+    assert not list((engine.settings.data_dir / "tmp").glob("preview-*/*"))
+
+
+async def test_a_name_that_resolves_into_this_machine_is_never_reached() -> None:
+    resolver = PublicResolver()
+    try:
+        with pytest.raises(ForbiddenAddressError):
+            await resolver.resolve("localhost", 443)
+    finally:
+        await resolver.close()
+
+
+async def test_sources_not_listened_to_yet_are_refused_in_a_sentence(engine: Engine) -> None:
+    for text, said in (
+        ("https://open.spotify.com/track/4cOdK2wGLETKBW3PvgPWqT", "listen to songs from Spotify"),
+        ("https://soundcloud.com/forss/flickermood", "listen to songs from SoundCloud"),
+        ("daft punk one more time", "search for songs by name"),
+    ):
+        with pytest.raises(Exception, match=f"earshot cannot {said} yet") as caught:
+            await engine.recommend(text, 3)
+        assert "YouTube, Deezer or Apple Music link" in str(caught.value)

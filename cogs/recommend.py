@@ -25,12 +25,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _names_a_song(text: str) -> bool:
+    try:
+        parse_song(text)
+    except EarshotError:
+        return False
+    return True
+
+
 def link_in(message: discord.Message, bot_id: int | None) -> str | None:
     """The song a message is about: on earshot's own reply, the song it answered;
     otherwise the first YouTube video link in its text, then in its embeds."""
     if bot_id is not None and message.author.id == bot_id:
-        for embed in message.embeds:
-            if embed.url and find_video_link(embed.url):
+        for embed in message.embeds:  # the song it answered, from wherever it came
+            if embed.url and _names_a_song(embed.url):
                 return embed.url
     texts = [message.content]
     for embed in message.embeds:

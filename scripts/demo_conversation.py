@@ -10,6 +10,7 @@ Writes nothing to the data folder it is given (it works on a copy).
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import sys
@@ -21,7 +22,16 @@ sys.path.insert(0, str(ROOT))
 
 from scripts.standins.bot_process import BotProcess  # noqa: E402
 from scripts.standins.discord_api import FakeDiscord, Member  # noqa: E402
+from scripts.standins.media import make_song  # noqa: E402
+from scripts.standins.music_apis import MusicApis  # noqa: E402
 from scripts.standins.oembed import OEmbedServer  # noqa: E402
+from scripts.standins.vggish_interface import build_fake_vggish  # noqa: E402
+
+# The shared AudioSet sample's PCA parameters (EARSHOT_AUDIOSET_SAMPLE or ../shared).
+PCA = (
+    Path(os.environ.get("EARSHOT_AUDIOSET_SAMPLE") or ROOT.parent / "shared" / "data" / "audioset")
+    / "vggish_pca_params.npz"
+)
 
 
 def _embed_text(message: dict) -> str:
@@ -55,13 +65,19 @@ def main() -> int:
                     " ORDER BY id LIMIT 2 OFFSET 300"
                 )
             ]
-        with FakeDiscord() as discord, OEmbedServer() as youtube:
+        make_song(Path(tmp) / "one-more-time.mp3", 30.0, tone=220.0)
+        with FakeDiscord() as discord, OEmbedServer() as youtube, MusicApis(Path(tmp)) as apis:
+            apis.add_deezer("3135556", "One More Time", "Daft Punk", 320, "one-more-time.mp3")
             bot = BotProcess(
                 discord,
                 data,
                 Path(tmp) / "bot.log",
                 EARSHOT_TEST_ALLOW_LOOPBACK="1",
                 EARSHOT_TEST_OEMBED_BASE=youtube.base,
+                EARSHOT_TEST_MUSIC_BASE=apis.base,
+                # A model of VGGish's architecture, built here: nothing is fetched.
+                VGGISH_MODEL=str(build_fake_vggish(Path(tmp) / "vggish")),
+                VGGISH_PCA_PARAMS=str(PCA),
                 TAGGER_STEPS="800",
             )
             bot.start()
@@ -100,6 +116,10 @@ def main() -> int:
                 discord.wait_for(lambda: taste.get("original"), 60, "/taste")
                 out += ["Ana: `/taste` (only she sees the answer)", "", "```"]
                 out += [_embed_text(discord.messages[taste["original"]]), "```"]
+                mia, deezer = Member(4444, "mia"), "https://www.deezer.com/track/3135556"
+                heard = _answer(discord, discord.interaction(mia, "recommend", url=deezer), 6)
+                out += ["", f"Mia: `/recommend url:{deezer}` (its preview is a synthetic tone)"]
+                out += ["", "```", _embed_text(heard), "```"]
                 print("\n".join(out))
             finally:
                 bot.stop()

@@ -202,8 +202,9 @@ def test_the_count_asked_for_comes_when_many_videos_are_gone(world, oembed: OEmb
     """Half the catalog's videos are gone (about a quarter are, on YouTube today): the
     reply still has the count asked for, and none of them is gone."""
     discord, _, _, data = world
-    with sqlite3.connect(data / "earshot.sqlite3") as db:
+    with sqlite3.connect(data / "earshot.sqlite3", timeout=30) as db:
         videos = [v for (v,) in db.execute("SELECT video_id FROM tracks ORDER BY id")]
+        db.execute("UPDATE video_facts SET checked_at = 0")  # earlier tests' facts: stale
     asked = [catalog_video(data, n) for n in (40, 41, 42)]
     gone = {v: 404 for i, v in enumerate(videos) if i % 2 == 1 and v not in asked}
     oembed.status_for.update(gone)
@@ -256,8 +257,10 @@ def test_a_shorter_reply_says_why_in_one_line(world, oembed: OEmbedServer) -> No
     """When nearly every video is gone, the reply has the few that play, and one line
     saying why it is shorter than asked."""
     discord, _, _, data = world
-    with sqlite3.connect(data / "earshot.sqlite3") as db:
+    with sqlite3.connect(data / "earshot.sqlite3", timeout=30) as db:
         videos = [v for (v,) in db.execute("SELECT DISTINCT video_id FROM tracks ORDER BY id")]
+        # What earlier tests learned of these videos is made stale: checked again now.
+        db.execute("UPDATE video_facts SET checked_at = 0")
     asked = catalog_video(data, 70)
     alive = set(videos[1:4]) | {asked}
     gone = {v: 404 for v in videos if v not in alive}
@@ -308,6 +311,15 @@ def test_a_deezer_link_is_answered_and_says_what_was_heard(
             assert lines[0].startswith("by Daft Punk")
             assert re.fullmatch(r"Heard: Deezer preview, (29|30|31) s", lines[1]), lines[1]
             assert len(_suggested(answer["messages"])) == 3
+            # Find similar music on that reply: the same song, from the same preview.
+            again = outcome(
+                discord,
+                discord.message_command(member(), "Find similar music", answer["message"]),
+                reactions=6,
+            )
+            assert again["kind"] == "public", again["content"]
+            assert again["message"]["embeds"][0]["url"] == "https://www.deezer.com/track/3135556"
+            assert apis.requests.count("/previews/one-more-time.mp3") == 1  # cached
             spotify = "https://open.spotify.com/track/4cOdK2wGLETKBW3PvgPWqT"
             refused = recommend(discord, member(), spotify, 3)
             assert refused["kind"] == "private"

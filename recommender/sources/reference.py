@@ -18,10 +18,9 @@ SOURCE_NAMES = {
     "words": "a search by name",
 }
 SOURCES = tuple(SOURCE_NAMES)
-ACCEPTED_SONGS = (
-    "a link to one song on YouTube, Spotify, Apple Music, Deezer, SoundCloud or Bandcamp, "
-    "a YouTube video id, or the song's name and artist in words"
-)
+# What a member can ask about today (parse_song understands more: Spotify, SoundCloud and
+# Bandcamp links and words, which the listener refuses in a sentence until it can fetch them).
+ACCEPTED_SONGS = "a link to one song on YouTube, Deezer or Apple Music, or a YouTube video id"
 
 
 @dataclass(frozen=True)

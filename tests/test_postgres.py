@@ -133,7 +133,7 @@ async def test_two_stores_share_one_database(postgres_url: str) -> None:
         assert sorted(await a.ratings_of(SNOWFLAKE + 1)) == expected
         assert sorted(await b.ratings_of(SNOWFLAKE + 1)) == expected
         frames = np.ones((12, 128), dtype=np.uint8)
-        await b.cache_song_and_add_to_catalog("abcdefghijk", "m1", frames, "Song", "Band", None)
+        await b.cache_song("abcdefghijk", "m1", frames, "Song", "Band", None, join_catalog=True)
         cached = await a.cached_embedding("abcdefghijk", "m1")
         assert cached is not None and np.array_equal(cached[0], frames)
         assert cached[1] == {"title": "Song", "channel": "Band", "duration_s": None}
@@ -149,8 +149,14 @@ async def _fill_sqlite(data: Path) -> None:
     try:
         await store.add_file("bal_train/a.tfrecord", 1000, _clips(30, "a"), "bal_train", 4)
         await store.add_file("eval/b.tfrecord", 2000, _clips(12, "b"), "eval", 1, ["bad crc"])
-        await store.cache_song_and_add_to_catalog(
-            "memberSong1", "vggish-1", np.full((7, 128), 3, np.uint8), "Tïtle ✓", "Chan", None
+        await store.cache_song(
+            "memberSong1",
+            "vggish-1",
+            np.full((7, 128), 3, np.uint8),
+            "Tïtle ✓",
+            "Chan",
+            None,
+            join_catalog=True,
         )
         tracks = [(t.id, t.video_id) async for chunk in store.iter_tracks() for t in chunk]
         await store.record_reply(Reply(SNOWFLAKE, SNOWFLAKE + 1, 5, 6, "q", tuple(tracks[:10])))

@@ -42,8 +42,8 @@ async def test_tracks_added_during_a_rebuild_wait_for_the_next_one(engine: Engin
         await engine.reindex()
     frames = np.random.default_rng(0).integers(0, 256, (20, 128), dtype=np.uint8)
     for i in range(5):  # members' songs arrive while the index is being built
-        await engine.store.cache_song_and_add_to_catalog(
-            f"membersong{i}", "m", frames, "t", "c", 20.0
+        await engine.store.cache_song(
+            f"membersong{i}", "m", frames, "t", "c", 20.0, join_catalog=True
         )
     built = await job
     assert built.count == before and {"reading", "training tagger", "vectors"} <= set(progress)

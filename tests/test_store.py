@@ -93,7 +93,7 @@ async def test_embedding_cache_is_keyed_by_model(database: Path | str) -> None:
     store = await Store.open(database)
     try:
         frames = np.ones((31, 128), dtype=np.uint8)
-        await store.cache_song_and_add_to_catalog("abcdefghijk", "m1", frames, "Song", "Band", 30.5)
+        await store.cache_song("abcdefghijk", "m1", frames, "Song", "Band", 30.5, join_catalog=True)
         assert await store.cached_embedding("abcdefghijk", "m2") is None
         cached = await store.cached_embedding("abcdefghijk", "m1")
         assert cached is not None

@@ -194,19 +194,6 @@ class TracksTables(StoreCore):
         meta = {"title": row[1], "channel": row[2], "duration_s": row[3]}
         return frames_from_blob(row[0]), meta
 
-    async def cache_song_and_add_to_catalog(
-        self,
-        video_id: str,
-        model: str,
-        frames: np.ndarray,
-        title: str,
-        channel: str,
-        duration_s: float | None,
-    ) -> None:
-        async with self.transaction():
-            await self.cache_song(video_id, model, frames, title, channel, duration_s)
-            await self.add_member_track(video_id, frames, duration_s)
-
     async def cache_song(
         self,
         song: SongId,
@@ -215,8 +202,11 @@ class TracksTables(StoreCore):
         title: str,
         channel: str,
         duration_s: float | None,
+        *,
+        join_catalog: bool = False,
     ) -> None:
-        """Remember how a song sounds, without adding it to the catalog (a preview)."""
+        """Remember how a song sounds; ``join_catalog``: and add it to the catalog as a
+        member's song (a preview never joins)."""
         async with self.transaction():
             await self._execute(
                 "INSERT INTO embeddings"
@@ -235,6 +225,8 @@ class TracksTables(StoreCore):
                     "at": time.time(),
                 },
             )
+            if join_catalog:
+                await self.add_member_track(song, frames, duration_s)
 
     async def channels(self, video_ids: Sequence[str]) -> dict[str, str]:
         """Channel names of cached videos (AudioSet clips have none)."""

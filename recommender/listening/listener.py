@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import time
@@ -244,7 +245,7 @@ class Listener:
                 f"the worker runs model {listened.model_version}, expected {version}"
             )
         await self.store.write_behind(
-            self.store.cache_song_and_add_to_catalog,
+            functools.partial(self.store.cache_song, join_catalog=True),
             video_id,
             version,
             listened.frames,

@@ -31,6 +31,9 @@ from tests.test_bot import (
 media, world = test_bot.media, test_bot.world  # fixtures: a bot of this module's own
 
 
+REASON = r"liked by \d+ members? here|liked with your likes by \d+ members?|a close match in sound"
+
+
 def _messages_of(discord: FakeDiscord, record: dict) -> list[dict]:
     """Every message the bot made for an interaction, deleted or not."""
     return [
@@ -69,6 +72,21 @@ def test_an_answer_is_public_and_the_private_thinking_goes(world) -> None:
     assert int(record["responses"][0]["data"]["flags"]) & 64  # it thought privately
     assert discord.messages[record["original"]].get("deleted")
     assert answer["message"]["bot_reactions"] == [*NUMBERS[:3], "👎"]
+    # Read on a phone (item 5): two lines a suggestion at most, three labels at most,
+    # joined by " · ", every emphasis closed, and no reason that only repeats labels.
+    lines = answer["message"]["embeds"][0]["description"].splitlines()
+    starts = [n for n, line in enumerate(lines) if re.match(r"\*\*\d+\.\*\* \[", line)]
+    assert len(starts) == 3
+    for n in starts:
+        details = lines[n + 1 : n + 2] if n + 1 < len(lines) else []
+        details = [d for d in details if not re.match(r"\*\*\d+\.\*\* ", d)]
+        for line in details:
+            labels = line.split(" — ")[0]
+            assert labels.count(" · ") <= 2 and ";" not in labels, line
+            assert re.sub(r"\\.", "", line).count("*") % 2 == 0, line
+            for reason in re.findall(r"\*([^*]+)\*", line):
+                for part in reason.split("; "):
+                    assert re.fullmatch(REASON, part), part
 
 
 @pytest.mark.parametrize("how", ["502", "reset"])

@@ -12,8 +12,8 @@ from discord.ext import commands
 
 from bot.responses import answer_publicly, think_privately
 from recommender.errors import EarshotError
-from recommender.sources.links import ACCEPTED_FORMS, find_video_link
-from recommender.sources.naming import parse_song
+from recommender.sources.naming import find_song_link, parse_song
+from recommender.sources.reference import ACCEPTED_SONGS
 
 from .utils.cooldown import Cooldowns
 from .utils.reactions import DISLIKE_EMOJI, NUMBER_EMOJI
@@ -35,7 +35,8 @@ def _names_a_song(text: str) -> bool:
 
 def link_in(message: discord.Message, bot_id: int | None) -> str | None:
     """The song a message is about: on earshot's own reply, the song it answered;
-    otherwise the first YouTube video link in its text, then in its embeds."""
+    otherwise the first link to a song earshot listens to in its text, then in its
+    embeds (a YouTube video first)."""
     if bot_id is not None and message.author.id == bot_id:
         for embed in message.embeds:  # the song it answered, from wherever it came
             if embed.url and _names_a_song(embed.url):
@@ -45,7 +46,7 @@ def link_in(message: discord.Message, bot_id: int | None) -> str | None:
         texts += [embed.url or "", embed.title or "", embed.description or ""]
         texts += [field.value for field in embed.fields]
     for text in texts:
-        link = find_video_link(text or "")
+        link = find_song_link(text or "")
         if link:
             return link
     return None
@@ -87,7 +88,9 @@ class Recommend(commands.Cog):
         about."""
         link = link_in(message, self.bot.user.id if self.bot.user else None)
         if link is None:
-            raise EarshotError(f"That message has no YouTube video link. Send {ACCEPTED_FORMS}.")
+            raise EarshotError(
+                f"That message names no song earshot can listen to. Send {ACCEPTED_SONGS}."
+            )
         await self.answer(interaction, link, 5)
 
     async def answer(self, interaction: discord.Interaction, url: str, count: int) -> None:

@@ -674,7 +674,9 @@ def test_find_similar_music_from_a_message(world) -> None:
     )
     plain = discord.post(dave, "no links here")
     refused = outcome(discord, discord.message_command(member(), "Find similar music", plain))
-    assert refused["ephemeral"] and "no YouTube video link. Send a YouTube" in refused["content"]
+    assert refused["ephemeral"] and refused["content"].startswith(
+        "That message names no song earshot can listen to. Send a link to one song on YouTube"
+    )
     other = catalog_video(data, 31)
     in_embed = [{"type": "rich", "title": "a song", "url": f"https://youtu.be/{other}"}]
     for text, embeds in (

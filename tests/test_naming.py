@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from recommender.sources.naming import parse_song
+from recommender.sources.naming import find_song_link, parse_song
 from recommender.sources.reference import ACCEPTED_SONGS, SongRefError
 from scripts.standins.cli import ROOT
 from tests.test_links import ACCEPTED as YOUTUBE_LINKS
@@ -180,3 +180,20 @@ def test_the_parse_command_prints_what_it_understood_without_the_network() -> No
     assert refused.returncode == 1
     assert json.loads(refused.stdout)["error"].startswith("That Spotify album is not one song")
     assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        (f"try https://youtu.be/{ID} and https://www.deezer.com/track/1", f"https://youtu.be/{ID}"),
+        ("so good: https://www.deezer.com/track/3135556!", "https://www.deezer.com/track/3135556"),
+        ("(https://music.apple.com/us/song/x/42)", "https://music.apple.com/us/song/x/42"),
+        (f"https://open.spotify.com/track/{SPOTIFY} is great", None),  # not listened to yet
+        ("https://evil.example/track/1", None),
+        ("no links at all", None),
+    ],
+)
+def test_a_chat_message_names_the_first_song_earshot_can_listen_to(
+    text: str, found: str | None
+) -> None:
+    assert find_song_link(text) == found

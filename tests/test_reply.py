@@ -338,6 +338,15 @@ def test_a_deezer_link_is_answered_and_says_what_was_heard(
             assert again["kind"] == "public", again["content"]
             assert again["message"]["embeds"][0]["url"] == "https://www.deezer.com/track/3135556"
             assert apis.requests.count("/previews/one-more-time.mp3") == 1  # cached
+            # ...and on a member's message that shares the Deezer link in a sentence.
+            shared = discord.post(member(), f"this one! {link}, so good")
+            from_chat = outcome(
+                discord, discord.message_command(member(), "Find similar music", shared), 6
+            )
+            assert from_chat["kind"] == "public", from_chat["content"]
+            assert (
+                from_chat["message"]["embeds"][0]["url"] == "https://www.deezer.com/track/3135556"
+            )
             spotify = "https://open.spotify.com/track/4cOdK2wGLETKBW3PvgPWqT"
             refused = recommend(discord, member(), spotify, 3)
             assert refused["kind"] == "private"

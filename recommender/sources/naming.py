@@ -11,12 +11,13 @@ from .links import (
     MAX_INPUT_LENGTH,
     VIDEO_ID,
     LinkError,
+    find_video_link,
     is_youtube_host,
     parse_link,
     unwrap,
     watch_url,
 )
-from .reference import SongRef, SongRefError
+from .reference import LISTENED, SongRef, SongRefError
 from .urls import BadLink, looks_like_link, split_link
 
 LINK_PARSERS = (spotify.parse, apple_music.parse, deezer.parse, soundcloud.parse, bandcamp.parse)
@@ -67,3 +68,24 @@ def _parse(raw: str) -> SongRef:
     if ID_LIKE.fullmatch(raw):
         raise BadLink(f"'{raw}' has {len(raw)} characters, and YouTube video ids have exactly 11")
     return words.parse(raw)
+
+
+_ANY_LINK = re.compile(r"https?://[^\s<>()\[\]`]+")
+
+
+def find_song_link(text: str) -> str | None:
+    """The first song in a chat message that earshot can listen to: a YouTube video (as
+    ``links.find_video_link`` finds it), else the first link to a song on another source
+    it listens to (Deezer, Apple Music)."""
+    video = find_video_link(text)
+    if video is not None:
+        return video
+    for match in _ANY_LINK.finditer(text):
+        link = match.group(0).rstrip(".,!?;:'\"*_~|")
+        try:
+            ref = parse_song(link)
+        except SongRefError:
+            continue
+        if ref.source in LISTENED:
+            return link
+    return None

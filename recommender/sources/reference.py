@@ -18,6 +18,7 @@ SOURCE_NAMES = {
     "words": "a search by name",
 }
 SOURCES = tuple(SOURCE_NAMES)
+LISTENED = frozenset({"youtube", "deezer", "apple_music"})  # sources earshot listens to today
 # What a member can ask about today (parse_song understands more: Spotify, SoundCloud and
 # Bandcamp links and words, which the listener refuses in a sentence until it can fetch them).
 ACCEPTED_SONGS = "a link to one song on YouTube, Deezer or Apple Music, or a YouTube video id"

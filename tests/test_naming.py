@@ -188,7 +188,11 @@ def test_the_parse_command_prints_what_it_understood_without_the_network() -> No
         (f"try https://youtu.be/{ID} and https://www.deezer.com/track/1", f"https://youtu.be/{ID}"),
         ("so good: https://www.deezer.com/track/3135556!", "https://www.deezer.com/track/3135556"),
         ("(https://music.apple.com/us/song/x/42)", "https://music.apple.com/us/song/x/42"),
-        (f"https://open.spotify.com/track/{SPOTIFY} is great", None),  # not listened to yet
+        (
+            f"https://open.spotify.com/track/{SPOTIFY} is great",
+            f"https://open.spotify.com/track/{SPOTIFY}",
+        ),
+        ("https://soundcloud.com/forss/flickermood is great", None),  # not listened to yet
         ("https://evil.example/track/1", None),
         ("no links at all", None),
     ],

@@ -20,6 +20,8 @@ from scripts.standins.music_apis import MusicApis
 from tests.conftest import engine_settings
 
 DEEZER = "https://www.deezer.com/fr/track/3135556"
+SPOTIFY_ID = "0DiWol3AO6WpXZgp0goxAV"
+SPOTIFY = f"https://open.spotify.com/track/{SPOTIFY_ID}?si=1a2b3c4d5e6f7a8b"
 APPLE = "https://music.apple.com/us/album/discovery/697194953?i=697195462"
 
 
@@ -38,6 +40,8 @@ def apis(previews: Path):
         running.add_deezer("3135556", "One More Time", "Daft Punk", 320, "one-more-time.mp3")
         running.add_apple("697195462", "Harder, Better, Faster, Stronger", "Daft Punk", 224,
                           "harder.mp3")  # fmt: skip
+        running.add_spotify(SPOTIFY_ID, "One More Time", ["Daft Punk", "Romanthony"], 320,
+                            "one-more-time.mp3")  # fmt: skip
         yield running
 
 
@@ -127,10 +131,35 @@ async def test_a_name_that_resolves_into_this_machine_is_never_reached() -> None
 
 async def test_sources_not_listened_to_yet_are_refused_in_a_sentence(engine: Engine) -> None:
     for text, said in (
-        ("https://open.spotify.com/track/4cOdK2wGLETKBW3PvgPWqT", "listen to songs from Spotify"),
         ("https://soundcloud.com/forss/flickermood", "listen to songs from SoundCloud"),
         ("daft punk one more time", "search for songs by name"),
     ):
         with pytest.raises(Exception, match=f"earshot cannot {said} yet") as caught:
             await engine.recommend(text, 3)
-        assert "YouTube, Deezer or Apple Music link" in str(caught.value)
+        assert "YouTube, Spotify, Deezer or Apple Music link" in str(caught.value)
+
+
+async def test_a_spotify_link_is_heard_from_its_embed_pages_preview(
+    engine: Engine, apis: MusicApis
+) -> None:
+    result = await engine.recommend(SPOTIFY, 3)
+    q = result.query
+    assert (q.title, q.channel) == ("One More Time", "Daft Punk, Romanthony")
+    assert q.heard_from.startswith("Spotify preview, ") and q.video_id == f"spotify:{SPOTIFY_ID}"
+    assert q.url == f"https://open.spotify.com/track/{SPOTIFY_ID}"
+    assert apis.requests == [f"/spotify/embed/track/{SPOTIFY_ID}", "/previews/one-more-time.mp3"]
+    assert len(result.items) == 3
+
+
+async def test_when_spotifys_page_changes_shape_its_oembed_names_the_song(
+    engine: Engine, apis: MusicApis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The embed page is not an API: when its data is gone, oEmbed still gives the title,
+    the log says why, and the member is told there is no preview to listen to."""
+    apis.spotify_page_changed = True
+    with pytest.raises(NoPreviewError, match="Spotify offers no preview of One More Time"):
+        await engine.recommend(SPOTIFY, 3)
+    assert "has no track data in the shape earshot reads" in caplog.text
+    assert apis.requests[-1] == "/spotify/oembed"
+    with pytest.raises(SongNotFoundError):
+        await engine.recommend("spotify:track:0000000000000000000000", 3)

@@ -297,7 +297,7 @@ def test_a_shorter_reply_says_why_in_one_line(world, oembed: OEmbedServer) -> No
             oembed.status_for.pop(video, None)
 
 
-def test_a_deezer_link_is_answered_and_says_what_was_heard(
+def test_deezer_and_spotify_links_are_answered_and_say_what_was_heard(
     built_catalog: Path, fake_vggish: Path, pca_params: Path, tmp_path: Path
 ) -> None:
     """A member pastes a Deezer link: the reply names the song and that earshot heard its
@@ -308,6 +308,10 @@ def test_a_deezer_link_is_answered_and_says_what_was_heard(
     make_song(tmp_path / "one-more-time.mp3", 30.0, tone=220.0)
     with FakeDiscord() as discord, MusicApis(tmp_path) as apis:
         apis.add_deezer("3135556", "One More Time", "Daft Punk", 320, "one-more-time.mp3")
+        apis.add_spotify(
+            "0DiWol3AO6WpXZgp0goxAV", "One More Time", ["Daft Punk", "Romanthony"], 320,
+            "one-more-time.mp3",
+        )  # fmt: skip
         bot = BotProcess(
             discord,
             data,
@@ -347,9 +351,15 @@ def test_a_deezer_link_is_answered_and_says_what_was_heard(
             assert (
                 from_chat["message"]["embeds"][0]["url"] == "https://www.deezer.com/track/3135556"
             )
-            spotify = "https://open.spotify.com/track/4cOdK2wGLETKBW3PvgPWqT"
-            refused = recommend(discord, member(), spotify, 3)
+            spotify = "https://open.spotify.com/track/0DiWol3AO6WpXZgp0goxAV?si=x"
+            heard = recommend(discord, member(), spotify, 2)
+            assert heard["kind"] == "public", heard["content"]
+            lines = heard["message"]["embeds"][0]["description"].splitlines()
+            assert lines[0].startswith("by Daft Punk, Romanthony")
+            assert lines[1].startswith("Heard: Spotify preview, ")
+            soundcloud = "https://soundcloud.com/forss/flickermood"
+            refused = recommend(discord, member(), soundcloud, 3)
             assert refused["kind"] == "private"
-            assert refused["content"].startswith("earshot cannot listen to songs from Spotify")
+            assert refused["content"].startswith("earshot cannot listen to songs from SoundCloud")
         finally:
             bot.stop()

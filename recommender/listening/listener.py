@@ -171,8 +171,8 @@ class Listener:
             else f"listen to songs from {SOURCE_NAMES[ref.source]}"
         )
         raise EarshotError(
-            f"earshot cannot {what} yet; paste the song's YouTube, Deezer or Apple Music "
-            "link instead."
+            f"earshot cannot {what} yet; paste the song's YouTube, Spotify, Deezer or Apple "
+            "Music link instead."
         )
 
     async def hear(

@@ -1,6 +1,6 @@
-"""Sources whose own public endpoints give a song's name and a 30-second preview without
-a key: Deezer and Apple Music. One lookup, then the preview file, both through
-``web.WebClient`` to the source's own hosts."""
+"""Sources whose own public pages give a song's name and a 30-second preview without a
+key: Deezer, Apple Music, and Spotify's embed page. One lookup, then the preview file,
+both through ``web.WebClient`` to the source's own hosts."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import apple_music, deezer
-from .reference import SongRef, TrackInfo
-from .web import Hosts, SourceUnavailableError, WebClient
+from . import apple_music, deezer, spotify
+from .reference import SongNotFoundError, SongRef, TrackInfo
+from .web import Hosts, NotThereError, SourceUnavailableError, WebClient
 
 PREVIEW_BYTES = 4 << 20  # a 30 s MP3 is ~0.5 MB and AAC ~1 MB; a bigger file is not one
 
@@ -28,6 +28,7 @@ PREVIEW_SOURCES = {
     "apple_music": PreviewSource(
         "Apple Music", apple_music.API, apple_music.lookup, apple_music.PREVIEW_HOSTS
     ),
+    "spotify": PreviewSource("Spotify", spotify.SITE, spotify.lookup, spotify.PREVIEW_HOSTS),
 }
 
 
@@ -43,7 +44,12 @@ async def fetch_preview(
     source = PREVIEW_SOURCES[ref.source]
     api = f"{test_base}/{ref.source}" if test_base else source.api
     async with WebClient(source.name, allow_loopback=test_base is not None) as client:
-        info = await source.lookup(client, ref, api)
+        try:
+            info = await source.lookup(client, ref, api)
+        except NotThereError:
+            raise SongNotFoundError(
+                f"{source.name} has no such song (or no longer has it); check the link."
+            ) from None
         if not info.preview_url:
             raise NoPreviewError(
                 f"{source.name} offers no preview of {info.name}, so earshot cannot listen "

@@ -18,10 +18,14 @@ SOURCE_NAMES = {
     "words": "a search by name",
 }
 SOURCES = tuple(SOURCE_NAMES)
-LISTENED = frozenset({"youtube", "deezer", "apple_music"})  # sources earshot listens to today
-# What a member can ask about today (parse_song understands more: Spotify, SoundCloud and
-# Bandcamp links and words, which the listener refuses in a sentence until it can fetch them).
-ACCEPTED_SONGS = "a link to one song on YouTube, Deezer or Apple Music, or a YouTube video id"
+LISTENED = frozenset(
+    {"youtube", "spotify", "deezer", "apple_music"}
+)  # sources earshot listens to today
+# What a member can ask about today (parse_song understands more: SoundCloud and Bandcamp
+# links and words, which the listener refuses in a sentence until it can fetch them).
+ACCEPTED_SONGS = (
+    "a link to one song on YouTube, Spotify, Deezer or Apple Music, or a YouTube video id"
+)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,10 @@ class SourceUnavailableError(EarshotError):
     """A music service could not be asked, or would not answer; the message says so."""
 
 
+class NotThereError(SourceUnavailableError):
+    """The service answered 404 or 410: no such thing there."""
+
+
 class ForbiddenAddressError(OSError):
     pass
 
@@ -107,6 +111,12 @@ class WebClient:
         except ValueError:
             raise self._unavailable("answered with something that is not JSON") from None
 
+    async def text(self, url: str, hosts: Hosts, max_bytes: int = 4 * JSON_LIMIT) -> str:
+        body = b""
+        async for block in self._stream(url, hosts, max_bytes):
+            body += block
+        return body.decode("utf-8", errors="replace")
+
     async def download(self, url: str, hosts: Hosts, dest: Path, max_bytes: int) -> Path:
         with open(dest, "wb") as out:
             async for block in self._stream(url, hosts, max_bytes):
@@ -124,6 +134,8 @@ class WebClient:
                         continue
                     if response.status == 429:
                         raise self._unavailable("is asking earshot to slow down")
+                    if response.status in (404, 410):
+                        raise NotThereError(f"{self.service} has no such page ({url}).")
                     if response.status >= 400:
                         raise self._unavailable(f"answered {response.status}")
                     if (response.content_length or 0) > max_bytes:

@@ -7,6 +7,10 @@ preview files, answering in the shapes their documentation shows:
 - ``GET /apple_music/lookup?id=ID&entity=song``: ``{"resultCount": n, "results": [...]}``
   with ``wrapperType``/``kind``/``trackId``/``trackName``/``artistName``/
   ``trackTimeMillis``/``previewUrl``; ``resultCount`` 0 for an unknown id.
+- ``GET /spotify/embed/track/ID``: Spotify's embed page, its track in the page's
+  ``__NEXT_DATA__`` JSON (``name``, ``artists``, ``duration`` in ms, ``audioPreview.url``);
+  404 for an unknown id. ``spotify_page_changed`` serves a page without that data.
+- ``GET /spotify/oembed?url=…``: Spotify's oEmbed (``title`` is the track's name only).
 - ``GET /previews/NAME``: a preview file from ``root``.
 
 ``status_for[path] = code`` answers that path with that status, ``redirect_for[path] =
@@ -27,6 +31,8 @@ class MusicApis:
         self.root = root
         self.deezer: dict[str, dict] = {}
         self.apple: dict[str, dict] = {}
+        self.spotify: dict[str, dict] = {}
+        self.spotify_page_changed = False
         self.status_for: dict[str, int] = {}
         self.redirect_for: dict[str, str] = {}
         self.delay_s = 0.0
@@ -62,6 +68,20 @@ class MusicApis:
                     found = [server.apple[i] for i in query.get("id", []) if i in server.apple]
                     body = {"resultCount": len(found), "results": found}
                     self._send(200, json.dumps(body).encode(), "text/javascript")
+                elif segments[:3] == ["spotify", "embed", "track"] and len(segments) == 4:
+                    track = server.spotify.get(segments[3])
+                    if track is None:
+                        self._send(404, b"<html>Page not found</html>", "text/html")
+                    else:
+                        self._send(200, server.embed_page(track).encode(), "text/html")
+                elif segments == ["spotify", "oembed"]:
+                    url = (query.get("url") or [""])[0]
+                    track = server.spotify.get(url.rstrip("/").rsplit("/", 1)[-1])
+                    if track is None:
+                        self._send(404, b'{"error": "not found"}', "application/json")
+                    else:
+                        body = server.oembed(track)
+                        self._send(200, json.dumps(body).encode(), "application/json")
                 elif segments[:1] == ["previews"] and len(segments) == 2:
                     path = server.root / segments[1]
                     if path.is_file():
@@ -117,6 +137,68 @@ class MusicApis:
             "previewUrl": self.preview_url(preview) if preview else "",
             "trackViewUrl": f"https://music.apple.com/us/album/x/1?i={track_id}",
             "country": "USA",
+        }
+
+    def add_spotify(
+        self, track_id: str, title: str, artists: list[str], seconds: int, preview: str
+    ):
+        self.spotify[track_id] = {
+            "type": "track",
+            "name": title,
+            "uri": f"spotify:track:{track_id}",
+            "id": track_id,
+            "title": title,
+            "artists": [
+                {"name": a, "uri": f"spotify:artist:{n:022d}"} for n, a in enumerate(artists)
+            ],
+            "releaseDate": {"isoString": "2000-11-13T00:00:00Z"},
+            "duration": seconds * 1000,
+            "isPlayable": True,
+            "isExplicit": False,
+            "audioPreview": {"url": self.preview_url(preview), "format": "MP3_96"}
+            if preview
+            else None,
+            "hasVideo": False,
+        }
+
+    def embed_page(self, track: dict) -> str:
+        if self.spotify_page_changed:
+            return "<!DOCTYPE html><html><body><div id='root'></div></body></html>"
+        data = {
+            "props": {
+                "pageProps": {
+                    "state": {
+                        "data": {"entity": track, "embeded_entity_uri": track["uri"]},
+                        "settings": {"rtl": False, "session": {"isAnonymous": True}},
+                    }
+                }
+            },
+            "page": "/track/[id]",
+            "query": {"id": track["id"]},
+            "buildId": "stand-in",
+        }
+        return (
+            "<!DOCTYPE html><html><head><title>Spotify Embed</title></head><body>"
+            '<div id="__next"></div>'
+            f'<script id="__NEXT_DATA__" type="application/json">{json.dumps(data)}</script>'
+            "</body></html>"
+        )
+
+    @staticmethod
+    def oembed(track: dict) -> dict:
+        return {
+            "html": f'<iframe src="https://open.spotify.com/embed/track/{track["id"]}"></iframe>',
+            "iframe_url": f"https://open.spotify.com/embed/track/{track['id']}",
+            "width": 456,
+            "height": 152,
+            "version": "1.0",
+            "provider_name": "Spotify",
+            "provider_url": "https://spotify.com",
+            "type": "rich",
+            "title": track["name"],
+            "thumbnail_url": "https://image-cdn-ak.spotifycdn.com/image/ab67616d00001e02",
+            "thumbnail_width": 300,
+            "thumbnail_height": 300,
         }
 
     def __enter__(self) -> MusicApis:

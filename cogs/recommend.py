@@ -13,7 +13,7 @@ from discord.ext import commands
 from bot.responses import answer_publicly, think_privately
 from recommender.errors import EarshotError
 from recommender.sources.naming import find_song_link, parse_song
-from recommender.sources.reference import ACCEPTED_SONGS
+from recommender.sources.reference import ACCEPTED_SONGS, require_listened
 
 from .utils.cooldown import Cooldowns
 from .utils.reactions import DISLIKE_EMOJI, NUMBER_EMOJI
@@ -70,16 +70,16 @@ class Recommend(commands.Cog):
 
     @app_commands.command(name="recommend", description="Find music that sounds like a song")
     @app_commands.describe(
-        url="A link to one song: YouTube, Deezer or Apple Music (or a YouTube video id)",
+        song="A link to one song on YouTube, Spotify, Deezer or Apple Music, or a YouTube id",
         count="How many suggestions, 1 to 20 (default 5)",
     )
     async def recommend(
         self,
         interaction: discord.Interaction,
-        url: app_commands.Range[str, 1, 500],
+        song: app_commands.Range[str, 1, 500],
         count: app_commands.Range[int, 1, 20] = 5,
     ) -> None:
-        await self.answer(interaction, url, count)
+        await self.answer(interaction, song, count)
 
     async def find_similar(
         self, interaction: discord.Interaction, message: discord.Message
@@ -93,16 +93,16 @@ class Recommend(commands.Cog):
             )
         await self.answer(interaction, link, 5)
 
-    async def answer(self, interaction: discord.Interaction, url: str, count: int) -> None:
+    async def answer(self, interaction: discord.Interaction, song: str, count: int) -> None:
         """Check the link and the cooldown first (no network needed), then think privately
         while earshot listens: every refusal stays private from the first response. The
         suggestions are then posted publicly, with their rating reactions."""
-        parse_song(url)  # a refused name is private from the first response
+        require_listened(parse_song(song))  # a refusal is private from the first response
         await self.cooldowns.check(interaction.user.id)
         await think_privately(interaction, self.bot.lost_answers)
         try:
             result = await self.bot.engine.recommend(
-                url, count, member=interaction.user.id, guild=interaction.guild_id
+                song, count, member=interaction.user.id, guild=interaction.guild_id
             )
         except EarshotError as exc:
             if exc.costs_cooldown:  # it held a listener to the time limit: it costs the wait

@@ -228,7 +228,7 @@ def cmd_bot(args: argparse.Namespace) -> dict:
             def one_new_song(i: int, song: str) -> float:
                 asked = time.monotonic()
                 record = discord.interaction(
-                    Member(5000 + i, f"c{i}"), "recommend", url=f"https://youtu.be/{song}"
+                    Member(5000 + i, f"c{i}"), "recommend", song=f"https://youtu.be/{song}"
                 )
                 discord.wait_for(lambda: finished(record), 600, f"the answer for {song}")
                 assert not refused(record), f"refused: {discord.private_answer(record)}"
@@ -253,7 +253,7 @@ def cmd_bot(args: argparse.Namespace) -> dict:
             reindex = discord.interaction(owner, "reindex")
             records = [
                 discord.interaction(
-                    Member(6000 + i, f"m{i}"), "recommend", url=f"https://youtu.be/{song}", count=5
+                    Member(6000 + i, f"m{i}"), "recommend", song=f"https://youtu.be/{song}", count=5
                 )
                 for i, song in enumerate(songs)
             ]
@@ -290,7 +290,7 @@ def cmd_bot(args: argparse.Namespace) -> dict:
                 discord.interaction(
                     Member(7000 + i, f"b{i}"),
                     "recommend",
-                    url=clips[i] if i < 40 else f"missing{i:04d}",
+                    song=clips[i] if i < 40 else f"missing{i:04d}",
                     count=5,
                 )
                 for i in range(50)
@@ -1000,7 +1000,7 @@ def _reply_latencies(discord, urls: list[str], guilds: list[int | None]) -> list
         who = Member(700_000 + i, f"bench{i}")
         guild = guilds[i % len(guilds)]
         started = time.perf_counter()
-        record = discord.interaction(who, "recommend", guild_id=guild, url=url, count=5)
+        record = discord.interaction(who, "recommend", guild_id=guild, song=url, count=5)
         deadline = started + 60
         while True:
             with discord.lock:

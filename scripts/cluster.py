@@ -21,7 +21,7 @@ dropped) on the way out, also when start-up fails half-way::
 
     with Cluster(tmp, catalog, model, pca, media) as cluster:
         guild = cluster.guilds_of(0)[0]
-        record = cluster.discord.interaction(member, "recommend", guild_id=guild, url=...)
+        record = cluster.discord.interaction(member, "recommend", guild_id=guild, song=...)
         cluster.kill_bot(0); cluster.start_bot(0)
         cluster.kill_worker(1); cluster.start_worker(1)
 

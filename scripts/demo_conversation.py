@@ -86,10 +86,10 @@ def main() -> int:
                 out = []
                 first = _answer(
                     discord,
-                    discord.interaction(ana, "recommend", url=f"https://youtu.be/{songs[0]}"),
+                    discord.interaction(ana, "recommend", song=f"https://youtu.be/{songs[0]}"),
                     6,
                 )
-                out += [f"Ana: `/recommend url:https://youtu.be/{songs[0]}`", "", "```"]
+                out += [f"Ana: `/recommend song:https://youtu.be/{songs[0]}`", "", "```"]
                 out += [_embed_text(first), "```", ""]
                 discord.react(ana, int(first["id"]), "2️⃣")
                 discord.react(ana, int(first["id"]), "👎")
@@ -100,25 +100,25 @@ def main() -> int:
                 assert ratings
                 again = _answer(
                     discord,
-                    discord.interaction(ana, "recommend", url=f"https://youtu.be/{songs[0]}"),
+                    discord.interaction(ana, "recommend", song=f"https://youtu.be/{songs[0]}"),
                     6,
                 )
                 out += ["Ana asks about the same song again: what she skipped is gone.", ""]
-                out += [f"Ana: `/recommend url:https://youtu.be/{songs[0]}`", "", "```"]
+                out += [f"Ana: `/recommend song:https://youtu.be/{songs[0]}`", "", "```"]
                 out += [_embed_text(again), "```", ""]
                 ben = Member(4343, "ben")
                 pasted = "https://www.youtube.com/playlist?list=PLx0sYbCqOb8"
-                refusal = discord.interaction(ben, "recommend", url=pasted)
+                refusal = discord.interaction(ben, "recommend", song=pasted)
                 told = discord.wait_for(lambda: discord.private_answer(refusal), 60, "why not")
-                out += [f"Ben: `/recommend url:{pasted}` (only he sees the answer)", ""]
+                out += [f"Ben: `/recommend song:{pasted}` (only he sees the answer)", ""]
                 out += ["```", told, "```", ""]
                 taste = discord.interaction(ana, "taste")
                 discord.wait_for(lambda: taste.get("original"), 60, "/taste")
                 out += ["Ana: `/taste` (only she sees the answer)", "", "```"]
                 out += [_embed_text(discord.messages[taste["original"]]), "```"]
                 mia, deezer = Member(4444, "mia"), "https://www.deezer.com/track/3135556"
-                heard = _answer(discord, discord.interaction(mia, "recommend", url=deezer), 6)
-                out += ["", f"Mia: `/recommend url:{deezer}` (its preview is a synthetic tone)"]
+                heard = _answer(discord, discord.interaction(mia, "recommend", song=deezer), 6)
+                out += ["", f"Mia: `/recommend song:{deezer}` (its preview is a synthetic tone)"]
                 out += ["", "```", _embed_text(heard), "```"]
                 print("\n".join(out))
             finally:

@@ -167,7 +167,7 @@ def outcome(discord: FakeDiscord, record: dict, reactions: int = 0, timeout: flo
 
 
 def recommend(discord: FakeDiscord, who: Member, url: str, count: int = 5) -> dict:
-    record = discord.interaction(who, "recommend", url=url, count=count)
+    record = discord.interaction(who, "recommend", song=url, count=count)
     return outcome(discord, record, reactions=min(count, 10) + 1)
 
 
@@ -178,7 +178,8 @@ def test_logs_in_and_syncs_the_commands(world) -> None:
     options = {o["name"]: o for o in names["recommend"]["options"]}
     assert options["count"]["type"] == 4 and options["count"]["min_value"] == 1
     assert options["count"]["max_value"] == 20 and not options["count"].get("required")
-    assert options["url"]["type"] == 3 and options["url"]["required"]
+    assert options["song"]["type"] == 3 and options["song"]["required"]
+    assert "url" not in options  # renamed: it takes more than links
     assert str(names["reindex"]["default_member_permissions"]) == "8"  # hidden from members
     calls = [(c.method, c.path) for c in discord.calls]
     assert ("GET", "/users/@me") in calls and ("GET", "/oauth2/applications/@me") in calls
@@ -187,7 +188,7 @@ def test_logs_in_and_syncs_the_commands(world) -> None:
 def test_recommend_a_catalog_clip(world) -> None:
     discord, _, _, data = world
     video = catalog_video(data, 3)
-    record = discord.interaction(member(), "recommend", url=f"https://youtu.be/{video}", count=4)
+    record = discord.interaction(member(), "recommend", song=f"https://youtu.be/{video}", count=4)
     answer = outcome(discord, record, reactions=5)
     assert record["responses"][0]["type"] == 5  # deferred at once
     assert answer["kind"] == "public"
@@ -284,20 +285,20 @@ def test_reactions_become_ratings_and_survive_a_restart(world) -> None:
 def test_errors_are_ephemeral_and_human(world) -> None:
     discord, _, _, _ = world
     record = discord.interaction(
-        member(), "recommend", url="https://evil.example/watch?v=abcdefghijk"
+        member(), "recommend", song="https://evil.example/watch?v=abcdefghijk"
     )
     bad = outcome(discord, record)
     assert bad["ephemeral"] and "is not a music service earshot knows" in bad["content"]
     assert "Accepted:" in bad["content"]
     # Private from the first response: no public "is thinking…" ever shows for bad input.
     assert [r["type"] for r in record["responses"]] == [4]
-    twelve = outcome(discord, discord.interaction(member(), "recommend", url="A-7dmBdsFXcX"))
+    twelve = outcome(discord, discord.interaction(member(), "recommend", song="A-7dmBdsFXcX"))
     assert (
         "'A-7dmBdsFXcX' has 12 characters, and YouTube video ids have exactly 11"
         in (twelve["content"])
     )
     long_input = "https://" + "x" * 480 + ".example/"
-    echoed = outcome(discord, discord.interaction(member(), "recommend", url=long_input))
+    echoed = outcome(discord, discord.interaction(member(), "recommend", song=long_input))
     assert echoed["ephemeral"] and "x" * 100 not in echoed["content"] and "…" in echoed["content"]
     gone = recommend(discord, member(), "https://youtu.be/notthere000")
     assert gone["ephemeral"] and "unavailable" in gone["content"]
@@ -385,12 +386,13 @@ def test_cooldown_says_how_long_to_wait(
         bot.start()
         try:
             bob = member()
-            typo = outcome(discord, discord.interaction(bob, "recommend", url="not a url"))
-            assert typo["ephemeral"] and "Accepted:" in typo["content"]
+            typo = outcome(discord, discord.interaction(bob, "recommend", song="not a url"))
+            assert typo["kind"] == "immediate" and typo["ephemeral"]  # words: not yet
+            assert "paste the song's YouTube" in typo["content"]
             # A refused typo costs nothing: the right link right after is answered.
             assert recommend(discord, bob, catalog_video(data, 1), 2)["kind"] == "public"
             again = outcome(
-                discord, discord.interaction(bob, "recommend", url=catalog_video(data, 2))
+                discord, discord.interaction(bob, "recommend", song=catalog_video(data, 2))
             )
             assert again["ephemeral"] and "ask again in" in again["content"]
             assert "seconds" in again["content"]
@@ -422,10 +424,10 @@ def test_a_song_that_reaches_the_time_limit_costs_the_wait(
         bot.start()
         try:
             carol = member()
-            slow = outcome(discord, discord.interaction(carol, "recommend", url=NEW_SONG))
+            slow = outcome(discord, discord.interaction(carol, "recommend", song=NEW_SONG))
             assert slow["ephemeral"] and "longer than" in slow["content"], slow
             again = outcome(
-                discord, discord.interaction(carol, "recommend", url=catalog_video(data, 2))
+                discord, discord.interaction(carol, "recommend", song=catalog_video(data, 2))
             )
             assert again["ephemeral"] and "ask again in" in again["content"], again
         finally:
@@ -625,7 +627,7 @@ def test_twenty_suggestions_are_all_ratable(world) -> None:
     names only the reactions it has (issue 22, item 3)."""
     discord, _, _, data = world
     erin = member()
-    record = discord.interaction(erin, "recommend", url=catalog_video(data, 25), count=19)
+    record = discord.interaction(erin, "recommend", song=catalog_video(data, 25), count=19)
     first, second = outcome(discord, record, reactions=11)["messages"]
     discord.wait_for(lambda: len(second.get("bot_reactions", [])) == 10, 30, "page 2's reactions")
     assert first["bot_reactions"] == [*NUMBERS, "👎"]
@@ -637,7 +639,7 @@ def test_twenty_suggestions_are_all_ratable(world) -> None:
     assert numbers == [[str(n) for n in range(1, 11)], [str(n) for n in range(1, 10)]]
     assert pages[0]["footer"]["text"].startswith("React 1️⃣–🔟 to like a suggestion, 👎 if")
     assert pages[1]["footer"]["text"].startswith("React 1️⃣–9️⃣ to like a suggestion, 👎 if")
-    one = discord.interaction(member(), "recommend", url=catalog_video(data, 26), count=1)
+    one = discord.interaction(member(), "recommend", song=catalog_video(data, 26), count=1)
     alone = outcome(discord, one, reactions=2)["message"]
     assert alone["embeds"][0]["footer"]["text"].startswith("React 1️⃣ if you like it, 👎 if")
     assert alone["bot_reactions"] == ["1️⃣", "👎"] and "page" not in alone["embeds"][0]["title"]
@@ -706,10 +708,10 @@ def test_find_similar_music_from_a_message(world) -> None:
 def test_fifty_requests_at_once_all_get_an_answer(world) -> None:
     discord, _, _, data = world
     records = [
-        discord.interaction(member(), "recommend", url=catalog_video(data, 40 + i), count=3)
+        discord.interaction(member(), "recommend", song=catalog_video(data, 40 + i), count=3)
         for i in range(35)
     ] + [
-        discord.interaction(member(), "recommend", url=f"https://youtu.be/absent{i:05d}", count=3)
+        discord.interaction(member(), "recommend", song=f"https://youtu.be/absent{i:05d}", count=3)
         for i in range(15)
     ]
     answers = [outcome(discord, record, reactions=4, timeout=240) for record in records]

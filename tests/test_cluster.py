@@ -76,7 +76,7 @@ def _links(answer: dict) -> list[str]:
 
 
 def _ask(cluster: Cluster, who: Member, guild: int, url: str, count: int = 3) -> dict:
-    return cluster.discord.interaction(who, "recommend", guild_id=guild, url=url, count=count)
+    return cluster.discord.interaction(who, "recommend", guild_id=guild, song=url, count=count)
 
 
 def _answer(cluster: Cluster, record: dict, count: int = 3, timeout: float = 120) -> dict:
@@ -189,7 +189,7 @@ def test_a_killed_bot_process_comes_back_with_its_shards(
     )
     assert discord.shard_connected(cluster.guilds_of(0)[0])  # the other process is unmoved
     with pytest.raises(RuntimeError, match="no connected shard"):
-        discord.interaction(member(), "recommend", guild_id=guilds[0], url="dQw4w9WgXcQ")
+        discord.interaction(member(), "recommend", guild_id=guilds[0], song="dQw4w9WgXcQ")
     took = cluster.start_bot(1)
     assert sorted(discord.identified_shards[seen:]) == [[2, 4], [3, 4]]
     for n, guild in enumerate(guilds):

@@ -55,7 +55,7 @@ def test_refusals_found_while_listening_are_private_from_the_first_response(worl
         ("notthere000", "unavailable"),  # the video is gone
         (SILENT_SONG, "silent"),  # only found once it is heard
     ):
-        record = discord.interaction(member(), "recommend", url=f"https://youtu.be/{song}")
+        record = discord.interaction(member(), "recommend", song=f"https://youtu.be/{song}")
         told = outcome(discord, record)
         assert told["kind"] == "private" and said in told["content"].lower(), told
         deferred = record["responses"][0]
@@ -66,7 +66,7 @@ def test_refusals_found_while_listening_are_private_from_the_first_response(worl
 
 def test_an_answer_is_public_and_the_private_thinking_goes(world) -> None:
     discord, _, _, data = world
-    record = discord.interaction(member(), "recommend", url=catalog_video(data, 30), count=3)
+    record = discord.interaction(member(), "recommend", song=catalog_video(data, 30), count=3)
     answer = outcome(discord, record, reactions=4)
     assert answer["kind"] == "public" and len(answer["messages"]) == 1
     assert int(record["responses"][0]["data"]["flags"]) & 64  # it thought privately
@@ -95,7 +95,7 @@ def test_a_first_response_whose_answer_was_lost_carries_on(world, how: str) -> N
     discord.py retried into "already acknowledged"; or the connection dropped)."""
     discord, _, bot, data = world
     discord.lose_next_answer = how
-    record = discord.interaction(member(), "recommend", url=catalog_video(data, 31), count=2)
+    record = discord.interaction(member(), "recommend", song=catalog_video(data, 31), count=2)
     answer = outcome(discord, record, reactions=3, timeout=60)
     assert answer["kind"] == "public" and len(_suggested(answer["messages"])) == 2
     assert len(record["responses"]) == 1  # one deferral, taken once
@@ -149,7 +149,7 @@ def test_fourteen_new_songs_at_once_are_all_answered(world) -> None:
     for n, song in enumerate(songs):
         make_song(youtube.root / f"{song}.mp3", 8.0, tone=150.0 + 20 * n)
     records = [
-        discord.interaction(member(), "recommend", url=f"https://youtu.be/{song}", count=2)
+        discord.interaction(member(), "recommend", song=f"https://youtu.be/{song}", count=2)
         for song in songs
     ]
     answers = [outcome(discord, record, reactions=3, timeout=180) for record in records]
@@ -228,7 +228,7 @@ def test_the_count_asked_for_comes_when_many_videos_are_gone(world, oembed: OEmb
     oembed.status_for.update(gone)
     try:
         for song, count in zip(asked, (10, 19, 20), strict=True):
-            record = discord.interaction(member(), "recommend", url=song, count=count)
+            record = discord.interaction(member(), "recommend", song=song, count=count)
             answer = outcome(discord, record, reactions=11, timeout=120)
             shown = _suggested(answer["messages"])
             assert len(shown) == count and not set(shown) & set(gone), (count, shown)
@@ -284,7 +284,7 @@ def test_a_shorter_reply_says_why_in_one_line(world, oembed: OEmbedServer) -> No
     gone = {v: 404 for v in videos if v not in alive}
     oembed.status_for.update(gone)
     try:
-        record = discord.interaction(member(), "recommend", url=asked, count=5)
+        record = discord.interaction(member(), "recommend", song=asked, count=5)
         answer = outcome(discord, record, timeout=120)
         assert answer["kind"] == "public", answer["content"]
         description = answer["messages"][0]["embeds"][0]["description"]
@@ -359,7 +359,7 @@ def test_deezer_and_spotify_links_are_answered_and_say_what_was_heard(
             assert lines[1].startswith("Heard: Spotify preview, ")
             soundcloud = "https://soundcloud.com/forss/flickermood"
             refused = recommend(discord, member(), soundcloud, 3)
-            assert refused["kind"] == "private"
+            assert refused["kind"] == "immediate" and refused["ephemeral"]  # before thinking
             assert refused["content"].startswith("earshot cannot listen to songs from SoundCloud")
         finally:
             bot.stop()

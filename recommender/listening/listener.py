@@ -26,7 +26,7 @@ from ..config import Settings
 from ..errors import BusyError, EarshotError, UnknownVideoError
 from ..sources.links import SongId
 from ..sources.previews import PREVIEW_SOURCES
-from ..sources.reference import SOURCE_NAMES, SongRef
+from ..sources.reference import SongRef, require_listened
 from ..sources.youtube import FetchOptions, js_runtime
 from .audio import ffmpeg_folder, ffmpeg_path
 from .embedder import PCA_PARAMS_SHA256, PcaParams
@@ -165,15 +165,8 @@ class Listener:
             return await self.hear(ref.id, fetch_new=fetch_new, start_s=ref.start_s, member=member)
         if ref.source in PREVIEW_SOURCES:
             return await hear_preview(self, ref, fetch_new=fetch_new, member=member)
-        what = (
-            "search for songs by name"
-            if ref.source == "words"
-            else f"listen to songs from {SOURCE_NAMES[ref.source]}"
-        )
-        raise EarshotError(
-            f"earshot cannot {what} yet; paste the song's YouTube, Spotify, Deezer or Apple "
-            "Music link instead."
-        )
+        require_listened(ref)  # raises: no other source is listened to yet
+        raise AssertionError(f"{ref.source} is listened to, but not here")
 
     async def hear(
         self, video_id: SongId, *, fetch_new: bool, start_s: float | None, member: int | None

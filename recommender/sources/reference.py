@@ -69,3 +69,18 @@ class TrackInfo:
 
 class SongNotFoundError(EarshotError):
     """The source has no such song (or no longer has it)."""
+
+
+def require_listened(ref: SongRef) -> SongRef:
+    """``ref`` if earshot listens to its source today; else the sentence that says so."""
+    if ref.source in LISTENED:
+        return ref
+    what = (
+        "search for songs by name"
+        if ref.source == "words"
+        else f"listen to songs from {SOURCE_NAMES[ref.source]}"
+    )
+    raise EarshotError(
+        f"earshot cannot {what} yet; paste the song's YouTube, Spotify, Deezer or Apple "
+        "Music link instead."
+    )

@@ -14,6 +14,7 @@ import pytest
 from recommender.audioset.ontology import CLASS_LABELS_FILE, ONTOLOGY_FILE
 from recommender.config import Settings
 from scripts.local_servers import PostgresServer, RedisServer, ServerUnavailable
+from scripts.standins.music_apis import MusicApis
 from scripts.standins.oembed import OEmbedServer
 from scripts.standins.small_disk import MountRefused, SmallDisk
 
@@ -136,9 +137,36 @@ def oembed() -> Iterator[OEmbedServer]:
                     os.environ[key] = value
 
 
+@pytest.fixture(scope="session", autouse=True)
+def music_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MusicApis]:
+    """Spotify's embed page, Deezer's API and the iTunes lookup, stood in for on 127.0.0.1
+    for every test and every process a test starts (the doctor asks them about the songs
+    in doctor.KNOWN_SONGS), so that no test reaches the real ones."""
+    root = tmp_path_factory.mktemp("music-services")
+    (root / "preview.mp3").write_bytes(b"ID3" + b"\0" * 64)  # never listened to
+    with MusicApis(root) as server:
+        server.add_spotify("0DiWol3AO6WpXZgp0goxAV", "One More Time", ["Daft Punk"], 320,
+                           "preview.mp3")  # fmt: skip
+        server.add_deezer("3135556", "One More Time", "Daft Punk", 320, "preview.mp3")
+        server.add_apple("697195462", "One More Time", "Daft Punk", 320, "preview.mp3")
+        saved = os.environ.get("EARSHOT_TEST_MUSIC_BASE")
+        os.environ["EARSHOT_TEST_MUSIC_BASE"] = server.base
+        try:
+            yield server
+        finally:
+            if saved is None:
+                os.environ.pop("EARSHOT_TEST_MUSIC_BASE", None)
+            else:
+                os.environ["EARSHOT_TEST_MUSIC_BASE"] = saved
+
+
 def engine_settings(**changes: object) -> Settings:
     """Settings for an engine opened inside a test: its oEmbed is the stand-in."""
-    base = dict(allow_test_hosts=True, test_oembed_base=os.environ.get("EARSHOT_TEST_OEMBED_BASE"))
+    base = dict(
+        allow_test_hosts=True,
+        test_oembed_base=os.environ.get("EARSHOT_TEST_OEMBED_BASE"),
+        test_music_base=os.environ.get("EARSHOT_TEST_MUSIC_BASE"),
+    )
     return Settings(**{**base, **changes})  # type: ignore[arg-type]
 
 

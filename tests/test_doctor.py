@@ -51,6 +51,7 @@ def test_a_healthy_deployment_passes_every_check(
         "database",
         "yt-dlp",
         "YouTube oEmbed",
+        "music services",
         "ffmpeg",
         "PCA parameters",
         "VGGish model",
@@ -61,6 +62,9 @@ def test_a_healthy_deployment_passes_every_check(
         "owner commands",
     ]
     assert checks["owner commands"]["status"] == "ok"
+    music = checks["music services"]
+    assert music["status"] == "ok", music  # the stand-ins every test gets
+    assert music["detail"] == "Spotify, Deezer, Apple Music answer with previews"
     ytdlp = checks["yt-dlp"]["facts"]
     assert ytdlp["js_runtimes"].startswith("deno-2.") and ytdlp["ejs"]
     assert Path(ytdlp["runtime_path"]).name == "deno"
@@ -81,6 +85,13 @@ def test_a_healthy_deployment_passes_every_check(
     # view channel, send messages, embed links, add reactions, read message history
     assert checks["invite link"]["facts"]["permissions"] == 1024 + 2048 + 16384 + 64 + 65536
     assert TOKEN not in output and TOKEN.split(".")[2] not in output
+    # Music services that do not answer: a warning that says what members will meet.
+    code, report, _ = _doctor(
+        deployment, **_env(fake_vggish, pca_params, EARSHOT_TEST_MUSIC_BASE="http://127.0.0.1:9")
+    )
+    music = {c["name"]: c for c in report["checks"]}["music services"]
+    assert code == 0 and music["status"] == "warn", music
+    assert "Spotify did not answer in time" in music["detail"] and "refused" in music["detail"]
     # Extra owners without a home server would not see /reindex and /stats: a warning.
     _, report, _ = _doctor(deployment, **_env(fake_vggish, pca_params, BOT_ADMINS="4321"))
     owners = {c["name"]: c for c in report["checks"]}["owner commands"]

@@ -127,6 +127,45 @@ async def check_oembed(base: str) -> Check:
     return Check("YouTube oEmbed", OK, f"answers: {KNOWN_VIDEO} is {facts.title!r}", facts_dict)
 
 
+# Songs that have long had a preview, to ask each music service about.
+KNOWN_SONGS = (
+    ("spotify", "0DiWol3AO6WpXZgp0goxAV"),  # Daft Punk, One More Time
+    ("deezer", "3135556"),
+    ("apple_music", "697195462"),
+)
+
+
+async def check_music_services(settings: Settings) -> Check:
+    """Spotify's embed page, Deezer's API and the iTunes lookup: does each still answer,
+    in the shape earshot reads, with a preview to listen to?"""
+    from ..sources.previews import PREVIEW_SOURCES
+    from ..sources.reference import SongRef
+    from ..sources.web import SourceUnavailableError, WebClient
+
+    base = settings.test_music_base if settings.allow_test_hosts else None
+    said, facts, problems = [], {}, []
+    for source, song in KNOWN_SONGS:
+        service = PREVIEW_SOURCES[source]
+        ref = SongRef(source, song, "")
+        try:
+            async with WebClient(service.name, allow_loopback=base is not None) as client:
+                info = await service.lookup(
+                    client, ref, f"{base}/{source}" if base else service.api
+                )
+        except (SourceUnavailableError, EarshotError) as exc:
+            problems.append(f"{service.name}: {exc}")
+            continue
+        facts[source] = {"title": info.name, "preview": bool(info.preview_url)}
+        if not info.preview_url:
+            problems.append(f"{service.name} named {info.name!r} but gave no preview")
+        else:
+            said.append(service.name)
+    if problems:
+        detail = "; ".join(problems) + " (members' links there are refused, saying why)"
+        return Check("music services", WARN, detail, facts)
+    return Check("music services", OK, f"{', '.join(said)} answer with previews", facts)
+
+
 async def check_ffmpeg(settings: Settings) -> Check:
     try:
         binary = ffmpeg_path(settings.ffmpeg_binary)
@@ -345,6 +384,7 @@ async def _engine_checks(settings: Settings) -> list[Check]:
     try:
         checks.append(await check_ytdlp(engine.listener.fetch_options()))
         checks.append(await check_oembed(engine.facts.base))
+        checks.append(await check_music_services(settings))
         checks.append(await check_ffmpeg(settings))
         checks.append(await check_pca(settings, engine))
         if settings.queue_url:

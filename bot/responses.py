@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import SimpleNamespace
 
 import aiohttp
@@ -102,17 +102,25 @@ def is_thinking_privately(interaction: discord.Interaction) -> bool:
 
 
 async def answer_publicly(
-    interaction: discord.Interaction, embeds: Sequence[discord.Embed], note: str
-) -> list[discord.Message]:
-    """Post ``embeds`` publicly, one message each, after ``think_privately``. The private
-    "thinking…" message reads ``note`` while they are posted, then goes."""
-    await interaction.edit_original_response(content=note)
-    messages = [await interaction.followup.send(embed=embed, wait=True) for embed in embeds]
+    interaction: discord.Interaction,
+    embeds: Sequence[discord.Embed],
+    note: str,
+    posted: Callable[[int, discord.Message], Awaitable[None]],
+) -> None:
+    """Post ``embeds`` publicly, one message each, after ``think_privately``; ``posted``
+    is awaited with each message as soon as it is there (so a later failure loses none
+    of the earlier ones). The private "thinking…" message reads ``note`` meanwhile, then
+    goes."""
+    try:
+        await interaction.edit_original_response(content=note)
+    except discord.HTTPException as exc:  # dismissed by the member, say: post all the same
+        log.info("could not turn the thinking of %s into a note: %s", interaction.id, exc)
+    for n, embed in enumerate(embeds):
+        await posted(n, await interaction.followup.send(embed=embed, wait=True))
     try:
         await interaction.delete_original_response()
     except discord.HTTPException as exc:  # the member may have dismissed it already
         log.debug("could not delete the private note of %s: %s", interaction.id, exc)
-    return messages
 
 
 async def tell_privately(interaction: discord.Interaction, message: str) -> None:

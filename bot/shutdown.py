@@ -43,14 +43,15 @@ class Shutdown:
             threading.Thread(target=self._watch, name="shutdown-watchdog", daemon=True).start()
         else:
             log.warning("%s again: stopping now, without waiting for the close", name)
+            for handler in logging.getLogger().handlers:
+                handler.flush()
             self._force()
 
     def _watch(self) -> None:
         threading.Event().wait(self.grace_s)
-        log.error(
-            "earshot did not stop within %.0f s; stopping now. Where it was waiting:",
-            self.grace_s,
-        )
+        # Straight to the file descriptor: the logging locks may be what the stop waits on.
+        said = f"earshot did not stop within {self.grace_s:.0f} s; stopping now."
+        os.write(2, f"{said} Where it was waiting:\n".encode())
         if self._loop is not None and self._loop.is_running():
             shown = threading.Event()
             self._loop.call_soon_threadsafe(self._show_tasks, shown)
@@ -68,8 +69,6 @@ class Shutdown:
 
     @staticmethod
     def _force(dump: bool = False) -> None:
-        for handler in logging.getLogger().handlers:
-            handler.flush()
         if dump:
             faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
         sys.stderr.flush()

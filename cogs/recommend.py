@@ -110,8 +110,8 @@ class Recommend(commands.Cog):
             raise
         await self.cooldowns.start(interaction.user.id)  # a refusal costs no wait
         embeds = [render(result, page) for page in range(1, pages(result) + 1)]
-        messages = await answer_publicly(interaction, embeds, "Here they come…")
-        for n, message in enumerate(messages):
+
+        async def posted(n: int, message: discord.Message) -> None:
             page = result.items[n * PER_MESSAGE : (n + 1) * PER_MESSAGE]
             await self.bot.engine.record_reply(
                 message.id,
@@ -121,6 +121,8 @@ class Recommend(commands.Cog):
                 dataclasses.replace(result, items=page),
             )
             await self._add_reactions(message, len(page))
+
+        await answer_publicly(interaction, embeds, "Here they come…", posted)
 
     @staticmethod
     async def _add_reactions(message: discord.Message, suggestions: int) -> None:

@@ -59,6 +59,19 @@ class ForgetButton(
         return True
 
     async def callback(self, interaction: discord.Interaction) -> None:
+        """A button's failure is answered like a command's, never "interaction failed"."""
+        try:
+            await self._answer(interaction)
+        except Exception as exc:
+            bot = interaction.client
+            error_id = bot.report_error("taste button", exc)  # type: ignore[attr-defined]
+            said = (
+                f"Sorry, something went wrong on earshot's side (error id `{error_id}`). "
+                "Nothing was deleted; try again in a minute."
+            )
+            await bot.send_error(interaction, said)  # type: ignore[attr-defined]
+
+    async def _answer(self, interaction: discord.Interaction) -> None:
         engine = interaction.client.engine  # type: ignore[attr-defined]
         if self.step == "keep":
             await interaction.response.edit_message(content="Kept: nothing was deleted.", view=None)

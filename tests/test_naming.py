@@ -30,6 +30,8 @@ ACCEPTED = [
     (f"open.spotify.com/track/{SPOTIFY}", "spotify", SPOTIFY),
     (f"spotify:track:{SPOTIFY}", "spotify", SPOTIFY),
     (f"<https://open.spotify.com/track/{SPOTIFY}>", "spotify", SPOTIFY),
+    (f"SPOTIFY:TRACK:{SPOTIFY}", "spotify", SPOTIFY),
+    (f"[listen](https://open.spotify.com/track/{SPOTIFY})", "spotify", SPOTIFY),
     (
         "https://music.apple.com/us/album/one-more-time/697194953?i=697195462",
         "apple_music",
@@ -79,6 +81,8 @@ REFUSED = [
     ("https://link.deezer.com/s/30mnbEKR3hPK5c8DJtFP2", "share link"),
     ("https://deezer.page.link/abcdefg", "share link"),
     ("https://on.soundcloud.com/AbCdEfGh", "share link"),
+    ("https://spotify.link/AbCdEfGh", "share link"),
+    ("https://www.deezer.com/track/１２３", "does not name a track"),  # fullwidth digits
     # Lists: one song is needed
     ("https://open.spotify.com/playlist/37i9dQZF1DXcBWIGoYBM5M", "not one song"),
     ("https://open.spotify.com/album/2noRn2Aes5aoNVsU6iWThc", "not one song"),

@@ -14,7 +14,14 @@ import pytest
 from recommender.engine import Engine
 from recommender.sources.previews import PREVIEW_BYTES, NoPreviewError
 from recommender.sources.reference import SongNotFoundError
-from recommender.sources.web import ForbiddenAddressError, PublicResolver, SourceUnavailableError
+from recommender.sources.web import (
+    ForbiddenAddressError,
+    Hosts,
+    PublicResolver,
+    SourceUnavailableError,
+    WebClient,
+    _private,
+)
 from scripts.standins.media import make_song
 from scripts.standins.music_apis import MusicApis
 from tests.conftest import engine_settings
@@ -163,3 +170,32 @@ async def test_when_spotifys_page_changes_shape_its_oembed_names_the_song(
     assert apis.requests[-1] == "/spotify/oembed"
     with pytest.raises(SongNotFoundError):
         await engine.recommend("spotify:track:0000000000000000000000", 3)
+
+
+@pytest.mark.parametrize(
+    ("address", "private"),
+    [
+        ("8.8.8.8", False),
+        ("2606:4700:4700::1111", False),
+        ("127.0.0.1", True),
+        ("10.0.0.5", True),
+        ("100.64.0.1", True),  # carrier-grade NAT (Tailscale and the like)
+        ("169.254.169.254", True),  # a cloud's metadata address
+        ("224.0.0.1", True),
+        ("::1", True),
+        ("fe80::1%eth0", True),
+        ("2002:7f00:1::", True),  # 6to4 wrapping 127.0.0.1
+        ("::ffff:127.0.0.1", True),
+    ],
+)
+def test_only_global_addresses_are_public(address: str, private: bool) -> None:
+    assert _private(address) is private
+
+
+async def test_a_fetch_to_a_name_that_resolves_here_says_so() -> None:
+    """Through the client as it runs outside tests: the resolver's refusal reaches the
+    member as what it is, not as a time-out."""
+    hosts = Hosts(frozenset({"localhost"}))
+    async with WebClient("Deezer") as client:
+        with pytest.raises(SourceUnavailableError, match="pointed earshot at a private address"):
+            await client.json("https://localhost/track/1", hosts)

@@ -87,3 +87,11 @@ def test_a_suggestion_reads_in_two_lines_with_few_labels_and_reasons_that_add() 
     lines = (render(result).description or "").splitlines()
     assert lines[0].startswith("**1.** [Jolene](")
     assert lines[1] == "Country · Bluegrass · Acoustic guitar — *liked by 2 members here*"
+
+
+def test_a_title_of_markup_still_fits_discords_title_limit() -> None:
+    song = "_*" * 150  # every character escaped doubles it
+    result = RecommendResult(
+        Query("deezer:1", "https://www.deezer.com/track/1", "preview", title=song), []
+    )
+    assert len(render(result).title or "") <= 256

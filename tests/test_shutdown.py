@@ -47,6 +47,7 @@ def test_a_close_that_hangs_is_cut_off_after_the_grace_and_shows_where_it_waited
     assert process.returncode == 1
     assert "SIGTERM: stopping (at most 1 s)" in err
     assert "earshot did not stop within 1 s; stopping now. Where it was waiting:" in err
+    assert err.index("Where it was waiting") < err.index("close_that_hangs")
     assert "in close_that_hangs" in err  # the waiting task's stack
     assert "concurrent/futures/thread.py" in err  # and the threads', from faulthandler
 

@@ -66,8 +66,11 @@ def render(result: RecommendResult, page: int = 1) -> discord.Embed:
     song = query.title or "this song"
     where = f" (page {page} of {total})" if total > 1 else ""
     lead = "Sounds like" if page == 1 else "More like"
-    room = TITLE_LIMIT - len(f"{lead}: {where}")
-    title = f"{lead}: {plain(song, min(room - 20, 150))}{where}"
+    room = min(TITLE_LIMIT - len(f"{lead}: {where}"), 150)
+    title = f"{lead}: {plain(song, room)}{where}"
+    while len(title) > TITLE_LIMIT:  # escaping can double a title full of markup
+        room -= 20
+        title = f"{lead}: {plain(song, room)}{where}"
     embed = discord.Embed(title=title, url=query.url, colour=discord.Colour.blurple())
     lines: list[str] = []
     if page == 1:

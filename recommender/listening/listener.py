@@ -272,11 +272,12 @@ class Listener:
         self._running += 1
         started = time.monotonic()
         try:
-            return await pool.run(function, *args, timeout_s=self.settings.request_timeout_s)
+            listened = await pool.run(function, *args, timeout_s=self.settings.request_timeout_s)
         finally:
-            self.pace.measured(time.monotonic() - started)
             self._running -= 1
             self._slots.release()
+        self.pace.measured(time.monotonic() - started)  # a refusal says nothing of the pace
+        return listened
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -7,12 +7,13 @@ song, and a suggestion must link to something that plays whole)."""
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import UnknownVideoError
-from ..sources.previews import PREVIEW_SOURCES, fetch_preview
+from ..errors import EarshotError, UnknownVideoError
+from ..sources.previews import FETCH_DEADLINE_S, PREVIEW_SOURCES, fetch_preview
 from ..sources.reference import SongRef
 from .heard import Heard
 
@@ -40,18 +41,22 @@ async def hear_preview(
     if not fetch_new:
         raise UnknownVideoError(key)
     settings = listener.settings
+    hold_s = FETCH_DEADLINE_S + settings.request_timeout_s  # the fetch, then the listening
     claim = (
-        listener.members.claim(member, key, settings.request_timeout_s)
+        listener.members.claim(member, key, hold_s)
         if member is not None
         else contextlib.nullcontext()
     )
     folder = settings.data_dir / "tmp"
     folder.mkdir(parents=True, exist_ok=True)
     async with claim:
-        with tempfile.TemporaryDirectory(prefix="preview-", dir=folder) as tmp:
+        # The pid in the name lets a later start clear what a killed process left.
+        with tempfile.TemporaryDirectory(prefix=f"preview-{os.getpid()}-", dir=folder) as tmp:
             test_base = settings.test_music_base if settings.allow_test_hosts else None
             info, path = await fetch_preview(ref, Path(tmp), test_base=test_base)
             listened = await listener.listen_file(path)
+    if listened.model_version != version:  # the model changed meanwhile: cache nothing
+        raise EarshotError(f"the worker ran model {listened.model_version}, expected {version}")
     await listener.store.write_behind(
         listener.store.cache_song, key, version, listened.frames, info.title, info.artist,
         info.duration_s,

@@ -247,6 +247,10 @@ def _clear_temp(config: WorkerConfig) -> None:
         pid = folder.name.removeprefix("pool-")
         if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
+    for left in base.glob("preview-*-*") if base.is_dir() else ():  # a killed process's
+        pid = left.name.split("-")[1]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(left, ignore_errors=True)
     for legacy in base.glob("job-*") if base.is_dir() else ():  # before per-pool folders
         shutil.rmtree(legacy, ignore_errors=True)
 

@@ -11,7 +11,7 @@ from .urls import BadLink, Link
 from .web import Hosts, WebClient
 
 HOSTS = frozenset({"music.apple.com", "geo.music.apple.com"})
-ITEM_ID = re.compile(r"\d{1,15}")
+ITEM_ID = re.compile(r"[0-9]{1,15}")
 LISTS = frozenset({"album", "playlist", "artist", "station", "curator"})
 
 

@@ -12,7 +12,7 @@ from .web import Hosts, WebClient
 
 HOSTS = frozenset({"deezer.com", "www.deezer.com"})
 SHORT_HOSTS = frozenset({"link.deezer.com", "deezer.page.link"})
-TRACK_ID = re.compile(r"\d{1,15}")
+TRACK_ID = re.compile(r"[0-9]{1,15}")
 LISTS = frozenset({"album", "playlist", "artist", "show", "episode", "profile", "radio"})
 
 

@@ -38,8 +38,12 @@ def _is_known_host(raw: str) -> bool:
     return is_youtube_host(host) or host in known or host.endswith(bandcamp.SUFFIX)
 
 
+_WHOLE_MARKDOWN_LINK = re.compile(r"\[[^\]]*\]\(\s*<?([^()\s<>]+)>?\s*\)")
+
+
 def parse_song(text: str) -> SongRef:
-    raw = unwrap(text)
+    whole = _WHOLE_MARKDOWN_LINK.fullmatch(text.strip())
+    raw = unwrap(whole.group(1) if whole else text)
     if not raw:
         raise SongRefError("nothing was given")
     if len(raw) > MAX_INPUT_LENGTH:
@@ -76,7 +80,7 @@ _ANY_LINK = re.compile(r"https?://[^\s<>()\[\]`]+")
 def find_song_link(text: str) -> str | None:
     """The first song in a chat message that earshot can listen to: a YouTube video (as
     ``links.find_video_link`` finds it), else the first link to a song on another source
-    it listens to (Deezer, Apple Music)."""
+    it listens to (Spotify, Deezer, Apple Music)."""
     video = find_video_link(text)
     if video is not None:
         return video

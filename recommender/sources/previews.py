@@ -4,6 +4,7 @@ both through ``web.WebClient`` to the source's own hosts."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from .reference import SongNotFoundError, SongRef, TrackInfo
 from .web import Hosts, NotThereError, SourceUnavailableError, WebClient
 
 PREVIEW_BYTES = 4 << 20  # a 30 s MP3 is ~0.5 MB and AAC ~1 MB; a bigger file is not one
+FETCH_DEADLINE_S = 30.0  # the lookup and the preview together, redirects included
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,18 @@ async def fetch_preview(
     """The song's facts and its preview in ``folder``. ``test_base``: the tests' stand-in
     (``EARSHOT_TEST_MUSIC_BASE``), which then also serves the previews."""
     source = PREVIEW_SOURCES[ref.source]
+    try:
+        async with asyncio.timeout(FETCH_DEADLINE_S):
+            return await _fetch(source, ref, folder, test_base)
+    except TimeoutError:
+        raise SourceUnavailableError(
+            f"{source.name} did not answer in time; try again in a minute."
+        ) from None
+
+
+async def _fetch(
+    source: PreviewSource, ref: SongRef, folder: Path, test_base: str | None
+) -> tuple[TrackInfo, Path]:
     api = f"{test_base}/{ref.source}" if test_base else source.api
     async with WebClient(source.name, allow_loopback=test_base is not None) as client:
         try:

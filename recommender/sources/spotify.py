@@ -29,6 +29,7 @@ def parse_uri(text: str) -> SongRef | None:
     if not text.lower().startswith("spotify:"):
         return None
     parts = text.split(":")
+    parts[1:2] = [p.lower() for p in parts[1:2]]
     if len(parts) == 3 and parts[1] == "track" and TRACK_ID.fullmatch(parts[2]):
         return SongRef("spotify", parts[2], page_url(parts[2]))
     if len(parts) >= 2 and parts[1] in LISTS:
@@ -37,6 +38,11 @@ def parse_uri(text: str) -> SongRef | None:
 
 
 def parse(link: Link) -> SongRef | None:
+    if link.host in ("spotify.link", "spotify.app.link"):
+        raise BadLink(
+            "that is a Spotify share link, which earshot cannot open without following it; "
+            "open it and copy the open.spotify.com/track/… link"
+        )
     if link.host not in HOSTS:
         return None
     segments = link.segments

@@ -57,8 +57,12 @@ class Hosts:
 
 
 def _private(address: str) -> bool:
+    """Anything but a global unicast address: private, loopback, link-local, CGNAT,
+    multicast, reserved, or an IPv6 form that wraps one of these (6to4)."""
     a = ipaddress.ip_address(address.split("%")[0])
-    return a.is_private or a.is_loopback or a.is_link_local or a.is_reserved or a.is_unspecified
+    if isinstance(a, ipaddress.IPv6Address) and a.sixtofour is not None:
+        a = a.sixtofour
+    return not a.is_global or a.is_multicast
 
 
 class PublicResolver(AbstractResolver):
@@ -149,11 +153,17 @@ class WebClient:
                     return
             raise self._unavailable("redirected too many times")
         except ForbiddenAddressError as exc:
-            log.warning("refused to fetch %s: %s", url, exc)
-            raise self._unavailable("pointed earshot at a private address") from None
+            raise self._forbidden(url, exc) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
+            cause = exc.__cause__ or exc.__context__  # aiohttp wraps the resolver's error
+            if isinstance(cause, ForbiddenAddressError):
+                raise self._forbidden(url, cause) from None
             log.info("%s: %s", url, exc)
             raise self._unavailable("did not answer in time") from None
+
+    def _forbidden(self, url: str, exc: ForbiddenAddressError) -> SourceUnavailableError:
+        log.warning("refused to fetch %s: %s", url, exc)
+        return self._unavailable("pointed earshot at a private address")
 
     def _check(self, url: str, hosts: Hosts) -> None:
         parts = urlsplit(url)

@@ -87,11 +87,18 @@ async def test_a_deezer_link_is_heard_from_its_preview(engine: Engine, apis: Mus
     assert not list((engine.settings.data_dir / "tmp").glob("preview-*"))  # audio deleted
 
 
-async def test_an_apple_music_link_is_heard_from_its_preview(engine: Engine) -> None:
+async def test_an_apple_music_link_is_heard_from_its_preview(
+    engine: Engine, apis: MusicApis
+) -> None:
     result = await engine.recommend(APPLE, 2)
     assert result.query.title == "Harder, Better, Faster, Stronger"
     assert result.query.heard_from.startswith("Apple Music preview, ")
-    assert result.query.url == "https://music.apple.com/song/697195462"
+    assert result.query.url == "https://music.apple.com/us/song/697195462"
+    assert "&country=us" in apis.queries[0]
+    # A song on another storefront is looked up in that store.
+    with pytest.raises(SongNotFoundError):
+        await engine.recommend("https://music.apple.com/jp/album/x/1?i=1234", 2)
+    assert apis.queries[-1].endswith("id=1234&entity=song&country=jp")
 
 
 async def test_what_the_services_say_no_to_is_said_plainly(engine: Engine, apis: MusicApis) -> None:

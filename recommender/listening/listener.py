@@ -185,7 +185,10 @@ class Listener:
         listened, source = await self.listen(
             video_id, fetch_new=fetch_new, start_s=start_s, member=member
         )
-        return Heard(listened.frames, source, [], listened.title, listened.channel, start_s or 0.0)
+        # The cache keeps one listening per video, from whatever moment came first: only a
+        # fresh listening is known to be from the moment asked for.
+        moment = (start_s or 0.0) if source == "download" else 0.0
+        return Heard(listened.frames, source, [], listened.title, listened.channel, moment)
 
     async def listen(
         self,

@@ -15,21 +15,22 @@ ITEM_ID = re.compile(r"[0-9]{1,15}")
 LISTS = frozenset({"album", "playlist", "artist", "station", "curator"})
 
 
-def page(track_id: str) -> str:
-    return f"https://music.apple.com/song/{track_id}"
+def page(track_id: str, country: str = "us") -> str:
+    """The song's page in a storefront (the iTunes lookup answers for that store)."""
+    return f"https://music.apple.com/{country}/song/{track_id}"
 
 
 def parse(link: Link) -> SongRef | None:
     if link.host not in HOSTS:
         return None
-    segments = link.segments
+    segments, country = link.segments, "us"
     if segments and re.fullmatch(r"[a-z]{2}", segments[0]):  # the storefront's country
-        segments = segments[1:]
+        country, segments = segments[0], segments[1:]
     track = (link.query.get("i") or [""])[0]
     if segments[:1] == ["album"] and ITEM_ID.fullmatch(track):
-        return SongRef("apple_music", track, page(track))
+        return SongRef("apple_music", track, page(track, country))
     if segments[:1] == ["song"] and segments and ITEM_ID.fullmatch(segments[-1]):
-        return SongRef("apple_music", segments[-1], page(segments[-1]))
+        return SongRef("apple_music", segments[-1], page(segments[-1], country))
     if segments and segments[0] in LISTS:
         raise BadLink(f"that Apple Music {segments[0]} is not one song: {ONE_SONG}")
     raise BadLink("that Apple Music link does not name a song")
@@ -44,7 +45,10 @@ PREVIEW_HOSTS = Hosts(frozenset({"audio-ssl.itunes.apple.com"}))
 
 async def lookup(client: WebClient, ref: SongRef, api: str = API) -> TrackInfo:
     """``GET /lookup?id=ID&entity=song``: ``resultCount`` 0 for an unknown id."""
-    body = await client.json(f"{api}/lookup?id={ref.id}&entity=song", API_HOSTS.with_test_host(api))
+    country = ref.url.split("/")[3] if ref.url.count("/") >= 4 else "us"
+    body = await client.json(
+        f"{api}/lookup?id={ref.id}&entity=song&country={country}", API_HOSTS.with_test_host(api)
+    )
     results = body.get("results") if isinstance(body, dict) else None
     songs = [
         r

@@ -36,7 +36,8 @@ class MusicApis:
         self.status_for: dict[str, int] = {}
         self.redirect_for: dict[str, str] = {}
         self.delay_s = 0.0
-        self.requests: list[str] = []
+        self.requests: list[str] = []  # paths
+        self.queries: list[str] = []  # paths with their query strings
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -46,6 +47,7 @@ class MusicApis:
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 server.requests.append(parts.path)
+                server.queries.append(self.path)
                 if server.delay_s:
                     time.sleep(server.delay_s)
                 if parts.path in server.redirect_for:

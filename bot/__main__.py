@@ -19,7 +19,7 @@ from recommender.errors import EarshotError
 from .bot import Earshot
 from .config import BotSettings
 from .shard_lock import ShardsTakenError, claim_shards
-from .shutdown import Shutdown
+from .shutdown import Shutdown, run
 
 log = logging.getLogger("bot")
 
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     try:
-        asyncio.run(serve(settings))
+        run(serve(settings))
     except KeyboardInterrupt:
         pass
     except discord.LoginFailure:

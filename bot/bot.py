@@ -31,7 +31,7 @@ from .stale_buttons import StaleButton
 
 log = logging.getLogger(__name__)
 
-BACKGROUND_STOP_S = 10.0
+BACKGROUND_STOP_S = 5.0
 EXTENSIONS = ("cogs.recommend", "cogs.feedback", "cogs.taste", "cogs.admin")
 
 
@@ -152,18 +152,28 @@ class Earshot(commands.AutoShardedBot):
         for before the engine closes, so that nothing still holds the database then."""
         task = asyncio.create_task(work, name=name)
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._background_ended)
         return task
+
+    def _background_ended(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None and not self.is_closed():
+            self.report_error(task.get_name(), task.exception())  # type: ignore[arg-type]
 
     async def close(self) -> None:
         self.loop_lag.stop()
         await super().close()
-        for task in self._background:
-            task.cancel()
+        # Each checks is_closed() between its steps and ends there; cancelling one in the
+        # middle of a database call is the last resort (the connection is then dropped).
         if self._background:
             _, pending = await asyncio.wait(self._background, timeout=BACKGROUND_STOP_S)
             for task in pending:
-                log.warning("%s did not stop in %.0f s", task.get_name(), BACKGROUND_STOP_S)
+                log.warning(
+                    "%s did not stop in %.0f s; cancelled", task.get_name(), BACKGROUND_STOP_S
+                )
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=BACKGROUND_STOP_S)
         if hasattr(self, "engine"):
             await self.engine.close()
 

@@ -15,7 +15,8 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 log = logging.getLogger("bot")
 
@@ -73,3 +74,35 @@ class Shutdown:
             faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
         sys.stderr.flush()
         os._exit(STOPPED_BY_FORCE)
+
+
+TEARDOWN_S = 10.0  # after the close, for the tasks still running to end
+
+
+def run(main: Coroutine[Any, Any, None], teardown_s: float = TEARDOWN_S) -> None:
+    """``asyncio.run``, but its teardown is bounded: a task that does not end when
+    cancelled is left behind, named in the log, instead of holding the process forever.
+    (One such: SQLAlchemy's graceful close of an aiosqlite connection whose query was
+    cancelled can wait on a worker thread that has already stopped.)"""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(main)
+    finally:
+        try:
+            pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                _, stuck = loop.run_until_complete(asyncio.wait(pending, timeout=teardown_s))
+                for task in stuck:
+                    log.warning("left behind at exit, still running: %s", task.get_coro())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(
+                asyncio.wait(
+                    [loop.create_task(loop.shutdown_default_executor())], timeout=teardown_s
+                )
+            )
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()

@@ -69,6 +69,8 @@ class Admin(commands.Cog):
         job = asyncio.create_task(self.bot.engine.reindex())
         try:
             while not job.done():
+                if self.bot.is_closed():  # stopping: the rebuild stops with the bot
+                    raise asyncio.CancelledError
                 await asyncio.wait({job}, timeout=PROGRESS_EVERY_S)
                 if not job.done():
                     await self._edit(interaction, f"Rebuilding the index… {self._progress_text()}")

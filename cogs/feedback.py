@@ -80,6 +80,8 @@ class Feedback(commands.Cog):
         changed: set[int] = set()
         read = 0
         for message_id, channel_id in replies:
+            if self.bot.is_closed():  # stopping: what is caught up stays, the rest waits
+                break
             try:
                 by_user = await self._reactions_on(channel_id, message_id)
             except discord.NotFound:

@@ -3,10 +3,14 @@ the process it runs in."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import signal
 import subprocess
 import sys
 import time
+
+import pytest
 
 from scripts.standins.cli import ROOT
 
@@ -61,3 +65,27 @@ def test_a_second_signal_stops_at_once() -> None:
     assert process.returncode == 1
     assert "SIGINT again: stopping now" in err
     assert "Where it was waiting" not in err
+
+
+def test_a_task_that_will_not_end_is_left_behind_not_waited_for(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """As SQLAlchemy's graceful close of a cancelled aiosqlite connection can: it catches
+    the cancellation and waits on a future nobody will complete."""
+    from bot.shutdown import run
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            await asyncio.get_running_loop().create_future()  # never done
+
+    async def main() -> None:
+        asyncio.get_running_loop().create_task(stubborn(), name="stubborn")
+        await asyncio.sleep(0.1)
+
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="bot"):
+        run(main(), teardown_s=0.5)
+    assert time.monotonic() - started < 30  # not forever (asyncio.run would hang here)
+    assert "left behind at exit, still running" in caplog.text and "stubborn" in caplog.text

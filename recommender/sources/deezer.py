@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import re
 
-from .reference import ONE_SONG, SongNotFoundError, SongRef, TrackInfo
-from .urls import BadLink, Link
+from .reference import SongNotFoundError, SongRef, TrackInfo
+from .urls import BadLink, Link, track_id
 from .web import Hosts, WebClient
 
 HOSTS = frozenset({"deezer.com", "www.deezer.com"})
@@ -31,11 +31,8 @@ def parse(link: Link) -> SongRef | None:
     segments = link.segments
     if segments and re.fullmatch(r"[a-z]{2}", segments[0]):  # the site's language
         segments = segments[1:]
-    if len(segments) == 2 and segments[0] == "track" and TRACK_ID.fullmatch(segments[1]):
-        return SongRef("deezer", segments[1], page(segments[1]))
-    if segments and segments[0] in LISTS:
-        raise BadLink(f"that Deezer {segments[0]} is not one song: {ONE_SONG}")
-    raise BadLink("that Deezer link does not name a track")
+    track = track_id(segments, TRACK_ID, service="Deezer", lists=LISTS)
+    return SongRef("deezer", track, page(track))
 
 
 # --- what Deezer's public API says of a track (no key) -----------------------------------

@@ -10,7 +10,7 @@ import re
 from urllib.parse import quote
 
 from .reference import ONE_SONG, SongNotFoundError, SongRef, TrackInfo
-from .urls import BadLink, Link
+from .urls import BadLink, Link, track_id
 from .web import Hosts, WebClient
 
 log = logging.getLogger(__name__)
@@ -50,11 +50,8 @@ def parse(link: Link) -> SongRef | None:
         segments = segments[1:]
     if segments[:1] == ["embed"]:
         segments = segments[1:]
-    if len(segments) == 2 and segments[0] == "track" and TRACK_ID.fullmatch(segments[1]):
-        return SongRef("spotify", segments[1], page_url(segments[1]))
-    if segments and segments[0] in LISTS:
-        raise BadLink(f"that Spotify {segments[0]} is not one song: {ONE_SONG}")
-    raise BadLink("that Spotify link does not name a track")
+    track = track_id(segments, TRACK_ID, service="Spotify", lists=LISTS)
+    return SongRef("spotify", track, page_url(track))
 
 
 # --- what Spotify's public pages say of a track (no key) ---------------------------------

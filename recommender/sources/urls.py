@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
+from .reference import ONE_SONG
+
 
 class BadLink(ValueError):
     """Why a link is refused, whatever the source: ``reason`` is a sentence's start."""
@@ -63,3 +65,15 @@ def split_link(raw: str) -> Link:
         raise BadLink("the link has no host")
     segments = [s for s in parts.path.split("/") if s]
     return Link(host, segments, parse_qs(parts.query), parts)
+
+
+def track_id(
+    segments: list[str], pattern: re.Pattern[str], *, service: str, lists: frozenset[str]
+) -> str:
+    """The ID of a ``…/track/ID`` path (after any locale segments the caller dropped);
+    a list ("that Spotify album is not one song") or anything else is refused."""
+    if len(segments) == 2 and segments[0] == "track" and pattern.fullmatch(segments[1]):
+        return segments[1]
+    if segments and segments[0] in lists:
+        raise BadLink(f"that {service} {segments[0]} is not one song: {ONE_SONG}")
+    raise BadLink(f"that {service} link does not name a track")

@@ -6,6 +6,7 @@ tests' switch (EARSHOT_TEST_ALLOW_LOOPBACK) lets stand-ins on 127.0.0.1 answer."
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import logging
@@ -107,25 +108,24 @@ class WebClient:
             await self._session.close()
 
     async def json(self, url: str, hosts: Hosts) -> Any:
-        body = b""
-        async for block in self._stream(url, hosts, JSON_LIMIT):
-            body += block
         try:
-            return json.loads(body)
+            return json.loads(await self.read(url, hosts, JSON_LIMIT))
         except ValueError:
             raise self._unavailable("answered with something that is not JSON") from None
 
     async def text(self, url: str, hosts: Hosts, max_bytes: int = 4 * JSON_LIMIT) -> str:
-        body = b""
-        async for block in self._stream(url, hosts, max_bytes):
-            body += block
-        return body.decode("utf-8", errors="replace")
+        return (await self.read(url, hosts, max_bytes)).decode("utf-8", errors="replace")
 
     async def download(self, url: str, hosts: Hosts, dest: Path, max_bytes: int) -> Path:
-        with open(dest, "wb") as out:
-            async for block in self._stream(url, hosts, max_bytes):
-                out.write(block)
+        body = await self.read(url, hosts, max_bytes)  # bounded: held whole, then written
+        await asyncio.to_thread(dest.write_bytes, body)
         return dest
+
+    async def read(self, url: str, hosts: Hosts, max_bytes: int) -> bytes:
+        body = bytearray()
+        async for block in self._stream(url, hosts, max_bytes):
+            body += block
+        return bytes(body)
 
     async def _stream(self, url: str, hosts: Hosts, max_bytes: int):  # type: ignore[no-untyped-def]
         assert self._session is not None, "use WebClient in 'async with'"

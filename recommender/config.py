@@ -152,6 +152,8 @@ class Settings:
     allow_test_hosts: bool = False  # test-only: lets yt-dlp fetch from 127.0.0.1
     test_media_base: str | None = None  # test-only: where video ids are served from
     test_music_base: str | None = None  # test-only: Deezer's and iTunes' stand-in
+    test_youtube_proxy: str | None = None  # test-only: YouTube's search, an HTTPS proxy
+    test_youtube_ca: str | None = None  # test-only: that stand-in's certificate authority
     test_oembed_base: str | None = None  # test-only: an oEmbed stand-in on 127.0.0.1
 
     @property
@@ -219,5 +221,7 @@ class Settings:
             allow_test_hosts=_bool(env, "EARSHOT_TEST_ALLOW_LOOPBACK"),
             test_media_base=env.get("EARSHOT_TEST_MEDIA_BASE", "").strip() or None,
             test_music_base=env.get("EARSHOT_TEST_MUSIC_BASE", "").strip() or None,
+            test_youtube_proxy=env.get("EARSHOT_TEST_YOUTUBE_PROXY", "").strip() or None,
+            test_youtube_ca=env.get("EARSHOT_TEST_YOUTUBE_CA", "").strip() or None,
             test_oembed_base=env.get("EARSHOT_TEST_OEMBED_BASE", "").strip() or None,
         )

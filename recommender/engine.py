@@ -205,6 +205,7 @@ class Engine:
             title=song.title,
             channel=song.channel,
             heard_from=song.heard_from,
+            searched=song.searched,
         )
         if query.source == "download":  # yt-dlp read its title: the video plays
             await self.facts.listened(key, query.title, query.channel)
@@ -212,7 +213,7 @@ class Engine:
             index, frames, labels, key, count, member, guild
         )
         told = facts.get(key)
-        if query.source == "catalog" and told is not None and told.playable:
+        if query.source == "catalog" and not query.title and told is not None and told.playable:
             query = dataclasses.replace(query, title=told.title, channel=told.channel)
         return RecommendResult(query, items, shortfall)
 

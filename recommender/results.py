@@ -72,6 +72,7 @@ class Query:
     title: str = ""
     channel: str = ""
     heard_from: str = ""  # where not YouTube: "Deezer preview, 30 s"
+    searched: bool = False  # found by a search, so perhaps not the song the member meant
 
 
 PLAY_ALL_URL = "https://www.youtube.com/watch_videos?video_ids="

@@ -26,6 +26,7 @@ from scripts.standins.media import make_song  # noqa: E402
 from scripts.standins.music_apis import MusicApis  # noqa: E402
 from scripts.standins.oembed import OEmbedServer  # noqa: E402
 from scripts.standins.vggish_interface import build_fake_vggish  # noqa: E402
+from scripts.standins.youtube_search import Result, YouTubeSearch  # noqa: E402
 
 # The shared AudioSet sample's PCA parameters (EARSHOT_AUDIOSET_SAMPLE or ../shared).
 PCA = (
@@ -66,8 +67,22 @@ def main() -> int:
                 )
             ]
         make_song(Path(tmp) / "one-more-time.mp3", 30.0, tone=220.0)
-        with FakeDiscord() as discord, OEmbedServer() as youtube, MusicApis(Path(tmp)) as apis:
+        with (
+            FakeDiscord() as discord,
+            OEmbedServer() as youtube,
+            MusicApis(Path(tmp)) as apis,
+            YouTubeSearch() as search,
+        ):
             apis.add_deezer("3135556", "One More Time", "Daft Punk", 320, "one-more-time.mp3")
+            apis.add_spotify("0DiWol3AO6WpXZgp0goxAV", "One More Time", ["Daft Punk"], 320,
+                             "one-more-time.mp3")  # fmt: skip
+            search.add(
+                "daft punk around the world",
+                songs=[
+                    Result("AroundLive1", "Around the World (Live 1997)", "Daft Punk", 460),
+                    Result(songs[1], "Around the World", "Daft Punk", 429, "Homework"),
+                ],
+            )
             bot = BotProcess(
                 discord,
                 data,
@@ -75,6 +90,8 @@ def main() -> int:
                 EARSHOT_TEST_ALLOW_LOOPBACK="1",
                 EARSHOT_TEST_OEMBED_BASE=youtube.base,
                 EARSHOT_TEST_MUSIC_BASE=apis.base,
+                EARSHOT_TEST_YOUTUBE_PROXY=search.url,
+                EARSHOT_TEST_YOUTUBE_CA=str(search.ca_file),
                 # A model of VGGish's architecture, built here: nothing is fetched.
                 VGGISH_MODEL=str(build_fake_vggish(Path(tmp) / "vggish")),
                 VGGISH_PCA_PARAMS=str(PCA),
@@ -120,6 +137,14 @@ def main() -> int:
                 heard = _answer(discord, discord.interaction(mia, "recommend", song=deezer), 6)
                 out += ["", f"Mia: `/recommend song:{deezer}` (its preview is a synthetic tone)"]
                 out += ["", "```", _embed_text(heard), "```"]
+                spotify = "https://open.spotify.com/track/0DiWol3AO6WpXZgp0goxAV?si=4f2a"
+                heard = _answer(discord, discord.interaction(mia, "recommend", song=spotify), 6)
+                out += ["", f"Mia: `/recommend song:{spotify}`", "", "```"]
+                out += [_embed_text(heard), "```"]
+                leo, words = Member(4545, "leo"), "daft punk around the world"
+                found = _answer(discord, discord.interaction(leo, "recommend", song=words), 6)
+                out += ["", f"Leo: `/recommend song:{words}`", "", "```"]
+                out += [_embed_text(found), "```"]
                 print("\n".join(out))
             finally:
                 bot.stop()

@@ -17,6 +17,7 @@ from scripts.local_servers import PostgresServer, RedisServer, ServerUnavailable
 from scripts.standins.music_apis import MusicApis
 from scripts.standins.oembed import OEmbedServer
 from scripts.standins.small_disk import MountRefused, SmallDisk
+from scripts.standins.youtube_search import Result, YouTubeSearch
 
 TEST_OEMBED_ENV = ("EARSHOT_TEST_ALLOW_LOOPBACK", "EARSHOT_TEST_OEMBED_BASE")
 
@@ -160,12 +161,39 @@ def music_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MusicAp
                 os.environ["EARSHOT_TEST_MUSIC_BASE"] = saved
 
 
+@pytest.fixture(scope="session", autouse=True)
+def youtube_search() -> Iterator[YouTubeSearch]:
+    """YouTube's and YouTube Music's search, stood in for behind a loopback HTTPS proxy
+    for every test and every process a test starts: no search reaches YouTube."""
+    with YouTubeSearch() as server:
+        server.add(  # the song the doctor looks for
+            "daft punk one more time",
+            songs=[Result("FGBhQbmPwH8", "One More Time", "Daft Punk", 320, "Discovery")],
+        )
+        wanted = {
+            "EARSHOT_TEST_YOUTUBE_PROXY": server.url,
+            "EARSHOT_TEST_YOUTUBE_CA": str(server.ca_file),
+        }
+        saved = {k: os.environ.get(k) for k in wanted}
+        os.environ.update(wanted)
+        try:
+            yield server
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
 def engine_settings(**changes: object) -> Settings:
     """Settings for an engine opened inside a test: its oEmbed is the stand-in."""
     base = dict(
         allow_test_hosts=True,
         test_oembed_base=os.environ.get("EARSHOT_TEST_OEMBED_BASE"),
         test_music_base=os.environ.get("EARSHOT_TEST_MUSIC_BASE"),
+        test_youtube_proxy=os.environ.get("EARSHOT_TEST_YOUTUBE_PROXY"),
+        test_youtube_ca=os.environ.get("EARSHOT_TEST_YOUTUBE_CA"),
     )
     return Settings(**{**base, **changes})  # type: ignore[arg-type]
 

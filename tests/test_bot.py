@@ -386,9 +386,11 @@ def test_cooldown_says_how_long_to_wait(
         bot.start()
         try:
             bob = member()
-            typo = outcome(discord, discord.interaction(bob, "recommend", song="not a url"))
-            assert typo["kind"] == "immediate" and typo["ephemeral"]  # words: not yet
-            assert "paste the song's YouTube" in typo["content"]
+            typo = outcome(
+                discord, discord.interaction(bob, "recommend", song="https://example.com/a")
+            )
+            assert typo["kind"] == "immediate" and typo["ephemeral"]
+            assert "not a music service earshot knows" in typo["content"]
             # A refused typo costs nothing: the right link right after is answered.
             assert recommend(discord, bob, catalog_video(data, 1), 2)["kind"] == "public"
             again = outcome(

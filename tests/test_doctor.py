@@ -52,6 +52,7 @@ def test_a_healthy_deployment_passes_every_check(
         "yt-dlp",
         "YouTube oEmbed",
         "music services",
+        "YouTube search",
         "ffmpeg",
         "PCA parameters",
         "VGGish model",
@@ -65,6 +66,9 @@ def test_a_healthy_deployment_passes_every_check(
     music = checks["music services"]
     assert music["status"] == "ok", music  # the stand-ins every test gets
     assert music["detail"] == "Spotify, Deezer, Apple Music answer with previews"
+    search = checks["YouTube search"]
+    assert search["status"] == "ok", search
+    assert search["detail"] == "YouTube Music found 'One More Time' for 'daft punk one more time'"
     ytdlp = checks["yt-dlp"]["facts"]
     assert ytdlp["js_runtimes"].startswith("deno-2.") and ytdlp["ejs"]
     assert Path(ytdlp["runtime_path"]).name == "deno"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from recommender.engine import Engine
-from recommender.sources.previews import PREVIEW_BYTES, NoPreviewError
+from recommender.sources.previews import PREVIEW_BYTES
 from recommender.sources.reference import SongNotFoundError
 from recommender.sources.web import (
     ForbiddenAddressError,
@@ -106,8 +106,8 @@ async def test_what_the_services_say_no_to_is_said_plainly(engine: Engine, apis:
         await engine.recommend("https://www.deezer.com/track/999", 3)
     with pytest.raises(SongNotFoundError, match="Apple Music has no song 42"):
         await engine.recommend("https://music.apple.com/us/song/x/42", 3)
-    apis.add_deezer("7", "Quiet", "Nobody", 200, "")
-    with pytest.raises(NoPreviewError, match="Deezer offers no preview of Quiet — Nobody"):
+    apis.add_deezer("7", "Quiet", "Nobody", 200, "")  # and YouTube has no such song either
+    with pytest.raises(SongNotFoundError, match="Deezer offers no preview of Quiet — Nobody"):
         await engine.recommend("https://www.deezer.com/track/7", 3)
     apis.status_for["/deezer/track/8"] = 429
     with pytest.raises(SourceUnavailableError, match="Deezer is asking earshot to slow down"):
@@ -144,13 +144,9 @@ async def test_a_name_that_resolves_into_this_machine_is_never_reached() -> None
 
 
 async def test_sources_not_listened_to_yet_are_refused_in_a_sentence(engine: Engine) -> None:
-    for text, said in (
-        ("https://soundcloud.com/forss/flickermood", "listen to songs from SoundCloud"),
-        ("daft punk one more time", "search for songs by name"),
-    ):
-        with pytest.raises(Exception, match=f"earshot cannot {said} yet") as caught:
-            await engine.recommend(text, 3)
-        assert "YouTube, Spotify, Deezer or Apple Music link" in str(caught.value)
+    with pytest.raises(Exception, match="earshot cannot listen to songs from SoundCloud yet") as e:
+        await engine.recommend("https://soundcloud.com/forss/flickermood", 3)
+    assert "YouTube, Spotify, Deezer or Apple Music link, or its name and artist" in str(e.value)
 
 
 async def test_a_spotify_link_is_heard_from_its_embed_pages_preview(
@@ -169,9 +165,10 @@ async def test_when_spotifys_page_changes_shape_its_oembed_names_the_song(
     engine: Engine, apis: MusicApis, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The embed page is not an API: when its data is gone, oEmbed still gives the title,
-    the log says why, and the member is told there is no preview to listen to."""
+    the log says why, and the song is looked for on YouTube by that title (which the
+    stand-in's search does not have)."""
     apis.spotify_page_changed = True
-    with pytest.raises(NoPreviewError, match="Spotify offers no preview of One More Time"):
+    with pytest.raises(SongNotFoundError, match="Spotify offers no preview of One More Time"):
         await engine.recommend(SPOTIFY, 3)
     assert "has no track data in the shape earshot reads" in caplog.text
     assert apis.requests[-1] == "/spotify/oembed"

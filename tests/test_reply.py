@@ -17,6 +17,7 @@ from scripts.standins.discord_api import FakeDiscord, Member
 from scripts.standins.media import make_song
 from scripts.standins.music_apis import MusicApis
 from scripts.standins.oembed import OEmbedServer
+from scripts.standins.youtube_search import Result, YouTubeSearch
 from tests import test_bot
 from tests.test_bot import (
     NUMBERS,
@@ -297,12 +298,17 @@ def test_a_shorter_reply_says_why_in_one_line(world, oembed: OEmbedServer) -> No
             oembed.status_for.pop(video, None)
 
 
-def test_deezer_and_spotify_links_are_answered_and_say_what_was_heard(
-    built_catalog: Path, fake_vggish: Path, pca_params: Path, tmp_path: Path
+def test_deezer_and_spotify_links_and_words_are_answered_and_say_what_was_heard(
+    built_catalog: Path,
+    fake_vggish: Path,
+    pca_params: Path,
+    tmp_path: Path,
+    youtube_search: YouTubeSearch,
 ) -> None:
     """A member pastes a Deezer link: the reply names the song and that earshot heard its
-    30-second preview (issue 23); a source earshot cannot listen to yet is refused
-    privately, in one sentence."""
+    30-second preview (issue 23); a song named in words says what YouTube search found it,
+    with a hint for when it is the wrong one; a source earshot cannot listen to yet, and
+    words that match nothing, are refused privately, in one sentence."""
     data = tmp_path / "data"
     shutil.copytree(built_catalog, data)
     make_song(tmp_path / "one-more-time.mp3", 30.0, tone=220.0)
@@ -357,6 +363,26 @@ def test_deezer_and_spotify_links_are_answered_and_say_what_was_heard(
             lines = heard["message"]["embeds"][0]["description"].splitlines()
             assert lines[0].startswith("by Daft Punk, Romanthony")
             assert lines[1].startswith("Heard: Spotify preview, ")
+            video = catalog_video(data, 4)
+            youtube_search.add(
+                "daft punk around the world",
+                songs=[Result(video, "Around the World", "Daft Punk", 429, "Homework")],
+            )
+            named = recommend(discord, member(), "daft punk around the world", 2)
+            assert named["kind"] == "public", named["content"]
+            embed = named["message"]["embeds"][0]
+            assert embed["title"] == "Sounds like: Around the World"
+            assert embed["url"].startswith(f"https://www.youtube.com/watch?v={video}&t=")
+            lines = embed["description"].splitlines()
+            assert lines[0].startswith("by Daft Punk")
+            assert lines[1:3] == [
+                "Heard: YouTube search for 'daft punk around the world'",
+                "*Not the song you meant? Paste its link instead.*",
+            ]
+            assert len(_suggested(named["messages"])) == 2
+            nothing = recommend(discord, member(), "qqzx no such song", 2)
+            assert nothing["kind"] == "private" and nothing["ephemeral"], nothing
+            assert nothing["content"].startswith("YouTube has no song that matches 'qqzx no")
             soundcloud = "https://soundcloud.com/forss/flickermood"
             refused = recommend(discord, member(), soundcloud, 3)
             assert refused["kind"] == "immediate" and refused["ephemeral"]  # before thinking

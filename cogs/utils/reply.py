@@ -60,6 +60,9 @@ def footer(suggestions: int) -> str:
     )
 
 
+NOT_IT = "Not the song you meant? Paste its link instead."
+
+
 def render(result: RecommendResult, page: int = 1) -> discord.Embed:
     """The embed of message ``page`` (from 1) of the reply."""
     query, total = result.query, pages(result)
@@ -79,7 +82,9 @@ def render(result: RecommendResult, page: int = 1) -> discord.Embed:
         if by or about:
             lines.append(" — ".join(part for part in (by, about) if part))
         if query.heard_from:  # not YouTube: say what was listened to
-            lines.append(f"Heard: {plain(query.heard_from, 80)}")
+            lines.append(f"Heard: {plain(query.heard_from, 110)}")
+        if query.searched:
+            lines.append(f"*{NOT_IT}*")
         if result.play_all_url:
             playable = sum(1 for item in result.items if item.live)
             lines.append(f"[▶ Play all {playable} as one YouTube queue]({result.play_all_url})")

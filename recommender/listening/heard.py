@@ -20,3 +20,4 @@ class Heard:
     key: str = ""  # the song's key in the cache and replies ('' : the YouTube id asked)
     url: str = ""  # the song's own page, for a source other than YouTube
     heard_from: str = ""  # for the reply, where not YouTube: "Deezer preview, 30 s"
+    searched: bool = False  # found by a YouTube search

@@ -36,6 +36,7 @@ from .member_slots import MemberSlots
 from .model_source import model_id
 from .pace import ListeningPace, about
 from .previews import hear_preview
+from .searched import Searches, hear_words
 from .workers import (
     Listened,
     ModelCheck,
@@ -72,6 +73,7 @@ class Listener:
         self._queue_lock = asyncio.Lock()
         self.members = MemberSlots()  # one new song at a time per member
         self._slots_shared = False
+        self.searches = Searches(settings)  # songs named in words, found on YouTube
 
     @property
     def queued(self) -> bool:
@@ -165,6 +167,8 @@ class Listener:
             return await self.hear(ref.id, fetch_new=fetch_new, start_s=ref.start_s, member=member)
         if ref.source in PREVIEW_SOURCES:
             return await hear_preview(self, ref, fetch_new=fetch_new, member=member)
+        if ref.source == "words":
+            return await hear_words(self, ref.id, fetch_new=fetch_new, member=member)
         require_listened(ref)  # raises: no other source is listened to yet
         raise AssertionError(f"{ref.source} is listened to, but not here")
 

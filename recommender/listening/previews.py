@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import EarshotError, UnknownVideoError
-from ..sources.previews import FETCH_DEADLINE_S, PREVIEW_SOURCES, fetch_preview
-from ..sources.reference import SongRef
+from ..sources.previews import FETCH_DEADLINE_S, PREVIEW_SOURCES, NoPreviewError, fetch_preview
+from ..sources.reference import SongNotFoundError, SongRef, TrackInfo
+from ..sources.words import Wanted
 from .heard import Heard
+from .searched import hear_found, quote
 
 if TYPE_CHECKING:
     from .listener import Listener
@@ -53,8 +55,15 @@ async def hear_preview(
         # The pid in the name lets a later start clear what a killed process left.
         with tempfile.TemporaryDirectory(prefix=f"preview-{os.getpid()}-", dir=folder) as tmp:
             test_base = settings.test_music_base if settings.allow_test_hosts else None
-            info, path = await fetch_preview(ref, Path(tmp), test_base=test_base)
-            listened = await listener.listen_file(path)
+            try:
+                info, path = await fetch_preview(ref, Path(tmp), test_base=test_base)
+            except NoPreviewError as exc:
+                no_preview = exc.info
+            else:
+                no_preview = None
+                listened = await listener.listen_file(path)
+    if no_preview is not None:
+        return await _search_instead(listener, no_preview, name, fetch_new, member)
     if listened.model_version != version:  # the model changed meanwhile: cache nothing
         raise EarshotError(f"the worker ran model {listened.model_version}, expected {version}")
     await listener.store.write_behind(
@@ -65,6 +74,24 @@ async def hear_preview(
         listened.frames, "preview", [], info.title, info.artist,
         key=key, url=ref.url, heard_from=_from(name, len(listened.frames)),
     )  # fmt: skip
+
+
+async def _search_instead(
+    listener: Listener, info: TrackInfo, name: str, fetch_new: bool, member: int | None
+) -> Heard:
+    """A song its source names but offers no preview of: found on YouTube by its title,
+    artist and length, as spotDL finds a Spotify song."""
+    words = f"{info.title} {info.artist}".strip()
+    wanted = Wanted(words, info.title, info.artist, info.duration_s)
+    try:
+        found = await listener.searches.find(wanted)
+    except SongNotFoundError:
+        raise SongNotFoundError(
+            f"{name} offers no preview of {info.name}, and YouTube has no song that matches "
+            "it; paste the song's YouTube link instead."
+        ) from None
+    said = f"YouTube search for '{quote(words)}'; {name} has no preview of it"
+    return await hear_found(listener, found, said, fetch_new=fetch_new, member=member)
 
 
 def _from(name: str, frames: int) -> str:

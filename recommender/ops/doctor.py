@@ -166,6 +166,32 @@ async def check_music_services(settings: Settings) -> Check:
     return Check("music services", OK, f"{', '.join(said)} answer with previews", facts)
 
 
+KNOWN_NAME = "daft punk one more time"  # a song YouTube Music has long had
+
+
+async def check_youtube_search(settings: Settings) -> Check:
+    """Songs named in words: do YouTube Music's and YouTube's searches answer, and does
+    earshot understand the answer well enough to pick the song?"""
+    from ..listening.searched import search_options
+    from ..sources.web import SourceUnavailableError
+    from ..sources.words import Wanted
+    from ..sources.youtube_search import find
+
+    try:
+        found = await asyncio.wait_for(
+            asyncio.to_thread(find, Wanted(KNOWN_NAME), search_options(settings)), 30
+        )
+    except (SourceUnavailableError, TimeoutError) as exc:
+        detail = f"{exc or 'no answer in 30 s'} (songs named in words are refused, saying why)"
+        return Check("YouTube search", WARN, detail)
+    if found is None:
+        detail = f"found nothing for {KNOWN_NAME!r}: its answers may have changed shape"
+        return Check("YouTube search", WARN, detail)
+    facts = {"video_id": found.video_id, "title": found.title, "by": found.how}
+    said = f"{found.how} found {found.title!r} for {KNOWN_NAME!r}"
+    return Check("YouTube search", OK, said, facts)
+
+
 async def check_ffmpeg(settings: Settings) -> Check:
     try:
         binary = ffmpeg_path(settings.ffmpeg_binary)
@@ -385,6 +411,7 @@ async def _engine_checks(settings: Settings) -> list[Check]:
         checks.append(await check_ytdlp(engine.listener.fetch_options()))
         checks.append(await check_oembed(engine.facts.base))
         checks.append(await check_music_services(settings))
+        checks.append(await check_youtube_search(settings))
         checks.append(await check_ffmpeg(settings))
         checks.append(await check_pca(settings, engine))
         if settings.queue_url:

@@ -35,7 +35,14 @@ PREVIEW_SOURCES = {
 
 
 class NoPreviewError(SourceUnavailableError):
-    """The source has the song but offers no preview of it."""
+    """The source has the song but offers no preview of it; ``info`` names the song."""
+
+    def __init__(self, info: TrackInfo, service: str) -> None:
+        super().__init__(
+            f"{service} offers no preview of {info.name}, so earshot cannot listen to it "
+            "from there; paste the song's YouTube link instead."
+        )
+        self.info = info
 
 
 async def fetch_preview(
@@ -65,10 +72,7 @@ async def _fetch(
                 f"{source.name} has no such song (or no longer has it); check the link."
             ) from None
         if not info.preview_url:
-            raise NoPreviewError(
-                f"{source.name} offers no preview of {info.name}, so earshot cannot listen "
-                "to it from there; paste the song's YouTube link instead."
-            )
+            raise NoPreviewError(info, source.name)
         path = folder / f"{ref.source}-{ref.id}.audio"
         hosts = source.preview_hosts.with_test_host(test_base)
         await client.download(info.preview_url, hosts, path, PREVIEW_BYTES)

@@ -19,12 +19,13 @@ SOURCE_NAMES = {
 }
 SOURCES = tuple(SOURCE_NAMES)
 LISTENED = frozenset(
-    {"youtube", "spotify", "deezer", "apple_music"}
+    {"youtube", "spotify", "deezer", "apple_music", "words"}
 )  # sources earshot listens to today
 # What a member can ask about today (parse_song understands more: SoundCloud and Bandcamp
-# links and words, which the listener refuses in a sentence until it can fetch them).
+# links, which the listener refuses in a sentence until it can fetch them).
 ACCEPTED_SONGS = (
-    "a link to one song on YouTube, Spotify, Deezer or Apple Music, or a YouTube video id"
+    "a song's name and artist, a link to one song on YouTube, Spotify, Deezer or Apple "
+    "Music, or a YouTube video id"
 )
 
 
@@ -75,12 +76,7 @@ def require_listened(ref: SongRef) -> SongRef:
     """``ref`` if earshot listens to its source today; else the sentence that says so."""
     if ref.source in LISTENED:
         return ref
-    what = (
-        "search for songs by name"
-        if ref.source == "words"
-        else f"listen to songs from {SOURCE_NAMES[ref.source]}"
-    )
     raise EarshotError(
-        f"earshot cannot {what} yet; paste the song's YouTube, Spotify, Deezer or Apple "
-        "Music link instead."
+        f"earshot cannot listen to songs from {SOURCE_NAMES[ref.source]} yet; paste the "
+        "song's YouTube, Spotify, Deezer or Apple Music link, or its name and artist, instead."
     )

@@ -39,6 +39,7 @@ class Candidate:
     channel: str
     duration_s: float | None
     song: bool = False  # from YouTube Music's "songs" results (an official audio upload)
+    video_id: str = ""
 
 
 @dataclass(frozen=True)

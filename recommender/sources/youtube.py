@@ -156,7 +156,7 @@ def choose_sections(
     return sections
 
 
-class _Logger:
+class YtDlpLogger:
     """yt-dlp's output into our log: its warnings (a missing JS runtime, a fallback to
     fewer clients) at WARNING, so an operator sees why formats go missing; its errors
     are logged by the caller as refusals."""
@@ -188,7 +188,7 @@ def _params(options: FetchOptions) -> dict[str, Any]:
     params: dict[str, Any] = {
         "quiet": True,
         "noprogress": True,
-        "logger": _Logger(),
+        "logger": YtDlpLogger(),
         "noplaylist": True,
         "socket_timeout": options.socket_timeout_s,
         "retries": 2,
@@ -289,7 +289,7 @@ class YtDlpEnvironment:
     libraries: str
 
 
-class _HeaderLogger(_Logger):
+class _HeaderLogger(YtDlpLogger):
     def __init__(self) -> None:
         self.lines: list[str] = []
 

@@ -123,6 +123,13 @@ async def answer_publicly(
         log.debug("could not delete the private note of %s: %s", interaction.id, exc)
 
 
+async def answer_privately(
+    interaction: discord.Interaction, embeds: Sequence[discord.Embed]
+) -> None:
+    """Replace the private "thinking…" message (``think_privately``) with ``embeds``."""
+    await interaction.edit_original_response(content=None, embeds=list(embeds))
+
+
 async def tell_privately(interaction: discord.Interaction, message: str) -> None:
     """An answer only the member sees, wherever the interaction stands."""
     if is_thinking_privately(interaction):

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.responses import answer_publicly, think_privately
+from bot.responses import answer_privately, answer_publicly, think_privately
 from recommender.errors import EarshotError
+from recommender.results import RecommendResult
 from recommender.sources.naming import find_song_link, parse_song
 from recommender.sources.reference import ACCEPTED_SONGS, require_listened
+from recommender.sources.uploads import ACCEPTED_UPLOADS, Upload, check
 
 from .utils.cooldown import Cooldowns
 from .utils.reactions import DISLIKE_EMOJI, NUMBER_EMOJI
@@ -31,6 +34,28 @@ def _names_a_song(text: str) -> bool:
     except EarshotError:
         return False
     return True
+
+
+def upload_of(attachment: discord.Attachment, voice: bool = False) -> Upload:
+    """An attachment as earshot's sources take it (``voice``: the message is flagged as a
+    voice message)."""
+    return Upload(
+        attachment.url,
+        attachment.filename,
+        attachment.content_type or "",
+        attachment.size,
+        attachment.duration,
+        voice or attachment.is_voice_message(),
+    )
+
+
+def sound_in(message: discord.Message) -> Upload | None:
+    """The first audio or video attachment of a message (a voice message is one)."""
+    for attachment in message.attachments:
+        kind = (attachment.content_type or "").lower()
+        if message.flags.voice or kind.startswith(("audio/", "video/")):
+            return upload_of(attachment, message.flags.voice)
+    return None
 
 
 def link_in(message: discord.Message, bot_id: int | None) -> str | None:
@@ -70,26 +95,48 @@ class Recommend(commands.Cog):
 
     @app_commands.command(name="recommend", description="Find music that sounds like a song")
     @app_commands.describe(
-        song="A link to one song on YouTube, Spotify, Deezer or Apple Music, or a YouTube id",
+        song="The song's name and artist, or a link to it on YouTube, Spotify, Deezer or "
+        "Apple Music",
         count="How many suggestions, 1 to 20 (default 5)",
+        file="Or an audio or video file of your own (the answer is private unless you share)",
+        share="Post the answer to a file for the channel (default: only you see it)",
     )
     async def recommend(
         self,
         interaction: discord.Interaction,
-        song: app_commands.Range[str, 1, 500],
+        song: app_commands.Range[str, 1, 500] | None = None,
         count: app_commands.Range[int, 1, 20] = 5,
+        file: discord.Attachment | None = None,
+        share: bool = False,
     ) -> None:
+        if file is not None:
+            if song is not None:
+                raise EarshotError(
+                    "Give a song or a file, not both: earshot listens to one at a time."
+                )
+            await self.answer_upload(interaction, upload_of(file), count, share)
+            return
+        if song is None:
+            raise EarshotError(
+                f"Name a song, or attach one. Accepted: {ACCEPTED_SONGS}; or {ACCEPTED_UPLOADS}."
+            )
         await self.answer(interaction, song, count)
 
     async def find_similar(
         self, interaction: discord.Interaction, message: discord.Message
     ) -> None:
         """Apps > Find similar music: the same recommendation for the song a message is
-        about."""
+        about, or for its audio file or voice message (answered privately)."""
+        upload = sound_in(message)
+        if upload is not None:
+            await self.answer_upload(interaction, upload, 5, share=False)
+            return
         link = link_in(message, self.bot.user.id if self.bot.user else None)
         if link is None:
             raise EarshotError(
-                f"That message names no song earshot can listen to. Send {ACCEPTED_SONGS}."
+                "That message names no song earshot can listen to. It takes a message with "
+                f"a link to one song on YouTube, Spotify, Deezer or Apple Music, or with "
+                f"{ACCEPTED_UPLOADS}."
             )
         await self.answer(interaction, link, 5)
 
@@ -100,15 +147,52 @@ class Recommend(commands.Cog):
         require_listened(parse_song(song))  # a refusal is private from the first response
         await self.cooldowns.check(interaction.user.id)
         await think_privately(interaction, self.bot.lost_answers)
-        try:
-            result = await self.bot.engine.recommend(
+        result = await self._costing_the_wait(
+            interaction,
+            self.bot.engine.recommend(
                 song, count, member=interaction.user.id, guild=interaction.guild_id
-            )
+            ),
+        )
+        await self._post(interaction, result)
+
+    async def answer_upload(
+        self, interaction: discord.Interaction, upload: Upload, count: int, share: bool
+    ) -> None:
+        """A member's file or voice message: checked before anything is fetched, read while
+        the interaction is open (its link expires), answered privately unless shared."""
+        settings = self.bot.settings.engine
+        test_cdn = settings.test_discord_cdn if settings.allow_test_hosts else None
+        check(upload, settings.upload_max_bytes, test_cdn)
+        await self.cooldowns.check(interaction.user.id)
+        await think_privately(interaction, self.bot.lost_answers)
+        result = await self._costing_the_wait(
+            interaction,
+            self.bot.engine.recommend_upload(
+                upload, count, member=interaction.user.id, guild=interaction.guild_id
+            ),
+        )
+        if share:
+            await self._post(interaction, result)
+        else:
+            pages_ = range(1, pages(result) + 1)
+            await answer_privately(interaction, [render(result, p, private=True) for p in pages_])
+
+    async def _costing_the_wait(
+        self, interaction: discord.Interaction, asked: Awaitable[RecommendResult]
+    ) -> RecommendResult:
+        """The answer; an answered request starts the member's wait, a refusal does not
+        (unless it held a listener to the time limit)."""
+        try:
+            result = await asked
         except EarshotError as exc:
-            if exc.costs_cooldown:  # it held a listener to the time limit: it costs the wait
+            if exc.costs_cooldown:
                 await self.cooldowns.start(interaction.user.id)
             raise
-        await self.cooldowns.start(interaction.user.id)  # a refusal costs no wait
+        await self.cooldowns.start(interaction.user.id)
+        return result
+
+    async def _post(self, interaction: discord.Interaction, result: RecommendResult) -> None:
+        """The suggestions, posted publicly with their rating reactions."""
         embeds = [render(result, page) for page in range(1, pages(result) + 1)]
 
         async def posted(n: int, message: discord.Message) -> None:

@@ -132,6 +132,7 @@ class Settings:
     max_video_seconds: int = 3 * 3600
     section_seconds: int = 30
     section_count: int = 2
+    upload_max_bytes: int = 10 << 20  # a member's file: Discord's default upload limit
     download_max_bytes: int = 50_000_000
     request_timeout_s: float = 120.0
     max_concurrent_requests: int = 2
@@ -153,6 +154,7 @@ class Settings:
     test_media_base: str | None = None  # test-only: where video ids are served from
     test_music_base: str | None = None  # test-only: Deezer's and iTunes' stand-in
     test_youtube_proxy: str | None = None  # test-only: YouTube's search, an HTTPS proxy
+    test_discord_cdn: str | None = None  # test-only: where attachments are served from
     test_youtube_ca: str | None = None  # test-only: that stand-in's certificate authority
     test_oembed_base: str | None = None  # test-only: an oEmbed stand-in on 127.0.0.1
 
@@ -202,6 +204,7 @@ class Settings:
             max_video_seconds=_int(env, "MAX_VIDEO_SECONDS", 3 * 3600, 10, 48 * 3600),
             section_seconds=_int(env, "SECTION_SECONDS", 30, 2, 600),
             section_count=_int(env, "SECTION_COUNT", 2, 1, 10),
+            upload_max_bytes=_int(env, "UPLOAD_MAX_BYTES", 10 << 20, 100_000, 500 << 20),
             download_max_bytes=_int(env, "DOWNLOAD_MAX_BYTES", 50_000_000, 100_000, 2_000_000_000),
             request_timeout_s=_float(env, "REQUEST_TIMEOUT_SECONDS", 120.0, 1.0, 3600.0),
             max_concurrent_requests=_int(env, "MAX_CONCURRENT_REQUESTS", 2, 1, 64),
@@ -222,6 +225,7 @@ class Settings:
             test_media_base=env.get("EARSHOT_TEST_MEDIA_BASE", "").strip() or None,
             test_music_base=env.get("EARSHOT_TEST_MUSIC_BASE", "").strip() or None,
             test_youtube_proxy=env.get("EARSHOT_TEST_YOUTUBE_PROXY", "").strip() or None,
+            test_discord_cdn=env.get("EARSHOT_TEST_DISCORD_CDN", "").strip() or None,
             test_youtube_ca=env.get("EARSHOT_TEST_YOUTUBE_CA", "").strip() or None,
             test_oembed_base=env.get("EARSHOT_TEST_OEMBED_BASE", "").strip() or None,
         )

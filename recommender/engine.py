@@ -46,6 +46,7 @@ from .results import (
 )
 from .sources.links import watch_url
 from .sources.naming import parse_song
+from .sources.uploads import Upload
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -215,6 +216,34 @@ class Engine:
         told = facts.get(key)
         if query.source == "catalog" and not query.title and told is not None and told.playable:
             query = dataclasses.replace(query, title=told.title, channel=told.channel)
+        return RecommendResult(query, items, shortfall)
+
+    async def recommend_upload(
+        self,
+        upload: Upload,
+        count: int = 5,
+        *,
+        member: int | None = None,
+        guild: int | None = None,
+    ) -> RecommendResult:
+        """Suggestions for a member's file or voice message, heard once and not kept."""
+        check_count(count)
+        index = await self._require_index()
+        if len(index) == 0:
+            raise CatalogEmptyError()
+        song = await self.listener.hear_upload(upload, member=member)
+        heard = await asyncio.to_thread(index.top_tags, song.frames)
+        query = Query(
+            "",
+            "",
+            "upload",
+            tags=self._labels.telling_first(heard),
+            title=song.title,
+            heard_from=song.heard_from,
+        )
+        items, _, shortfall = await self._suggester.suggest(
+            index, song.frames, [], "", count, member, guild
+        )
         return RecommendResult(query, items, shortfall)
 
     async def recommend_file(self, path: Path, count: int = 5) -> RecommendResult:

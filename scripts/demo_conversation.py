@@ -67,6 +67,7 @@ def main() -> int:
                 )
             ]
         make_song(Path(tmp) / "one-more-time.mp3", 30.0, tone=220.0)
+        make_song(Path(tmp) / "voice-message.ogg", 14.0, tone=196.0)
         with (
             FakeDiscord() as discord,
             OEmbedServer() as youtube,
@@ -145,6 +146,17 @@ def main() -> int:
                 found = _answer(discord, discord.interaction(leo, "recommend", song=words), 6)
                 out += ["", f"Leo: `/recommend song:{words}`", "", "```"]
                 out += [_embed_text(found), "```"]
+                voice = discord.upload(Path(tmp) / "voice-message.ogg", voice=True, duration_s=14.0)
+                hummed = discord.post(leo, "", attachments=[voice])
+                record = discord.message_command(leo, "Find similar music", hummed)
+                discord.wait_for(
+                    lambda: (discord.messages.get(record.get("original")) or {}).get("embeds"),
+                    120,
+                    "the private answer",
+                )
+                out += ["", "Leo records a voice message, then Apps > Find similar music on it"]
+                out += ["(only he sees the answer)", "", "```"]
+                out += [_embed_text(discord.messages[record["original"]]), "```"]
                 print("\n".join(out))
             finally:
                 bot.stop()

@@ -154,7 +154,8 @@ def outcome(discord: FakeDiscord, record: dict, reactions: int = 0, timeout: flo
                 "content": posted[-1]["content"],
                 "message": posted[-1],
             }
-        if original and not original["flags"] & 128 and original["content"] not in ("", NOTE):
+        said = original and (original["content"] not in ("", NOTE) or original.get("embeds"))
+        if said and not original["flags"] & 128:
             return {
                 "kind": "private" if original["flags"] & 64 else "edited",
                 "ephemeral": bool(original["flags"] & 64),
@@ -178,7 +179,10 @@ def test_logs_in_and_syncs_the_commands(world) -> None:
     options = {o["name"]: o for o in names["recommend"]["options"]}
     assert options["count"]["type"] == 4 and options["count"]["min_value"] == 1
     assert options["count"]["max_value"] == 20 and not options["count"].get("required")
-    assert options["song"]["type"] == 3 and options["song"]["required"]
+    # A song, or a file instead (Discord cannot require one of two options, so neither
+    # is required, and asking with neither is refused in a sentence).
+    assert options["song"]["type"] == 3 and not options["song"].get("required")
+    assert options["file"]["type"] == 11 and options["share"]["type"] == 5
     assert "url" not in options  # renamed: it takes more than links
     assert str(names["reindex"]["default_member_permissions"]) == "8"  # hidden from members
     calls = [(c.method, c.path) for c in discord.calls]
@@ -679,7 +683,8 @@ def test_find_similar_music_from_a_message(world) -> None:
     plain = discord.post(dave, "no links here")
     refused = outcome(discord, discord.message_command(member(), "Find similar music", plain))
     assert refused["ephemeral"] and refused["content"].startswith(
-        "That message names no song earshot can listen to. Send a link to one song on YouTube"
+        "That message names no song earshot can listen to. It takes a message with a link to "
+        "one song on YouTube"
     )
     other = catalog_video(data, 31)
     in_embed = [{"type": "rich", "title": "a song", "url": f"https://youtu.be/{other}"}]

@@ -63,8 +63,14 @@ def footer(suggestions: int) -> str:
 NOT_IT = "Not the song you meant? Paste its link instead."
 
 
-def render(result: RecommendResult, page: int = 1) -> discord.Embed:
-    """The embed of message ``page`` (from 1) of the reply."""
+PRIVATE = (
+    "Only you can see this. To post an answer the channel can rate, use /recommend with share."
+)
+
+
+def render(result: RecommendResult, page: int = 1, *, private: bool = False) -> discord.Embed:
+    """The embed of message ``page`` (from 1) of the reply; ``private``: an ephemeral
+    answer, which cannot carry rating reactions."""
     query, total = result.query, pages(result)
     song = query.title or "this song"
     where = f" (page {page} of {total})" if total > 1 else ""
@@ -74,7 +80,7 @@ def render(result: RecommendResult, page: int = 1) -> discord.Embed:
     while len(title) > TITLE_LIMIT:  # escaping can double a title full of markup
         room -= 20
         title = f"{lead}: {plain(song, room)}{where}"
-    embed = discord.Embed(title=title, url=query.url, colour=discord.Colour.blurple())
+    embed = discord.Embed(title=title, url=query.url or None, colour=discord.Colour.blurple())
     lines: list[str] = []
     if page == 1:
         about = " · ".join((query.labels or query.tags)[:LABELS_SHOWN])
@@ -98,7 +104,7 @@ def render(result: RecommendResult, page: int = 1) -> discord.Embed:
         if len(description) <= DESCRIPTION_LIMIT:
             break
     embed.description = description
-    embed.set_footer(text=footer(len(items)))
+    embed.set_footer(text=PRIVATE if private else footer(len(items)))
     assert len(embed.description) <= DESCRIPTION_LIMIT and len(embed) <= EMBED_LIMIT
     return embed
 

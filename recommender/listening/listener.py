@@ -27,6 +27,7 @@ from ..errors import BusyError, EarshotError, UnknownVideoError
 from ..sources.links import SongId
 from ..sources.previews import PREVIEW_SOURCES
 from ..sources.reference import SongRef, require_listened
+from ..sources.uploads import Upload
 from ..sources.youtube import FetchOptions, js_runtime
 from .audio import ffmpeg_folder, ffmpeg_path
 from .embedder import PCA_PARAMS_SHA256, PcaParams
@@ -37,6 +38,7 @@ from .model_source import model_id
 from .pace import ListeningPace, about
 from .previews import hear_preview
 from .searched import Searches, hear_words
+from .uploads import hear_upload
 from .workers import (
     Listened,
     ModelCheck,
@@ -171,6 +173,10 @@ class Listener:
             return await hear_words(self, ref.id, fetch_new=fetch_new, member=member)
         require_listened(ref)  # raises: no other source is listened to yet
         raise AssertionError(f"{ref.source} is listened to, but not here")
+
+    async def hear_upload(self, upload: Upload, *, member: int | None) -> Heard:
+        """A member's file or voice message: fetched, heard, deleted; never kept."""
+        return await hear_upload(self, upload, member=member)
 
     async def hear(
         self, video_id: SongId, *, fetch_new: bool, start_s: float | None, member: int | None

@@ -247,7 +247,8 @@ def _clear_temp(config: WorkerConfig) -> None:
         pid = folder.name.removeprefix("pool-")
         if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
-    for left in base.glob("preview-*-*") if base.is_dir() else ():  # a killed process's
+    leftovers = [*base.glob("preview-*-*"), *base.glob("upload-*-*")] if base.is_dir() else []
+    for left in leftovers:  # a killed process's previews and members' uploads
         pid = left.name.split("-")[1]
         if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(left, ignore_errors=True)

@@ -41,6 +41,7 @@ class BotProcess:
             "DISCORD_TOKEN": TOKEN,
             "DISCORD_API_BASE": discord.api_base,
             "DISCORD_GATEWAY_URL": discord.gateway_url,
+            "EARSHOT_TEST_DISCORD_CDN": discord.cdn_base,  # members' attachments
             "DATA_DIR": str(data),
             "SYNC_COMMANDS": str(discord.guild_id),
             "RECOMMEND_COOLDOWN_SECONDS": "0",

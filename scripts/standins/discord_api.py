@@ -17,13 +17,17 @@ the shard that owns it, whichever process runs that shard.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import itertools
 import json
+import mimetypes
 import threading
 import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -33,6 +37,8 @@ API = "/api/v10"
 EPOCH_MS = 1420070400000
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7  # a deferred response's "thinking…" state
+IS_VOICE_MESSAGE = 1 << 13
+CDN_KEY = b"stand-in signing key"
 
 
 def _now_iso() -> str:
@@ -142,6 +148,8 @@ class FakeDiscord:
         self._runner: web.AppRunner | None = None
         self.port = 0
         self.lock = threading.Lock()
+        self.files: dict[int, tuple[bytes, str]] = {}  # attachment id -> (body, content type)
+        self.cdn_reads: list[str] = []  # the paths of attachments fetched from the CDN
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -167,6 +175,7 @@ class FakeDiscord:
         app = web.Application(client_max_size=8 * 1024 * 1024)
         app.router.add_get("/gateway", self._gateway)
         app.router.add_route("*", API + "/{tail:.*}", self._rest)
+        app.router.add_get("/attachments/{channel}/{id}/{filename}", self._cdn)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -517,6 +526,80 @@ class FakeDiscord:
         status, payload = result
         return self._json(payload, status)
 
+    # --- the CDN: attachments behind signed, expiring URLs --------------------------
+
+    @property
+    def cdn_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @staticmethod
+    def _signature(path: str, expires: int, issued: int) -> str:
+        signed = f"{path}?ex={expires:x}&is={issued:x}".encode()
+        return hmac.new(CDN_KEY, signed, hashlib.sha256).hexdigest()
+
+    async def _cdn(self, request: web.Request) -> web.StreamResponse:
+        """As Discord's CDN: an attachment URL carries its expiry (``ex``, hex seconds),
+        when it was signed (``is``) and a signature (``hm``); an expired or altered URL
+        answers 404 "This content is no longer available."."""
+        gone = web.Response(status=404, text="This content is no longer available.")
+        try:
+            expires, issued = int(request.query["ex"], 16), int(request.query["is"], 16)
+        except (KeyError, ValueError):
+            return gone
+        expected = self._signature(request.path, expires, issued)
+        if not hmac.compare_digest(expected, request.query.get("hm", "")):
+            return gone
+        if time.time() > expires:
+            return gone
+        stored = self.files.get(int(request.match_info["id"]))
+        if stored is None:
+            return gone
+        self.cdn_reads.append(request.path)
+        body, kind = stored
+        return web.Response(body=body, headers={"Content-Type": kind})
+
+    def upload(
+        self,
+        path: Path,
+        *,
+        filename: str | None = None,
+        content_type: str | None = "",
+        voice: bool = False,
+        duration_s: float | None = None,
+        expires_s: float = 86400.0,
+        guild_id: int | None = None,
+    ) -> dict:
+        """An attachment as Discord describes it (``filename``, ``size``,
+        ``content_type``, a signed ``url`` on the CDN; a voice message's ``duration_secs``
+        and ``waveform``). ``content_type=''``: guessed from the name, as Discord does;
+        None: Discord gave none."""
+        name = filename or path.name
+        if content_type == "":
+            content_type = mimetypes.guess_type(name)[0]
+        attachment_id = self.next_id()
+        channel = self.channel_ids[guild_id or self.guild_id]
+        url_path = f"/attachments/{channel}/{attachment_id}/{name}"
+        issued = int(time.time())
+        expires = int(issued + expires_s)
+        signature = self._signature(url_path, expires, issued)
+        query = f"?ex={expires:x}&is={issued:x}&hm={signature}&"
+        body = path.read_bytes()
+        self.files[attachment_id] = (body, content_type or "application/octet-stream")
+        attachment: dict[str, Any] = {
+            "id": str(attachment_id),
+            "filename": name,
+            "size": len(body),
+            "url": self.cdn_base + url_path + query,
+            "proxy_url": self.cdn_base + url_path + query,
+        }
+        if content_type:
+            attachment["content_type"] = content_type
+        if voice:
+            attachment["duration_secs"] = duration_s
+            attachment["waveform"] = "AAAAAAAAAAAA"
+            attachment["flags"] = 0
+        return attachment
+
     @staticmethod
     def _json(payload: Any, status: int = 200) -> web.Response:
         return web.Response(
@@ -706,18 +789,25 @@ class FakeDiscord:
     ) -> dict:
         """A member runs /name with options in a server (default: the first); returns
         the interaction record. Raises if no connected shard owns that server."""
-        typed = [
-            {"name": k, "type": 4 if isinstance(v, int) else 3, "value": v}
-            for k, v in options.items()
-        ]
+        typed: list[dict] = []
+        files: dict[str, dict] = {}
+        for key, value in options.items():
+            if isinstance(value, dict):  # an attachment (from ``upload``)
+                files[value["id"]] = value
+                typed.append({"name": key, "type": 11, "value": value["id"]})
+            else:
+                kind = 5 if isinstance(value, bool) else 4 if isinstance(value, int) else 3
+                typed.append({"name": key, "type": kind, "value": value})
         guild_id = guild_id or self.guild_id
-        data = {
+        data: dict[str, Any] = {
             "id": self.command_id(name),
             "name": name,
             "type": 1,
             "options": typed,
             "guild_id": str(guild_id),
         }
+        if files:
+            data["resolved"] = {"attachments": files}
         return self._send_interaction(self._base(member, 2, data, guild_id))
 
     def _base(self, member: Member, kind: int, data: dict, guild_id: int | None = None) -> dict:
@@ -758,12 +848,17 @@ class FakeDiscord:
         content: str,
         embeds: list[dict] | None = None,
         guild_id: int | None = None,
+        attachments: list[dict] | None = None,
     ) -> dict:
         """A member's message in a server's channel (default: the first server), for
-        message commands, with embeds if given."""
+        message commands, with embeds and attachments (from ``upload``) if given. A
+        voice message is one voice attachment and no text: it carries IS_VOICE_MESSAGE."""
         message = self._message({"content": content, "embeds": embeds or []}, guild_id=guild_id)
         message["author"] = author.user()
         message["webhook_id"] = None
+        message["attachments"] = attachments or []
+        if any("duration_secs" in a for a in message["attachments"]):
+            message["flags"] = IS_VOICE_MESSAGE
         return message
 
     def message_command(self, member: Member, name: str, message: dict) -> dict:

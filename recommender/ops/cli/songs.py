@@ -14,11 +14,12 @@ from .common import command, engine_for
 
 
 async def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
-    """Print the clips most similar to a YouTube video (a link or an 11-character id) or a
-    local audio file. A video that is not in the catalog is fetched, listened to and
-    cached."""
+    """Print the clips most similar to a song named any way (a link, an id or words, as
+    /recommend takes it) or a local audio file. A song that is not in the catalog is
+    fetched, listened to and cached."""
     if (args.video is None) == (args.file is None):
-        print("recommend needs a VIDEO (link or id) or --file PATH, not both", file=sys.stderr)
+        print("recommend needs a SONG (a link, an id or words) or --file PATH, not both",
+              file=sys.stderr)  # fmt: skip
         return 2
     async with engine_for(settings) as engine:
         if args.file is not None:
@@ -73,11 +74,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("text", help="a link, an id, or words (quote them)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = command(sub, cmd_recommend, "print the clips that sound most like a video")
+    p = command(sub, cmd_recommend, "print the clips that sound most like a song")
     p.add_argument(
         "video",
         nargs="?",
-        help="YouTube link or video id (put -- before an id that starts with -)",
+        metavar="SONG",
+        help="a link to one song (YouTube, Spotify, Deezer, Apple Music), a YouTube id, or "
+        "the song's name in words (quote them; put -- before an id that starts with -)",
     )
     p.add_argument(
         "--file",

@@ -15,7 +15,7 @@ from bot.responses import answer_privately, answer_publicly, think_privately
 from recommender.errors import EarshotError
 from recommender.results import RecommendResult
 from recommender.sources.naming import find_song_link, parse_song
-from recommender.sources.reference import ACCEPTED_SONGS, require_listened
+from recommender.sources.reference import ACCEPTED_SONGS
 from recommender.sources.uploads import ACCEPTED_UPLOADS, Upload, check
 
 from .utils.cooldown import Cooldowns
@@ -144,7 +144,7 @@ class Recommend(commands.Cog):
         """Check the link and the cooldown first (no network needed), then think privately
         while earshot listens: every refusal stays private from the first response. The
         suggestions are then posted publicly, with their rating reactions."""
-        require_listened(parse_song(song))  # a refusal is private from the first response
+        parse_song(song)  # a refusal is private from the first response
         await self.cooldowns.check(interaction.user.id)
         await think_privately(interaction, self.bot.lost_answers)
         result = await self._costing_the_wait(

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .sources.pages import is_youtube
+
 Progress = Callable[[str, int, int], None]  # (stage, done, total), for bars and replies
 
 
@@ -86,13 +88,17 @@ class RecommendResult:
     shortfall: str = ""  # why there are fewer items than asked for ('' when there are not)
 
     @property
+    def play_all(self) -> list[str]:
+        """The YouTube suggestions known to play, once each (at most 50)."""
+        videos = (i.video_id for i in self.items if i.live and is_youtube(i.video_id))
+        return list(dict.fromkeys(videos))[:PLAY_ALL_MAX]
+
+    @property
     def play_all_url(self) -> str | None:
-        """One link that opens every suggestion known to play as one YouTube queue (no
-        account needed); None when fewer than two are."""
-        videos = list(dict.fromkeys(item.video_id for item in self.items if item.live))
-        if len(videos) < 2:
-            return None
-        return PLAY_ALL_URL + ",".join(videos[:PLAY_ALL_MAX])
+        """One link that opens every YouTube suggestion known to play as one YouTube queue
+        (no account needed); None when fewer than two are."""
+        videos = self.play_all
+        return PLAY_ALL_URL + ",".join(videos) if len(videos) >= 2 else None
 
 
 @dataclass(frozen=True)

@@ -196,7 +196,11 @@ def test_the_parse_command_prints_what_it_understood_without_the_network() -> No
             f"https://open.spotify.com/track/{SPOTIFY} is great",
             f"https://open.spotify.com/track/{SPOTIFY}",
         ),
-        ("https://soundcloud.com/forss/flickermood is great", None),  # not listened to yet
+        (
+            "https://soundcloud.com/forss/flickermood is great",
+            "https://soundcloud.com/forss/flickermood",
+        ),
+        ("https://soundcloud.com/forss/sets/songs", None),  # a list, not one song
         ("https://evil.example/track/1", None),
         ("no links at all", None),
     ],

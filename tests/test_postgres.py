@@ -136,7 +136,7 @@ async def test_two_stores_share_one_database(postgres_url: str) -> None:
         await b.cache_song("abcdefghijk", "m1", frames, "Song", "Band", None, join_catalog=True)
         cached = await a.cached_embedding("abcdefghijk", "m1")
         assert cached is not None and np.array_equal(cached[0], frames)
-        assert cached[1] == {"title": "Song", "channel": "Band", "duration_s": None}
+        assert cached[1] == {"title": "Song", "channel": "Band", "duration_s": None, "heard": ""}
         assert await a.count_tracks("member") == 1
     finally:
         await a.close()

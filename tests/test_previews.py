@@ -143,12 +143,6 @@ async def test_a_name_that_resolves_into_this_machine_is_never_reached() -> None
         await resolver.close()
 
 
-async def test_sources_not_listened_to_yet_are_refused_in_a_sentence(engine: Engine) -> None:
-    with pytest.raises(Exception, match="earshot cannot listen to songs from SoundCloud yet") as e:
-        await engine.recommend("https://soundcloud.com/forss/flickermood", 3)
-    assert "YouTube, Spotify, Deezer or Apple Music link, or its name and artist" in str(e.value)
-
-
 async def test_a_spotify_link_is_heard_from_its_embed_pages_preview(
     engine: Engine, apis: MusicApis
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from cogs.utils.reply import render, shorten
@@ -66,6 +67,21 @@ def test_a_suggestion_without_a_title_still_shows() -> None:
     assert "[A YouTube video](https://www.youtube.com/watch?v=vid00000001&t=30s)" in (
         render(result).description or ""
     )
+
+
+def test_a_soundcloud_suggestion_links_to_its_own_page_and_stays_out_of_play_all() -> None:
+    track = dataclasses.replace(
+        _item(1, ""), video_id="soundcloud:forss/flickermood",
+        url="https://soundcloud.com/forss/flickermood",
+    )  # fmt: skip
+    result = RecommendResult(
+        Query("abcdefghijk", "https://youtu.be/abcdefghijk", "cache"),
+        [track, _item(2, "Two"), _item(3, "Three")],
+    )
+    text = render(result).description or ""
+    assert "**1.** [A SoundCloud track](https://soundcloud.com/forss/flickermood)" in text
+    assert "[▶ Play all 2 as one YouTube queue]" in text
+    assert result.play_all_url is not None and "soundcloud" not in result.play_all_url
 
 
 def test_a_shortened_text_ends_between_words() -> None:

@@ -307,8 +307,8 @@ def test_deezer_and_spotify_links_and_words_are_answered_and_say_what_was_heard(
 ) -> None:
     """A member pastes a Deezer link: the reply names the song and that earshot heard its
     30-second preview (issue 23); a song named in words says what YouTube search found it,
-    with a hint for when it is the wrong one; a source earshot cannot listen to yet, and
-    words that match nothing, are refused privately, in one sentence."""
+    with a hint for when it is the wrong one; a list instead of a song, and words that
+    match nothing, are refused privately, in one sentence."""
     data = tmp_path / "data"
     shutil.copytree(built_catalog, data)
     make_song(tmp_path / "one-more-time.mp3", 30.0, tone=220.0)
@@ -383,9 +383,9 @@ def test_deezer_and_spotify_links_and_words_are_answered_and_say_what_was_heard(
             nothing = recommend(discord, member(), "qqzx no such song", 2)
             assert nothing["kind"] == "private" and nothing["ephemeral"], nothing
             assert nothing["content"].startswith("YouTube has no song that matches 'qqzx no")
-            soundcloud = "https://soundcloud.com/forss/flickermood"
-            refused = recommend(discord, member(), soundcloud, 3)
+            a_set = "https://soundcloud.com/forss/sets/soulhack"
+            refused = recommend(discord, member(), a_set, 3)
             assert refused["kind"] == "immediate" and refused["ephemeral"]  # before thinking
-            assert refused["content"].startswith("earshot cannot listen to songs from SoundCloud")
+            assert refused["content"].startswith("That SoundCloud page is a list, not one song")
         finally:
             bot.stop()

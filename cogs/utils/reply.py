@@ -11,6 +11,7 @@ from __future__ import annotations
 import discord
 
 from recommender.results import Recommendation, RecommendResult
+from recommender.sources.reference import SOURCE_NAMES, split_key
 
 from .reactions import DISLIKE_EMOJI, NUMBER_EMOJI
 
@@ -41,6 +42,12 @@ def plain(text: str, limit: int) -> str:
     """Text from YouTube, shortened, then made inert inside a markdown link."""
     text = shorten(text.replace("[", "(").replace("]", ")"), limit)
     return discord.utils.escape_markdown(text)
+
+
+def untitled(key: str) -> str:
+    """A suggestion whose title is not known yet, named by where it plays."""
+    source = split_key(key)[0]
+    return "A YouTube video" if source == "youtube" else f"A {SOURCE_NAMES[source]} track"
 
 
 def clock(seconds: float) -> str:
@@ -92,7 +99,7 @@ def render(result: RecommendResult, page: int = 1, *, private: bool = False) -> 
         if query.searched:
             lines.append(f"*{NOT_IT}*")
         if result.play_all_url:
-            playable = sum(1 for item in result.items if item.live)
+            playable = len(result.play_all)
             lines.append(f"[▶ Play all {playable} as one YouTube queue]({result.play_all_url})")
         if result.shortfall:
             lines.append(f"*Only {len(result.items)} this time: {result.shortfall}.*")
@@ -116,7 +123,7 @@ SIZES = ((90, 40, 120), (50, 24, 60), (24, 0, 0))
 def _suggestions(items: list[Recommendation], title: int, channel: int, detail: int) -> list[str]:
     lines = []
     for n, item in enumerate(items, 1):
-        name = plain(item.title, title) if item.title else "A YouTube video"
+        name = plain(item.title, title) if item.title else untitled(item.video_id)
         by = f" — {plain(item.channel, channel)}" if item.channel and channel else ""
         when = f" · from {clock(item.start_s)}" if item.start_s else ""
         lines.append(f"**{n}.** [{name}]({item.url}){by}{when}")

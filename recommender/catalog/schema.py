@@ -114,6 +114,10 @@ MIGRATIONS: tuple[str, ...] = (
     -- a class's parents in the ontology: class indices, space-separated
     ALTER TABLE classes ADD COLUMN parents TEXT NOT NULL DEFAULT ''
     """,
+    """
+    -- what of a cached song was heard: '' the song, 'preview' an excerpt its site gave
+    ALTER TABLE embeddings ADD COLUMN heard TEXT NOT NULL DEFAULT ''
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

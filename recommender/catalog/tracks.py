@@ -185,13 +185,13 @@ class TracksTables(StoreCore):
         self, video_id: SongId, model: str
     ) -> tuple[np.ndarray, dict] | None:
         row = await self._one(
-            "SELECT frames, title, channel, duration_s FROM embeddings"
+            "SELECT frames, title, channel, duration_s, heard FROM embeddings"
             " WHERE video_id = :v AND model = :m",
             {"v": video_id, "m": model},
         )
         if not row:
             return None
-        meta = {"title": row[1], "channel": row[2], "duration_s": row[3]}
+        meta = {"title": row[1], "channel": row[2], "duration_s": row[3], "heard": row[4]}
         return frames_from_blob(row[0]), meta
 
     async def cache_song(
@@ -204,17 +204,20 @@ class TracksTables(StoreCore):
         duration_s: float | None,
         *,
         join_catalog: bool = False,
+        heard: str = "",
     ) -> None:
         """Remember how a song sounds; ``join_catalog``: and add it to the catalog as a
-        member's song (a preview never joins)."""
+        member's song (a preview never joins). ``heard``: 'preview' for an excerpt."""
         async with self.transaction():
             await self._execute(
                 "INSERT INTO embeddings"
-                " (video_id, model, frames, title, channel, duration_s, created_at)"
-                " VALUES (:video_id, :model, :frames, :title, :channel, :duration_s, :at)"
+                " (video_id, model, frames, title, channel, duration_s, created_at, heard)"
+                " VALUES (:video_id, :model, :frames, :title, :channel, :duration_s, :at,"
+                " :heard)"
                 " ON CONFLICT (video_id, model) DO UPDATE SET frames = excluded.frames,"
                 " title = excluded.title, channel = excluded.channel,"
-                " duration_s = excluded.duration_s, created_at = excluded.created_at",
+                " duration_s = excluded.duration_s, created_at = excluded.created_at,"
+                " heard = excluded.heard",
                 {
                     "video_id": song,
                     "model": model,
@@ -223,6 +226,7 @@ class TracksTables(StoreCore):
                     "channel": channel,
                     "duration_s": duration_s,
                     "at": time.time(),
+                    "heard": heard,
                 },
             )
             if join_catalog:

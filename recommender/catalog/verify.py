@@ -9,6 +9,7 @@ the facts table is its own progress, so a killed sweep resumes where it stopped.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 from ..config import Settings
 from ..errors import EarshotError
 from ..sources.oembed import OEMBED_URL, OEmbedClient, RateLimitedError
+from ..sources.pages import is_youtube
 from ..video_facts import Status, VideoFacts
 from .store import Store
 
@@ -62,10 +64,10 @@ class FactChecker:
         (within the time budget; what does not answer in time keeps what is known)."""
         known = await self.store.facts_of(video_ids)
         now = time.time()
-        ask = [
+        ask = [  # YouTube's oEmbed speaks for YouTube's videos only
             v
             for v in dict.fromkeys(video_ids)
-            if v not in known or not self.is_fresh(known[v], now)
+            if is_youtube(v) and (v not in known or not self.is_fresh(known[v], now))
         ]
         if ask and self.settings.titles_budget_s > 0:
             client = await self._reply_client()
@@ -111,6 +113,10 @@ class FactChecker:
                     ][:want]
                     if not batch:
                         break
+                batch, elsewhere = _by_site(batch)
+                await self._touch(elsewhere)
+                if not batch:
+                    continue
                 try:
                     saved = await run.check(client, batch)
                 except SweepStoppedError as stopped:
@@ -118,6 +124,27 @@ class FactChecker:
                     raise
                 await self.store.save_facts(saved)
         return run.found
+
+    async def _touch(self, keys: list[str]) -> None:
+        """Songs from SoundCloud or Bandcamp: no oEmbed of YouTube's speaks for them, so
+        what was said when they were heard stands, marked as checked now."""
+        if not keys:
+            return
+        known = await self.store.facts_of(keys)
+        now = time.time()
+        await self.store.save_facts(
+            [
+                dataclasses.replace(known[k], checked_at=now)
+                if k in known
+                else VideoFacts(k, Status.LIVE, checked_at=now)
+                for k in keys
+            ]
+        )
+
+
+def _by_site(keys: list[str]) -> tuple[list[str], list[str]]:
+    """(YouTube's keys, the others)."""
+    return [k for k in keys if is_youtube(k)], [k for k in keys if not is_youtube(k)]
 
 
 class _SweepRun:

@@ -99,6 +99,7 @@ def _encode_result(result: Any) -> dict[str, Any]:
                 "channel": result.channel,
                 "duration_s": result.duration_s,
                 "model_version": result.model_version,
+                "preview": result.preview,
             }
         }
     if isinstance(result, VideoUnavailableError):
@@ -172,6 +173,7 @@ def _listened(body: dict[str, Any]) -> Listened:
         _text(body, "channel"),
         duration,
         _text(body, "model_version"),
+        body.get("preview") is True,
     )
 
 

@@ -25,8 +25,9 @@ from ..catalog.store import Store
 from ..config import Settings
 from ..errors import BusyError, EarshotError, UnknownVideoError
 from ..sources.links import SongId
+from ..sources.pages import song_page
 from ..sources.previews import PREVIEW_SOURCES
-from ..sources.reference import SongRef, require_listened
+from ..sources.reference import SOURCE_NAMES, SongRef, song_key, split_key
 from ..sources.uploads import Upload
 from ..sources.youtube import FetchOptions, js_runtime
 from .audio import ffmpeg_folder, ffmpeg_path
@@ -164,15 +165,15 @@ class Listener:
         return await pool.run(check_model, timeout_s=max(self.settings.request_timeout_s, 300))
 
     async def hear_ref(self, ref: SongRef, *, fetch_new: bool, member: int | None) -> Heard:
-        """A song named any way (``sources.naming``), heard from where its source allows."""
-        if ref.source == "youtube":
-            return await self.hear(ref.id, fetch_new=fetch_new, start_s=ref.start_s, member=member)
+        """A song named any way (``sources.naming``), heard from where its source allows:
+        YouTube, SoundCloud and Bandcamp through yt-dlp, the others from their previews,
+        and words through a YouTube search."""
         if ref.source in PREVIEW_SOURCES:
             return await hear_preview(self, ref, fetch_new=fetch_new, member=member)
         if ref.source == "words":
             return await hear_words(self, ref.id, fetch_new=fetch_new, member=member)
-        require_listened(ref)  # raises: no other source is listened to yet
-        raise AssertionError(f"{ref.source} is listened to, but not here")
+        key = song_key(ref.source, ref.id)
+        return await self.hear(key, fetch_new=fetch_new, start_s=ref.start_s, member=member)
 
     async def hear_upload(self, upload: Upload, *, member: int | None) -> Heard:
         """A member's file or voice message: fetched, heard, deleted; never kept."""
@@ -188,17 +189,31 @@ class Listener:
         clips = [t for t in await self.store.tracks_by_video(video_id) if t.source != "member"]
         if clips and start_s is not None:
             clips = [t for t in clips if t.start_s <= start_s < t.end_s]
+        site = split_key(video_id)[0]
+        elsewhere = {} if site == "youtube" else {"key": video_id, "url": song_page(video_id)}
         if clips:
             frames = np.concatenate([t.frames for t in clips])  # type: ignore[misc]
             labels = sorted({label for t in clips for label in t.labels})
-            return Heard(frames, "catalog", labels, start_s=clips[0].start_s)
+            heard_from = SOURCE_NAMES[site] if elsewhere else ""
+            return Heard(
+                frames, "catalog", labels, start_s=clips[0].start_s, heard_from=heard_from,
+                **elsewhere,
+            )  # fmt: skip
         listened, source = await self.listen(
             video_id, fetch_new=fetch_new, start_s=start_s, member=member
         )
         # The cache keeps one listening per video, from whatever moment came first: only a
         # fresh listening is known to be from the moment asked for.
         moment = (start_s or 0.0) if source == "download" else 0.0
-        return Heard(listened.frames, source, [], listened.title, listened.channel, moment)
+        heard_from = ""
+        if elsewhere:
+            heard_from = SOURCE_NAMES[site]
+            if listened.preview:  # a SoundCloud Go+ track: its site gives 30 s only
+                heard_from += f" preview, {round(len(listened.frames) * 0.96)} s"
+        return Heard(
+            listened.frames, source, [], listened.title, listened.channel, moment,
+            heard_from=heard_from, **elsewhere,
+        )  # fmt: skip
 
     async def listen(
         self,
@@ -215,7 +230,10 @@ class Listener:
         cached = await self.store.cached_embedding(video_id, version)
         if cached is not None:
             frames, meta = cached
-            listened = Listened(frames, meta["title"], meta["channel"], meta["duration_s"], version)
+            listened = Listened(
+                frames, meta["title"], meta["channel"], meta["duration_s"], version,
+                meta["heard"] == "preview",
+            )  # fmt: skip
             return listened, "cache"
         if not fetch_new:
             raise UnknownVideoError(video_id)
@@ -250,8 +268,14 @@ class Listener:
             raise EarshotError(
                 f"the worker runs model {listened.model_version}, expected {version}"
             )
+        # A song joins the catalog; an excerpt (a SoundCloud Go+ preview) does not.
+        joins = functools.partial(
+            self.store.cache_song,
+            join_catalog=not listened.preview,
+            heard="preview" if listened.preview else "",
+        )
         await self.store.write_behind(
-            functools.partial(self.store.cache_song, join_catalog=True),
+            joins,
             video_id,
             version,
             listened.frames,

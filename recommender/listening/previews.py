@@ -7,6 +7,7 @@ song, and a suggestion must link to something that plays whole)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -67,8 +68,8 @@ async def hear_preview(
     if listened.model_version != version:  # the model changed meanwhile: cache nothing
         raise EarshotError(f"the worker ran model {listened.model_version}, expected {version}")
     await listener.store.write_behind(
-        listener.store.cache_song, key, version, listened.frames, info.title, info.artist,
-        info.duration_s,
+        functools.partial(listener.store.cache_song, heard="preview"), key, version,
+        listened.frames, info.title, info.artist, info.duration_s,
     )  # fmt: skip
     return Heard(
         listened.frames, "preview", [], info.title, info.artist,

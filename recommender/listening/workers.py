@@ -75,6 +75,7 @@ class Listened:
     channel: str
     duration_s: float | None
     model_version: str
+    preview: bool = False  # the site gave only an excerpt (a SoundCloud Go+ track)
 
 
 # --- inside a worker process ------------------------------------------------------------
@@ -225,7 +226,9 @@ def listen_video(config: WorkerConfig, video_id: str, start_s: float | None = No
             raise
         longest = max(len(w) for w in waves) / SAMPLE_RATE
         raise DownloadCapError(longest, config.fetch.max_bytes) from None
-    return Listened(frames, info.title, info.channel, info.duration_s, embedder.version)
+    return Listened(
+        frames, info.title, info.channel, info.duration_s, embedder.version, info.preview
+    )
 
 
 def listen_file(config: WorkerConfig, path: Path) -> Listened:

@@ -10,7 +10,7 @@ import numpy as np
 from ..catalog.store import Track
 from ..index.vector_index import VectorIndex
 from ..results import Recommendation, TasteProfile
-from ..sources.links import watch_url
+from ..sources.pages import song_page
 from ..video_facts import VideoFacts
 from .pipeline import Ranked
 
@@ -92,7 +92,7 @@ def recommendation(
         track.id,
         track.video_id,
         track.start_s,
-        watch_url(track.video_id, track.start_s),
+        song_page(track.video_id, track.start_s),
         labels.telling_first(track.labels),
         round(hit.score, 4),
         round(sound, 4),

@@ -17,7 +17,7 @@ from .links import (
     unwrap,
     watch_url,
 )
-from .reference import LISTENED, SongRef, SongRefError
+from .reference import SongRef, SongRefError
 from .urls import BadLink, looks_like_link, split_link
 
 LINK_PARSERS = (spotify.parse, apple_music.parse, deezer.parse, soundcloud.parse, bandcamp.parse)
@@ -79,17 +79,16 @@ _ANY_LINK = re.compile(r"https?://[^\s<>()\[\]`]+")
 
 def find_song_link(text: str) -> str | None:
     """The first song in a chat message that earshot can listen to: a YouTube video (as
-    ``links.find_video_link`` finds it), else the first link to a song on another source
-    it listens to (Spotify, Deezer, Apple Music)."""
+    ``links.find_video_link`` finds it), else the first link to one song on another
+    source (Spotify, Deezer, Apple Music, SoundCloud, Bandcamp)."""
     video = find_video_link(text)
     if video is not None:
         return video
     for match in _ANY_LINK.finditer(text):
         link = match.group(0).rstrip(".,!?;:'\"*_~|")
         try:
-            ref = parse_song(link)
+            parse_song(link)
         except SongRefError:
             continue
-        if ref.source in LISTENED:
-            return link
+        return link
     return None

@@ -18,14 +18,25 @@ SOURCE_NAMES = {
     "words": "a search by name",
 }
 SOURCES = tuple(SOURCE_NAMES)
-LISTENED = frozenset(
-    {"youtube", "spotify", "deezer", "apple_music", "words"}
-)  # sources earshot listens to today
-# What a member can ask about today (parse_song understands more: SoundCloud and Bandcamp
-# links, which the listener refuses in a sentence until it can fetch them).
+
+
+def song_key(source: str, song: str) -> str:
+    """A song's identity as one text key, in the store, the cache, replies and jobs: a
+    YouTube id as it is (no YouTube id holds a colon), else "source:id"."""
+    return song if source == "youtube" else f"{source}:{song}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """(source, id) of a song key."""
+    head, colon, rest = key.partition(":")
+    if colon and head in SOURCE_NAMES and head not in ("youtube", "words"):
+        return head, rest
+    return "youtube", key
+
+
 ACCEPTED_SONGS = (
-    "a song's name and artist, a link to one song on YouTube, Spotify, Deezer or Apple "
-    "Music, or a YouTube video id"
+    "a song's name and artist, a link to one song on YouTube, Spotify, Deezer, Apple "
+    "Music, SoundCloud or Bandcamp, or a YouTube video id"
 )
 
 
@@ -70,13 +81,3 @@ class TrackInfo:
 
 class SongNotFoundError(EarshotError):
     """The source has no such song (or no longer has it)."""
-
-
-def require_listened(ref: SongRef) -> SongRef:
-    """``ref`` if earshot listens to its source today; else the sentence that says so."""
-    if ref.source in LISTENED:
-        return ref
-    raise EarshotError(
-        f"earshot cannot listen to songs from {SOURCE_NAMES[ref.source]} yet; paste the "
-        "song's YouTube, Spotify, Deezer or Apple Music link, or its name and artist, instead."
-    )

@@ -127,3 +127,15 @@ def _by_text(message: str) -> Refusal:
         if re.search(pattern, lowered):
             return refusal
     return UNKNOWN
+
+
+_PREFIX = re.compile(r"^(?:ERROR:\s*)?(?:\[[^\]]+\]\s*)?(?:[^\s:]+:\s+)?")
+
+
+def plain_reason(error: BaseException) -> str:
+    """A yt-dlp error in a few words for a member: its first line without "ERROR:
+    [extractor] id:", cut to a sentence's length."""
+    text = (str(_root_cause(error)) or str(error)).strip()
+    line = text.splitlines()[0].split("; please report")[0] if text else ""
+    reason = _PREFIX.sub("", line).rstrip(".") or "no reason given"
+    return reason if len(reason) <= 120 else reason[:119] + "…"

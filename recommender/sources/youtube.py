@@ -1,8 +1,10 @@
-"""yt-dlp, restricted to YouTube: read a video's metadata, then download bounded sections.
+"""yt-dlp, restricted to one site's extractors: read a song's metadata, then download
+bounded sections. The sites are YouTube, SoundCloud and Bandcamp; a song is named by its
+key (``reference.song_key``: a YouTube id, or "soundcloud:user/track").
 
-Only YouTube's extractors are loaded, so no member can make the bot fetch an arbitrary
-address. ``EARSHOT_TEST_ALLOW_LOOPBACK`` (tests only) maps a video id to a file on a
-server at ``EARSHOT_TEST_MEDIA_BASE`` on 127.0.0.1, read with yt-dlp's generic extractor.
+Only the song's own site's extractors are loaded, so no member can make the bot fetch an
+arbitrary address. ``EARSHOT_TEST_ALLOW_LOOPBACK`` (tests only) maps a song key to a file
+on a server at ``EARSHOT_TEST_MEDIA_BASE`` on 127.0.0.1, read with the generic extractor.
 """
 
 from __future__ import annotations
@@ -19,13 +21,22 @@ from yt_dlp.utils import DownloadError, download_range_func
 
 from ..disk import describe_free, is_disk_full, out_of_space
 from ..errors import DiskFullError, EarshotError
-from . import refusals
+from . import bandcamp, refusals, soundcloud
 from .links import watch_url
+from .reference import SOURCE_NAMES, split_key
 from .refusals import Refusal
 
 log = logging.getLogger(__name__)
 
 YOUTUBE_EXTRACTORS = [r"youtube$", r"youtube:tab$"]
+# Each site's own extractors (names matched as yt-dlp does, ignoring case), and its pages.
+EXTRACTORS = {
+    "youtube": YOUTUBE_EXTRACTORS,
+    "soundcloud": [r"soundcloud$"],
+    "bandcamp": [r"bandcamp$"],
+}
+PAGES = {"youtube": watch_url, "soundcloud": soundcloud.page, "bandcamp": bandcamp.page}
+SITES = frozenset(EXTRACTORS)
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -51,11 +62,16 @@ class VideoTooLongError(EarshotError):
 
 @dataclass(frozen=True)
 class VideoInfo:
-    video_id: str
+    video_id: str  # the song's key
     title: str
     channel: str
     duration_s: float | None
     info: dict[str, Any]
+
+    @property
+    def preview(self) -> bool:
+        """The site offers only an excerpt (SoundCloud's Go+ tracks: 30 s, "preview")."""
+        return "preview" in str(self.info.get("format_id") or "")
 
 
 @dataclass(frozen=True)
@@ -93,6 +109,14 @@ def js_runtime(setting: str | None = None) -> tuple[str, str | None]:
 
 def _refused(video_id: str, error: DownloadError, doing: str) -> VideoUnavailableError:
     """Log a refusal on its own line (with the operator's hint if it is about earshot)."""
+    source = split_key(video_id)[0]
+    if source != "youtube":
+        said = refusals.plain_reason(error)
+        log.warning("%s refused %s while earshot tried to %s it: %s", source, video_id, doing, said)
+        name = SOURCE_NAMES[source]
+        return VideoUnavailableError(
+            Refusal("unavailable", f"{name} would not let earshot listen to that track ({said}).")
+        )
     refusal = refusals.classify(error)
     if refusal.blames_earshot:
         log.error(
@@ -175,16 +199,18 @@ class YtDlpLogger:
 
 
 def source_url(video_id: str, options: FetchOptions) -> str:
+    """Where yt-dlp reads a song (by its key) from."""
     if options.test_media_base:
         return options.test_media_base.rstrip("/") + "/" + video_id
-    return watch_url(video_id)
+    source, song = split_key(video_id)
+    return PAGES[source](song)
 
 
 def _runtime_config(path: str | None) -> dict[str, str]:
     return {"path": path} if path else {}
 
 
-def _params(options: FetchOptions) -> dict[str, Any]:
+def _params(options: FetchOptions, source: str = "youtube") -> dict[str, Any]:
     params: dict[str, Any] = {
         "quiet": True,
         "noprogress": True,
@@ -194,7 +220,7 @@ def _params(options: FetchOptions) -> dict[str, Any]:
         "retries": 2,
         "ffmpeg_location": options.ffmpeg_location or options.ffmpeg,
         "format": "bestaudio[abr<=192]/bestaudio/best[height<=480]/best",
-        "allowed_extractors": YOUTUBE_EXTRACTORS,
+        "allowed_extractors": EXTRACTORS[source],
         "cachedir": False,
         "js_runtimes": {options.js_runtime[0]: _runtime_config(options.js_runtime[1])},
         # The challenge solver comes from the pinned yt-dlp-ejs package, never fetched
@@ -216,7 +242,7 @@ def _params(options: FetchOptions) -> dict[str, Any]:
 def probe(video_id: str, options: FetchOptions) -> VideoInfo:
     """Metadata only: title, channel, duration, live status, availability."""
     try:
-        with yt_dlp.YoutubeDL(_params(options)) as ydl:
+        with yt_dlp.YoutubeDL(_params(options, split_key(video_id)[0])) as ydl:
             info = ydl.extract_info(source_url(video_id, options), download=False)
     except DownloadError as exc:
         raise _refused(video_id, exc, "read") from None
@@ -251,7 +277,7 @@ def download_sections(
         if options.ffmpeg_location not in path.split(os.pathsep):
             os.environ["PATH"] = options.ffmpeg_location + os.pathsep + path
     params = {
-        **_params(options),
+        **_params(options, split_key(info.video_id)[0]),
         # Relative, under paths' home: an absolute template makes yt-dlp warn each time.
         "outtmpl": "section-%(section_start)s.%(ext)s",
         "download_ranges": download_range_func(None, sections),

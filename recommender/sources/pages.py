@@ -1,0 +1,24 @@
+"""Where a song plays, by its key (``reference.song_key``): a YouTube video at a moment,
+or a SoundCloud or Bandcamp track's own page. Only these join the catalog and so are
+ever suggested (a preview never joins)."""
+
+from __future__ import annotations
+
+from . import bandcamp, soundcloud
+from .links import watch_url
+from .reference import split_key
+
+
+def song_page(key: str, start_s: float | None = None) -> str:
+    source, song = split_key(key)
+    if source == "soundcloud":
+        moment = int(start_s or 0)
+        at = f"#t={moment // 60}:{moment % 60:02d}" if moment else ""
+        return soundcloud.page(song) + at
+    if source == "bandcamp":
+        return bandcamp.page(song)
+    return watch_url(song, start_s)
+
+
+def is_youtube(key: str) -> bool:
+    return split_key(key)[0] == "youtube"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from recommender.sources.uploads import Upload, UploadRefusedError, check
 from scripts.standins.bot_process import BotProcess
 from scripts.standins.discord_api import FakeDiscord
 from scripts.standins.media import make_song
@@ -147,3 +148,26 @@ def test_what_earshot_will_not_listen_to_is_refused_before_fetching(bot_world, f
         told = outcome(discord, discord.interaction(member(), "recommend", file=upload))
         assert told["kind"] == "private" and told["content"].startswith(start), told["content"]
     assert kept(data)[2] == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://cdn.discordapp.com.evil.example/attachments/1/2/a.mp3",
+        "https://cdn.discordapp.com@evil.example/attachments/1/2/a.mp3",
+        "https://evil.example/attachments/1/2/a.mp3?host=cdn.discordapp.com",
+        "http://cdn.discordapp.com/attachments/1/2/a.mp3",  # not over TLS
+        "https://127.0.0.1/attachments/1/2/a.mp3",  # loopback, outside the tests' switch
+        "file:///etc/passwd",
+    ],
+)
+def test_a_file_from_anywhere_but_discords_cdn_is_refused(url: str) -> None:
+    upload = Upload(url, "a.mp3", "audio/mpeg", 1000)
+    with pytest.raises(UploadRefusedError, match="not on Discord's own servers"):
+        check(upload, 10 << 20)
+
+
+def test_discords_own_cdn_hosts_are_taken() -> None:
+    for host in ("cdn.discordapp.com", "media.discordapp.net"):
+        check(Upload(f"https://{host}/attachments/1/2/a.mp3?ex=1&is=2&hm=3", "a.mp3",
+                     "audio/mpeg", 1000), 10 << 20)  # fmt: skip

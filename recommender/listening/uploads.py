@@ -51,7 +51,7 @@ async def hear_upload(listener: Listener, upload: Upload, *, member: int | None)
         with tempfile.TemporaryDirectory(prefix=f"upload-{os.getpid()}-", dir=folder) as tmp:
             path = await fetch(upload, Path(tmp) / "upload", settings.upload_max_bytes, test_cdn)
             try:
-                listened = await listener.listen_file(path)
+                listened = await listener.listen_file(path, sections=True)
             except DecodeError as exc:
                 raise UploadRefusedError(
                     f"earshot could not hear {upload.described} as audio: {exc}. "

@@ -27,7 +27,13 @@ import numpy as np
 from ..disk import describe_free, is_disk_full
 from ..errors import DiskFullError, EarshotError
 from ..processes import process_alive
-from ..sources.youtube import FetchOptions, check_playable, download_sections, probe
+from ..sources.youtube import (
+    FetchOptions,
+    check_playable,
+    choose_sections,
+    download_sections,
+    probe,
+)
 from ..vggish_format import MIN_SAMPLES, SAMPLE_RATE
 from .audio import decode
 from .embedder import Embedder, configure_hub_cache
@@ -231,12 +237,19 @@ def listen_video(config: WorkerConfig, video_id: str, start_s: float | None = No
     )
 
 
-def listen_file(config: WorkerConfig, path: Path) -> Listened:
-    """A local audio file, decoded whole (up to the video length limit)."""
+def listen_file(config: WorkerConfig, path: Path, sections: bool = False) -> Listened:
+    """A local audio file, decoded whole (up to the video length limit). ``sections``:
+    heard where a video is (SECTION_COUNT windows of SECTION_SECONDS spread over it), so
+    a long upload costs what a linked song does."""
     embedder = _get_embedder(config)
     wave = decode(path, config.fetch.ffmpeg, max_seconds=config.fetch.max_video_seconds)
-    frames = _embed_waves(embedder, [wave])
-    return Listened(frames, path.stem, "", len(wave) / SAMPLE_RATE, embedder.version)
+    seconds = len(wave) / SAMPLE_RATE
+    waves = [wave]
+    if sections:
+        windows = choose_sections(seconds, config.fetch.section_seconds, config.fetch.section_count)
+        waves = [wave[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)] for a, b in windows]
+    frames = _embed_waves(embedder, waves)
+    return Listened(frames, path.stem, "", seconds, embedder.version)
 
 
 # --- in the caller's process ------------------------------------------------------------

@@ -32,7 +32,7 @@ from .stale_buttons import StaleButton
 log = logging.getLogger(__name__)
 
 BACKGROUND_STOP_S = 5.0
-EXTENSIONS = ("cogs.recommend", "cogs.feedback", "cogs.taste", "cogs.admin")
+EXTENSIONS = ("cogs.recommend", "cogs.discover", "cogs.feedback", "cogs.taste", "cogs.admin")
 
 
 @dataclass(frozen=True)

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.responses import answer_privately, answer_publicly, think_privately
+from bot.responses import answer_privately, think_privately
 from recommender.errors import EarshotError
-from recommender.results import RecommendResult
 from recommender.sources.naming import find_song_link, parse_song
 from recommender.sources.reference import ACCEPTED_SONGS
 from recommender.sources.uploads import ACCEPTED_UPLOADS, Upload, check
 
+from .utils.answers import post_suggestions
 from .utils.cooldown import Cooldowns
-from .utils.reactions import DISLIKE_EMOJI, NUMBER_EMOJI
-from .utils.reply import PER_MESSAGE, pages, render
+from .utils.reply import pages, render
 
 if TYPE_CHECKING:
     from bot.bot import Earshot
@@ -147,13 +144,13 @@ class Recommend(commands.Cog):
         parse_song(song)  # a refusal is private from the first response
         await self.cooldowns.check(interaction.user.id)
         await think_privately(interaction, self.bot.lost_answers)
-        result = await self._costing_the_wait(
-            interaction,
+        result = await self.cooldowns.costing(
+            interaction.user.id,
             self.bot.engine.recommend(
                 song, count, member=interaction.user.id, guild=interaction.guild_id
             ),
         )
-        await self._post(interaction, result)
+        await post_suggestions(self.bot, interaction, result)
 
     async def answer_upload(
         self, interaction: discord.Interaction, upload: Upload, count: int, share: bool
@@ -165,57 +162,17 @@ class Recommend(commands.Cog):
         check(upload, settings.upload_max_bytes, test_cdn)
         await self.cooldowns.check(interaction.user.id)
         await think_privately(interaction, self.bot.lost_answers)
-        result = await self._costing_the_wait(
-            interaction,
+        result = await self.cooldowns.costing(
+            interaction.user.id,
             self.bot.engine.recommend_upload(
                 upload, count, member=interaction.user.id, guild=interaction.guild_id
             ),
         )
         if share:
-            await self._post(interaction, result)
+            await post_suggestions(self.bot, interaction, result)
         else:
             pages_ = range(1, pages(result) + 1)
             await answer_privately(interaction, [render(result, p, private=True) for p in pages_])
-
-    async def _costing_the_wait(
-        self, interaction: discord.Interaction, asked: Awaitable[RecommendResult]
-    ) -> RecommendResult:
-        """The answer; an answered request starts the member's wait, a refusal does not
-        (unless it held a listener to the time limit)."""
-        try:
-            result = await asked
-        except EarshotError as exc:
-            if exc.costs_cooldown:
-                await self.cooldowns.start(interaction.user.id)
-            raise
-        await self.cooldowns.start(interaction.user.id)
-        return result
-
-    async def _post(self, interaction: discord.Interaction, result: RecommendResult) -> None:
-        """The suggestions, posted publicly with their rating reactions."""
-        embeds = [render(result, page) for page in range(1, pages(result) + 1)]
-
-        async def posted(n: int, message: discord.Message) -> None:
-            page = result.items[n * PER_MESSAGE : (n + 1) * PER_MESSAGE]
-            await self.bot.engine.record_reply(
-                message.id,
-                interaction.guild_id,
-                interaction.channel_id or message.channel.id,
-                interaction.user.id,
-                dataclasses.replace(result, items=page),
-            )
-            await self._add_reactions(message, len(page))
-
-        await answer_publicly(interaction, embeds, "Here they come…", posted)
-
-    @staticmethod
-    async def _add_reactions(message: discord.Message, suggestions: int) -> None:
-        for emoji in (*NUMBER_EMOJI[:suggestions], DISLIKE_EMOJI):
-            try:
-                await message.add_reaction(emoji)
-            except discord.HTTPException as exc:  # e.g. no permission: ratings still work
-                log.info("could not add %s to %s: %s", emoji, message.id, exc)
-                break
 
 
 async def setup(bot: Earshot) -> None:

@@ -14,9 +14,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from .catalog.ingest import ingest
 from .catalog.store import Store
 from .catalog.verify import FactChecker
+from .catalog.vocabulary import Vocabulary
 from .config import Settings
 from .cooldowns import Cooldowns
 from .errors import (
@@ -30,6 +33,7 @@ from .index.rebuild import rebuild_in_background
 from .index.rebuild_lock import rebuild_lock
 from .index.serving import ServedIndex
 from .index.vector_index import VectorIndex
+from .index.vectors import STEER_STRENGTH
 from .listening.listener import Listener
 from .ranking.presentation import Labels, taste_profile
 from .ranking.suggestions import Suggester
@@ -46,7 +50,9 @@ from .results import (
 )
 from .sources.links import watch_url
 from .sources.naming import parse_song
+from .sources.reference import SongRef
 from .sources.uploads import Upload
+from .video_facts import VideoFacts
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -110,6 +116,7 @@ class Engine:
     async def _load_labels(self) -> None:
         names, kinds = await self.store.class_names(), await self.store.class_kinds()
         self._suggester.labels = Labels(names, kinds, await self.store.class_parents())
+        self.vocabulary = Vocabulary(names, kinds)
 
     @property
     def _labels(self) -> Labels:
@@ -175,6 +182,8 @@ class Engine:
             if await self.store.count_tracks() == 0:
                 raise CatalogEmptyError()  # the operator has a step more to take
             raise NotReadyError(self.index_problem) if self.index_problem else IndexMissingError()
+        if len(self.index) == 0:
+            raise CatalogEmptyError()
         return self.index
 
     async def recommend(
@@ -192,8 +201,16 @@ class Engine:
         check_count(count)
         ref = parse_song(text)
         index = await self._require_index()
-        if len(index) == 0:
-            raise CatalogEmptyError()
+        query, vector = await self._song(index, ref, listen, member)
+        items, facts, shortfall = await self._suggester.suggest(
+            index, vector, query.video_id, count, member, guild
+        )
+        return RecommendResult(self._titled(query, facts), items, shortfall)
+
+    async def _song(
+        self, index: VectorIndex, ref: SongRef, listen: bool, member: int | None
+    ) -> tuple[Query, np.ndarray]:
+        """A song heard (``Listener.hear_ref``): how the reply names it, and its vector."""
         song = await self.listener.hear_ref(ref, fetch_new=listen, member=member)
         key, frames, labels = song.key or ref.id, song.frames, song.labels
         heard = await asyncio.to_thread(index.top_tags, frames)
@@ -210,13 +227,58 @@ class Engine:
         )
         if query.source == "download":  # yt-dlp read its title: the video plays
             await self.facts.listened(key, query.title, query.channel)
-        items, facts, shortfall = await self._suggester.suggest(
-            index, frames, labels, key, count, member, guild
-        )
-        told = facts.get(key)
+        return query, await asyncio.to_thread(index.query_vector, frames, labels)
+
+    @staticmethod
+    def _titled(query: Query, facts: dict[str, VideoFacts]) -> Query:
+        """A catalog clip's title and channel, from what YouTube said of its video."""
+        told = facts.get(query.video_id)
         if query.source == "catalog" and not query.title and told is not None and told.playable:
-            query = dataclasses.replace(query, title=told.title, channel=told.channel)
-        return RecommendResult(query, items, shortfall)
+            return dataclasses.replace(query, title=told.title, channel=told.channel)
+        return query
+
+    async def discover(
+        self,
+        *,
+        genre: str | None = None,
+        instrument: str | None = None,
+        mood: str | None = None,
+        like: str | None = None,
+        count: int = 5,
+        listen: bool = True,
+        member: int | None = None,
+        guild: int | None = None,
+    ) -> RecommendResult:
+        """Suggestions for a described sound (a genre, an instrument, a mood, any of them
+        together), alone or steered from a song (``like``, named any way); ranked, rated
+        and shown as ``recommend``'s are."""
+        check_count(count)
+        chosen = self.vocabulary.read(genre=genre, instrument=instrument, mood=mood)
+        labels = list(chosen)
+        ref = parse_song(like) if like and like.strip() else None
+        index = await self._require_index()
+        described = " + ".join(chosen.values())
+        if ref is None:
+            vector = await asyncio.to_thread(index.describe, labels)
+            query = Query("", "", "description", described=described)
+        else:
+            query, song = await self._song(index, ref, listen, member)
+            vector = await asyncio.to_thread(index.steer_toward, song, labels, STEER_STRENGTH)
+            query = dataclasses.replace(query, described=described)
+        items, facts, shortfall = await self._suggester.suggest(
+            index, vector, query.video_id, count, member, guild
+        )
+        return RecommendResult(self._titled(query, facts), items, shortfall)
+
+    async def complete_label(self, kind: str, typed: str) -> list[str]:
+        """What a member may mean by ``typed`` as a genre, instrument or mood: the names
+        the catalog has clips of, best first (for autocomplete)."""
+        index = self.index
+        if index is None:
+            return self.vocabulary.complete(kind, typed)
+        profile = await asyncio.to_thread(index.label_profile)
+        counts = {label: profile.count(label) for label in self.vocabulary.labels[kind]}
+        return self.vocabulary.complete(kind, typed, counts)
 
     async def recommend_upload(
         self,
@@ -229,8 +291,6 @@ class Engine:
         """Suggestions for a member's file or voice message, heard once and not kept."""
         check_count(count)
         index = await self._require_index()
-        if len(index) == 0:
-            raise CatalogEmptyError()
         song = await self.listener.hear_upload(upload, member=member)
         heard = await asyncio.to_thread(index.top_tags, song.frames)
         query = Query(
@@ -241,9 +301,8 @@ class Engine:
             title=song.title,
             heard_from=song.heard_from,
         )
-        items, _, shortfall = await self._suggester.suggest(
-            index, song.frames, [], "", count, member, guild
-        )
+        vector = await asyncio.to_thread(index.query_vector, song.frames)
+        items, _, shortfall = await self._suggester.suggest(index, vector, "", count, member, guild)
         return RecommendResult(query, items, shortfall)
 
     async def recommend_file(self, path: Path, count: int = 5) -> RecommendResult:
@@ -256,7 +315,8 @@ class Engine:
         heard = await asyncio.to_thread(index.top_tags, listened.frames)
         tags = self._labels.telling_first(heard)
         query = Query(path.name, path.resolve().as_uri(), "file", title=listened.title, tags=tags)
-        items, _, shortfall = await self._suggester.suggest(index, listened.frames, [], "", count)
+        vector = await asyncio.to_thread(index.query_vector, listened.frames)
+        items, _, shortfall = await self._suggester.suggest(index, vector, "", count)
         return RecommendResult(query, items, shortfall)
 
     # --- replies and ratings ---------------------------------------------------------

@@ -75,6 +75,7 @@ class Query:
     channel: str = ""
     heard_from: str = ""  # where not YouTube: "Deezer preview, 30 s"
     searched: bool = False  # found by a search, so perhaps not the song the member meant
+    described: str = ""  # /discover: what was looked for ("Sad music + Piano")
 
 
 PLAY_ALL_URL = "https://www.youtube.com/watch_videos?video_ids="

@@ -62,7 +62,8 @@ Z = 2.0
 
 @pytest.mark.slow
 def test_earshot_at_least_doubles_the_original_method(audioset: Path, tmp_path: Path) -> None:
-    report = _evaluate(audioset, tmp_path)
+    report = _evaluate(audioset, tmp_path, "--describe")
+    check_descriptions(report["descriptions"])
     seed, earshot = report["methods"]["seed"], report["methods"]["earshot"]
     for method in (seed, earshot):
         assert set(method) >= {"p_at_10", "p_at_10_se", "genre_p_at_10", "instrument_p_at_10"}
@@ -72,6 +73,29 @@ def test_earshot_at_least_doubles_the_original_method(audioset: Path, tmp_path: 
     margin = Z * np.hypot(earshot["p_at_10_se"], 2 * seed["p_at_10_se"])
     assert earshot["p_at_10"] >= 2 * seed["p_at_10"] - margin
     assert report["annoy_recall_at_10"] >= 0.95
+
+
+def check_descriptions(described: dict) -> None:
+    """Issue 24's targets for /discover on one half, each with its margin: a label's P@10
+    at least 0.8, a pair's at least 0.5; steered from a song, at least half of the song's
+    own-label P@10 kept and the described label's share at least doubled. The heard
+    catalog (labels hidden) is reported, and must stay far above chance."""
+    labelled, heard = described["labelled"], described["heard"]
+    assert labelled["labels"]["cases"] >= 100 and labelled["pairs"]["cases"] >= 30
+    for block, target in ((labelled["labels"], 0.8), (labelled["pairs"], 0.5)):
+        assert block["p_at_10"] + Z * block["p_at_10_se"] >= target, block
+        assert block["chance"] < 0.05
+    like = labelled["like"]
+    assert like["queries"] >= 300
+    own, said = like["own_labels_p_at_10"], like["described_label_share"]
+    assert own["steered"] - 0.5 * own["plain"] + Z * like["kept_margin_se"] >= 0, like
+    assert said["steered"] - 2 * said["plain"] + Z * like["lift_margin_se"] >= 0, like
+    assert heard["labels"]["p_at_10"] >= 10 * heard["labels"]["chance"], heard["labels"]
+
+
+@pytest.mark.slow
+def test_descriptions_meet_their_targets_on_the_other_half(audioset: Path, tmp_path: Path) -> None:
+    check_descriptions(_evaluate(audioset, tmp_path, "--swap", "--describe")["descriptions"])
 
 
 TARGET_RATIO = {"one label": 5.0, "several labels": 3.0, "noisy": 3.0, "lurker": 2.0}

@@ -6,12 +6,18 @@ process agrees); this turns it into discord.py's cooldown error, answered privat
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, TypeVar
 
 from discord import app_commands
 
+from recommender.errors import EarshotError
+
 if TYPE_CHECKING:
     from recommender.engine import Engine
+
+
+T = TypeVar("T")
 
 
 class Cooldowns:
@@ -31,3 +37,15 @@ class Cooldowns:
 
     async def start(self, user_id: int) -> None:
         await self.engine.start_cooldown(user_id, self.seconds)
+
+    async def costing(self, user_id: int, asked: Awaitable[T]) -> T:
+        """The answer; an answered request starts the member's wait, a refusal does not
+        (unless it held a listener to the time limit)."""
+        try:
+            result = await asked
+        except EarshotError as exc:
+            if exc.costs_cooldown:
+                await self.start(user_id)
+            raise
+        await self.start(user_id)
+        return result

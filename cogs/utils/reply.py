@@ -81,12 +81,16 @@ def render(result: RecommendResult, page: int = 1, *, private: bool = False) -> 
     query, total = result.query, pages(result)
     song = query.title or "this song"
     where = f" (page {page} of {total})" if total > 1 else ""
-    lead = "Sounds like" if page == 1 else "More like"
-    room = min(TITLE_LIMIT - len(f"{lead}: {where}"), 150)
-    title = f"{lead}: {plain(song, room)}{where}"
+    lead, with_song = ("Sounds like:" if page == 1 else "More like:"), True
+    if query.described:  # /discover: what was looked for, and the song it started from
+        lead = f"{'Looked for' if page == 1 else 'More of'}: {plain(query.described, 120)}"
+        with_song = bool(query.video_id or query.title)
+        lead += ", like" if with_song else ""
+    room = min(TITLE_LIMIT - len(f"{lead} {where}"), 150)
+    title = f"{lead} {plain(song, room)}{where}" if with_song else f"{lead}{where}"
     while len(title) > TITLE_LIMIT:  # escaping can double a title full of markup
         room -= 20
-        title = f"{lead}: {plain(song, room)}{where}"
+        title = f"{lead} {plain(song, room)}{where}"
     embed = discord.Embed(title=title, url=query.url or None, colour=discord.Colour.blurple())
     lines: list[str] = []
     if page == 1:

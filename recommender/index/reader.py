@@ -36,7 +36,7 @@ from .layout import (
     current_build,
 )
 from .tagger import TagModel
-from .vectors import VectorSpace
+from .vectors import LabelProfile, VectorSpace
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,8 @@ class VectorIndex:
         self._space = VectorSpace(self._tagger, float(self._meta["audio_weight"]))
         self._annoy: dict[str, AnnoyIndex] = {}
         self._annoy_lock = threading.Lock()
+        self._profile: LabelProfile | None = None
+        self._profile_lock = threading.Lock()
         self.damaged = False  # a search met a row beyond its chunk's bound
         self.stands_in_for = ""  # why CURRENT is not the build serving, when it is not
 
@@ -161,6 +163,26 @@ class VectorIndex:
     def query_vector(self, frames: np.ndarray, known_labels: Sequence[int] = ()) -> np.ndarray:
         """The search point for a track's frames, in this build's vector space."""
         return self._space.query_vector(frames, known_labels)
+
+    def label_profile(self) -> LabelProfile:
+        """Per label, the labelled items that carry it and their typical sound; read from
+        the vectors once (about a second per million items), then kept."""
+        with self._profile_lock:
+            if self._profile is None:
+                profile = LabelProfile(self._space.labels)
+                for first in range(0, len(self), _COPY_ROWS):
+                    profile.add(np.asarray(self._vectors[first : first + _COPY_ROWS]))
+                self._profile = profile
+            return self._profile
+
+    def describe(self, labels: Sequence[int]) -> np.ndarray:
+        """The search point for a description (genre, instrument, mood labels)."""
+        return self._space.described(labels, self.label_profile().sound_of(labels))
+
+    def steer_toward(self, query: np.ndarray, labels: Sequence[int], strength: float) -> np.ndarray:
+        """A song's search point moved toward a description."""
+        sound = self.label_profile().sound_of(labels)
+        return self._space.steered(query, labels, sound, strength)
 
     def top_tags(self, frames: np.ndarray) -> list[int]:
         """The labels this build's tagger hears most confidently in ``frames``."""

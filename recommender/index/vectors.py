@@ -26,6 +26,9 @@ SOUND_DIMS = EMBEDDING_SIZE  # the sound block comes first in every vector
 AUDIO_WEIGHT = 0.1
 KNOWN_LABEL_CONFIDENCE = 0.95
 _MAX_PROBABILITY = 0.99
+# A described label weighs what a tag the tagger is sure of weighs in a song's query.
+DESCRIBED_WEIGHT = float(-np.log1p(-_MAX_PROBABILITY))
+STEER_STRENGTH = 1.0  # how far /discover's ``like`` moves a song toward the description
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -96,6 +99,24 @@ class VectorSpace:
         tags = -np.log1p(-np.minimum(p, _MAX_PROBABILITY))
         return np.concatenate([self.sound(frames), tags]).astype(np.float32)
 
+    def described(self, labels: Sequence[int], sound: np.ndarray) -> np.ndarray:
+        """The search point for a description: each described label as sure as a heard
+        tag can be, and ``sound`` (the typical sound of clips with those labels, from
+        ``LabelProfile.sound_of``) as its sound block."""
+        tags = DESCRIBED_WEIGHT * self.known_tags(labels)
+        return np.concatenate([self.audio_weight * _unit(sound), tags]).astype(np.float32)
+
+    def steered(
+        self, query: np.ndarray, labels: Sequence[int], sound: np.ndarray, strength: float
+    ) -> np.ndarray:
+        """A song's search point moved toward a description by ``strength`` (0: the song
+        alone; 1: each described label as sure as the song's surest tag)."""
+        tags = query[SOUND_DIMS:]
+        surest = float(tags.max()) if tags.size else DESCRIBED_WEIGHT
+        tags = tags + strength * max(surest, 1e-3) * self.known_tags(labels)
+        mixed = _unit(query[:SOUND_DIMS]) + strength * _unit(sound)
+        return np.concatenate([self.audio_weight * _unit(mixed), tags]).astype(np.float32)
+
     def sound_similarity(self, item: np.ndarray, query: np.ndarray) -> float:
         """Cosine of the sound blocks of an item and a query vector (both unit length
         times ``audio_weight`` as built), in [-1, 1]."""
@@ -107,3 +128,36 @@ class VectorSpace:
         p = self.tag_probabilities(frames)
         order = np.argsort(-p)[:count]
         return [self.labels[i] for i in order if p[i] >= floor]
+
+
+class LabelProfile:
+    """What the catalog's labelled items say of each tag column: how many carry that label,
+    and the sum of their (unit) sound blocks, from which a label's typical sound is read.
+    An item whose tag block is its known labels holds only zeros and ones."""
+
+    def __init__(self, labels: Sequence[int]) -> None:
+        self.labels = [int(x) for x in labels]
+        self._column = {label: i for i, label in enumerate(self.labels)}
+        self.counts = np.zeros(len(self.labels), dtype=np.int64)
+        self._sums = np.zeros((len(self.labels), SOUND_DIMS), dtype=np.float64)
+
+    def add(self, vectors: np.ndarray) -> None:
+        tags = vectors[:, SOUND_DIMS:]
+        known = ((tags == 0.0) | (tags == 1.0)).all(axis=1) & (tags == 1.0).any(axis=1)
+        carried = (tags[known] == 1.0).astype(np.float64)
+        self.counts += carried.sum(axis=0).astype(np.int64)
+        self._sums += carried.T @ _unit(vectors[known, :SOUND_DIMS].astype(np.float64))
+
+    def count(self, label: int) -> int:
+        column = self._column.get(label)
+        return 0 if column is None else int(self.counts[column])
+
+    def sound_of(self, labels: Sequence[int]) -> np.ndarray:
+        """The typical sound of the described labels: the mean of each label's mean sound
+        direction (zero when no labelled item carries any of them)."""
+        directions = [
+            _unit(self._sums[self._column[label]]) for label in labels if self.count(label) > 0
+        ]
+        if not directions:
+            return np.zeros(SOUND_DIMS, dtype=np.float32)
+        return np.mean(directions, axis=0).astype(np.float32)

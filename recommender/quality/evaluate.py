@@ -28,6 +28,7 @@ from ..index.tagger import train_tagger
 from ..index.vector_index import BUILD_THREADS, IndexWriter, VectorIndex
 from ..index.vectors import VectorSpace
 from ..vggish_format import EMBEDDING_SIZE
+from .descriptions import STEER_STRENGTH, describe_protocol
 from .labels import label_matrix
 from .simulation import simulate_feedback
 
@@ -143,6 +144,8 @@ def evaluate(
     feedback_members: int = 60,
     feedback_seeds: int = 8,
     feedback_rounds: int = 5,
+    describe: bool = False,
+    steer_strength: float = STEER_STRENGTH,
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict:
     specific_labels = list(ontology.specific)
@@ -230,6 +233,27 @@ def evaluate(
                 search_k=search_k,
                 progress=progress,
             )
+        if describe:
+            progress("earshot: the description protocol, labelled and heard catalogs")
+            kinds = {c.index: str(c.kind) for c in ontology.classes}
+            frames = [c.frames for c in catalog]
+            labelled = describe_protocol(
+                index, space, frames, specific, specific_labels, kinds, strength=steer_strength
+            )
+            heard_items = space.item_vectors(frames, [() for _ in catalog])
+            with tempfile.TemporaryDirectory(prefix="earshot-eval-heard-") as heard_dir:
+                writer = IndexWriter(Path(heard_dir), len(catalog), space.dim, trees)
+                writer.add(np.arange(len(catalog), dtype=np.int64), heard_items)
+                writer.build()
+                writer.commit(tagger, space, {})
+                heard_index = VectorIndex.open_current(Path(heard_dir))
+                assert heard_index is not None
+                heard = describe_protocol(
+                    heard_index, space, frames, specific, specific_labels, kinds,
+                    profile=index.label_profile(), strength=steer_strength,
+                )  # fmt: skip
+                heard_index.close()
+            report["descriptions"] = {"labelled": labelled, "heard": heard}
         index.close()
     earshot_results = np.array(results)
     exact = np.array(

@@ -16,7 +16,6 @@ from ..config import Settings
 from ..index.vector_index import VectorIndex
 from ..ratings import MemberRatings
 from ..results import Recommendation
-from ..sources.links import VIDEO_ID
 from ..video_facts import DEAD, VideoFacts
 from .candidates import StoreCandidates
 from .pipeline import SearchSettings, suggest
@@ -39,8 +38,7 @@ class Suggester:
     async def suggest(
         self,
         index: VectorIndex,
-        frames: np.ndarray,
-        known_labels: list[int],
+        vector: np.ndarray,
         video_id: str,
         count: int,
         member: int | None = None,
@@ -49,8 +47,8 @@ class Suggester:
         """The ranking pipeline runs in a thread (it touches memory-mapped vectors), and
         the store's answers about each batch of hits come from this event loop. Then the
         chosen videos (and the query's) whose facts are missing or stale are checked.
-        ``known_labels`` are a catalog clip's own labels (they place the query)."""
-        vector = await asyncio.to_thread(index.query_vector, frames, known_labels)
+        ``vector``: the search point (a song's ``index.query_vector``, a description's
+        ``index.describe``); ``video_id``: the song asked about ('' for none)."""
         ratings = MemberRatings()
         if member is not None:
             ratings = MemberRatings.from_rows(await self.store.ratings_of(member))
@@ -69,7 +67,7 @@ class Suggester:
                 search=self.search,
             )
             chosen = [known.tracks[r.hit.track_id] for r in ranked]
-            asked = [video_id] if VIDEO_ID.fullmatch(video_id) else []  # oEmbed: YouTube's
+            asked = [video_id] if video_id else []
             facts = await self.facts.current(asked + [t.video_id for t in chosen])
             found_dead = {
                 t.video_id

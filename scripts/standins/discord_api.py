@@ -810,6 +810,26 @@ class FakeDiscord:
             data["resolved"] = {"attachments": files}
         return self._send_interaction(self._base(member, 2, data, guild_id))
 
+    def autocomplete(
+        self, member: Member, name: str, option: str, typed: str, **others: Any
+    ) -> list[dict]:
+        """A member types ``typed`` into option ``option`` of /name (with ``others``
+        already filled): the choices the bot offers (callback type 8), as Discord asks."""
+        typed_options = [
+            {"name": key, "type": 3, "value": value} for key, value in others.items()
+        ] + [{"name": option, "type": 3, "value": typed, "focused": True}]
+        data = {
+            "id": self.command_id(name),
+            "name": name,
+            "type": 1,
+            "options": typed_options,
+            "guild_id": str(self.guild_id),
+        }
+        record = self._send_interaction(self._base(member, 4, data))
+        answered = self.wait_for(lambda: record["responses"], 10, f"choices for {option}")
+        assert answered[0]["type"] == 8, answered
+        return answered[0]["data"]["choices"]
+
     def _base(self, member: Member, kind: int, data: dict, guild_id: int | None = None) -> dict:
         interaction_id = self.next_id()
         guild_id = guild_id or self.guild_id

@@ -39,6 +39,33 @@ def _print_feedback(f: dict) -> None:
     )
 
 
+def _print_descriptions(descriptions: dict) -> None:
+    def row(name: str, s: dict) -> str:
+        return (
+            f"  {name:11} P@10 {s['p_at_10']:.3f} (min {s['min_p_at_10']:.3f}) over "
+            f"{s['cases']}, chance {s['chance']:.3f}"
+        )
+
+    for catalog, d in descriptions.items():
+        print(f"descriptions, {catalog} catalog (labels and pairs on {d['min_clips']}+ clips):")
+        print(row("a label", d["labels"]))
+        for kind, s in d["by_kind"].items():
+            print(row(f"  {kind}", s))
+        if d["pairs"]["cases"]:
+            print(row("a pair", d["pairs"]))
+        _print_like(d["like"])
+
+
+def _print_like(like: dict) -> None:
+    print(
+        f"  like a song (strength {like['strength']}): keeps {like['kept_share']:.2f} of its "
+        f"own-label P@10 ({like['own_labels_p_at_10']['plain']:.3f} -> "
+        f"{like['own_labels_p_at_10']['steered']:.3f}); the described label's share "
+        f"{like['described_label_share']['plain']:.3f} -> "
+        f"{like['described_label_share']['steered']:.3f} ({like['described_lift']}x)"
+    )
+
+
 async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     """P@10 on AudioSet's specific music labels, earshot against the original method, and
     Annoy's recall against exact search."""
@@ -64,6 +91,7 @@ async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         feedback_seeds=args.seeds,
         feedback_rounds=args.rounds,
         feedback_members=args.members,
+        describe=args.describe,
         progress=lambda msg: log.info("%s", msg),
     )
     if args.json:
@@ -81,6 +109,8 @@ async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         )
     if "feedback" in report:
         _print_feedback(report["feedback"])
+    if "descriptions" in report:
+        _print_descriptions(report["descriptions"])
     print(
         f"earshot / seed: {report['ratio_vs_seed']:.2f}x; "
         f"Annoy recall@10 {report['annoy_recall_at_10']:.3f}"
@@ -126,4 +156,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         ("--members", 60, "members per kind"),
     ):
         p.add_argument(flag, type=int, default=default, help=f"with --feedback: {what}")
+    p.add_argument(
+        "--describe",
+        action="store_true",
+        help="also measure /discover: the top 10 for a label, for a pair of labels, and a "
+        "song steered toward a label, each beside the chance rate",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")

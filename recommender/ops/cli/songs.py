@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ...config import Settings
+from ...results import RecommendResult
 from ...sources.naming import parse_song
 from ...sources.reference import SongRefError
 from .common import command, engine_for
@@ -26,7 +27,26 @@ async def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
             result = await engine.recommend_file(args.file, args.count)
         else:
             result = await engine.recommend(args.video, args.count)
-    if args.json:
+    return _print_result(result, args.json)
+
+
+async def cmd_discover(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the clips that best match a described sound (a genre, an instrument, a mood,
+    together if given), alone or steered from a song (--like, named as /recommend takes
+    it)."""
+    async with engine_for(settings) as engine:
+        result = await engine.discover(
+            genre=args.genre,
+            instrument=args.instrument,
+            mood=args.mood,
+            like=args.like,
+            count=args.count,
+        )
+    return _print_result(result, args.json)
+
+
+def _print_result(result: RecommendResult, as_json: bool) -> int:
+    if as_json:
         print(
             json.dumps(
                 {
@@ -38,7 +58,10 @@ async def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 0
     q = result.query
-    print(f"{q.title or q.video_id} ({q.source}) {q.url}")
+    if q.described:
+        print(f"looked for: {q.described}")
+    if q.title or q.video_id:
+        print(f"{q.title or q.video_id} ({q.source}) {q.url}")
     if q.labels:
         print(f"  labels: {', '.join(q.labels)}")
     if q.tags:
@@ -72,6 +95,17 @@ async def cmd_parse(args: argparse.Namespace, settings: Settings) -> int:
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = command(sub, cmd_parse, "print what earshot understands from a song's name or link")
     p.add_argument("text", help="a link, an id, or words (quote them)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command(sub, cmd_discover, "print the clips that match a described sound")
+    p.add_argument("--genre", help="a genre: its name or a common word for it (hip hop, rnb)")
+    p.add_argument("--instrument", help="an instrument (piano, sax, synth...)")
+    p.add_argument("--mood", help="a mood (happy, sad, tender, exciting, angry, scary, funny)")
+    p.add_argument("--like", metavar="SONG", help="a song to steer from, named any way")
+    p.add_argument(
+        "--count", type=int, default=5, choices=range(1, 51), metavar="N",
+        help="how many suggestions (1-50, default 5)",
+    )  # fmt: skip
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = command(sub, cmd_recommend, "print the clips that sound most like a song")

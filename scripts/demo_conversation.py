@@ -146,6 +146,14 @@ def main() -> int:
                 found = _answer(discord, discord.interaction(leo, "recommend", song=words), 6)
                 out += ["", f"Leo: `/recommend song:{words}`", "", "```"]
                 out += [_embed_text(found), "```"]
+                zoe = Member(4646, "zoe")
+                typed = discord.autocomplete(zoe, "discover", "mood", "sa")
+                out += ["", "Zoe types `sa` into /discover's mood option; Discord offers:", ""]
+                out += ["```", ", ".join(c["name"] for c in typed), "```"]
+                record = discord.interaction(zoe, "discover", mood="Sad music", instrument="piano")
+                described = _answer(discord, record, 6)
+                out += ["", "Zoe: `/discover mood:Sad music instrument:piano`", "", "```"]
+                out += [_embed_text(described), "```"]
                 voice = discord.upload(Path(tmp) / "voice-message.ogg", voice=True, duration_s=14.0)
                 hummed = discord.post(leo, "", attachments=[voice])
                 record = discord.message_command(leo, "Find similar music", hummed)

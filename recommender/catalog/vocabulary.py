@@ -122,9 +122,10 @@ class Vocabulary:
 
     def read(self, **asked: str | None) -> dict[int, str]:
         """The labels a description names (``genre=``, ``instrument=``, ``mood=``), with
-        their names, in that order; a refusal when it names none or one is unknown."""
+        their names, in the order they read ("Sad music + Jazz + Piano"); a refusal when
+        it names none or one is unknown."""
         chosen: dict[int, str] = {}
-        for kind in KINDS:
+        for kind in ("mood", "genre", "instrument"):
             text = (asked.get(kind) or "").strip()
             if text:
                 label = self.resolve(kind, text)

@@ -8,13 +8,11 @@ processes (see ``listening`` and ``rebuild``) so the caller's event loop keeps t
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from .catalog.ingest import ingest
 from .catalog.store import Store
@@ -22,37 +20,27 @@ from .catalog.verify import FactChecker
 from .catalog.vocabulary import Vocabulary
 from .config import Settings
 from .cooldowns import Cooldowns
-from .errors import (
-    CatalogEmptyError,
-    EarshotError,
-    IndexMissingError,
-    NotReadyError,
-    ReindexRunningError,
-)
+from .errors import CatalogEmptyError, EarshotError, ReindexRunningError
 from .index.rebuild import rebuild_in_background
 from .index.rebuild_lock import rebuild_lock
 from .index.serving import ServedIndex
 from .index.vector_index import VectorIndex
-from .index.vectors import STEER_STRENGTH
 from .listening.listener import Listener
 from .ranking.presentation import Labels, taste_profile
+from .ranking.queries import Asked, Queries, titled
 from .ranking.suggestions import Suggester
 from .ratings import Reply
 from .results import (
     IndexInfo,
     IngestReport,
     Progress,
-    Query,
     RecommendResult,
     Stats,
     TasteProfile,
     no_progress,
 )
-from .sources.links import watch_url
 from .sources.naming import parse_song
-from .sources.reference import SongRef
 from .sources.uploads import Upload
-from .video_facts import VideoFacts
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -78,6 +66,7 @@ class Engine:
         self.reindex_progress: tuple[str, int, int] | None = None  # while one runs
         self._reindex_lock = asyncio.Lock()
         self._suggester = Suggester(store, self.facts, settings)
+        self._queries = Queries(self.listener, self.facts, self._suggester.labels)
         queue = self._queue_redis if settings.queue_url else None
         self._cooldowns = Cooldowns(queue, settings.queue_name)
 
@@ -116,11 +105,8 @@ class Engine:
     async def _load_labels(self) -> None:
         names, kinds = await self.store.class_names(), await self.store.class_kinds()
         self._suggester.labels = Labels(names, kinds, await self.store.class_parents())
+        self._queries.labels = self._suggester.labels
         self.vocabulary = Vocabulary(names, kinds)
-
-    @property
-    def _labels(self) -> Labels:
-        return self._suggester.labels
 
     async def close(self) -> None:
         self.served.close()
@@ -177,15 +163,6 @@ class Engine:
 
     # --- recommending ----------------------------------------------------------------
 
-    async def _require_index(self) -> VectorIndex:
-        if self.index is None:
-            if await self.store.count_tracks() == 0:
-                raise CatalogEmptyError()  # the operator has a step more to take
-            raise NotReadyError(self.index_problem) if self.index_problem else IndexMissingError()
-        if len(self.index) == 0:
-            raise CatalogEmptyError()
-        return self.index
-
     async def recommend(
         self,
         text: str,
@@ -198,44 +175,9 @@ class Engine:
         """Suggestions for a song named any way (``sources.naming``), for ``member`` in
         ``guild`` if given. A catalog clip is used as it is; any other song comes from the
         embedding cache or, with ``listen``, is fetched and embedded (once at a time)."""
-        check_count(count)
         ref = parse_song(text)
-        index = await self._require_index()
-        query, vector = await self._song(index, ref, listen, member)
-        items, facts, shortfall = await self._suggester.suggest(
-            index, vector, query.video_id, count, member, guild
-        )
-        return RecommendResult(self._titled(query, facts), items, shortfall)
-
-    async def _song(
-        self, index: VectorIndex, ref: SongRef, listen: bool, member: int | None
-    ) -> tuple[Query, np.ndarray]:
-        """A song heard (``Listener.hear_ref``): how the reply names it, and its vector."""
-        song = await self.listener.hear_ref(ref, fetch_new=listen, member=member)
-        key, frames, labels = song.key or ref.id, song.frames, song.labels
-        heard = await asyncio.to_thread(index.top_tags, frames)
-        query = Query(
-            key,
-            song.url or watch_url(key, song.start_s),
-            song.source,
-            labels=self._labels.telling_first(labels),
-            tags=self._labels.telling_first(heard),
-            title=song.title,
-            channel=song.channel,
-            heard_from=song.heard_from,
-            searched=song.searched,
-        )
-        if query.source == "download":  # yt-dlp read its title: the video plays
-            await self.facts.listened(key, query.title, query.channel)
-        return query, await asyncio.to_thread(index.query_vector, frames, labels)
-
-    @staticmethod
-    def _titled(query: Query, facts: dict[str, VideoFacts]) -> Query:
-        """A catalog clip's title and channel, from what YouTube said of its video."""
-        told = facts.get(query.video_id)
-        if query.source == "catalog" and not query.title and told is not None and told.playable:
-            return dataclasses.replace(query, title=told.title, channel=told.channel)
-        return query
+        asking = lambda index: self._queries.song(index, ref, listen, member)  # noqa: E731
+        return await self._answer(asking, count, member, guild)
 
     async def discover(
         self,
@@ -252,72 +194,39 @@ class Engine:
         """Suggestions for a described sound (a genre, an instrument, a mood, any of them
         together), alone or steered from a song (``like``, named any way); ranked, rated
         and shown as ``recommend``'s are."""
-        check_count(count)
         chosen = self.vocabulary.read(genre=genre, instrument=instrument, mood=mood)
-        labels = list(chosen)
         ref = parse_song(like) if like and like.strip() else None
-        index = await self._require_index()
-        described = " + ".join(chosen.values())
-        if ref is None:
-            vector = await asyncio.to_thread(index.describe, labels)
-            query = Query("", "", "description", described=described)
-        else:
-            query, song = await self._song(index, ref, listen, member)
-            vector = await asyncio.to_thread(index.steer_toward, song, labels, STEER_STRENGTH)
-            query = dataclasses.replace(query, described=described)
-        items, facts, shortfall = await self._suggester.suggest(
-            index, vector, query.video_id, count, member, guild
-        )
-        return RecommendResult(self._titled(query, facts), items, shortfall)
+        asking = lambda index: self._queries.description(index, chosen, ref, listen, member)  # noqa: E731
+        return await self._answer(asking, count, member, guild)
 
     async def complete_label(self, kind: str, typed: str) -> list[str]:
-        """What a member may mean by ``typed`` as a genre, instrument or mood: the names
-        the catalog has clips of, best first (for autocomplete)."""
-        index = self.index
-        if index is None:
-            return self.vocabulary.complete(kind, typed)
-        profile = await asyncio.to_thread(index.label_profile)
-        counts = {label: profile.count(label) for label in self.vocabulary.labels[kind]}
-        return self.vocabulary.complete(kind, typed, counts)
+        """What a member may mean by ``typed`` as a genre, instrument or mood (autocomplete)."""
+        return await self._queries.complete(self.index, self.vocabulary, kind, typed)
 
     async def recommend_upload(
-        self,
-        upload: Upload,
-        count: int = 5,
-        *,
-        member: int | None = None,
+        self, upload: Upload, count: int = 5, *, member: int | None = None,
         guild: int | None = None,
-    ) -> RecommendResult:
+    ) -> RecommendResult:  # fmt: skip
         """Suggestions for a member's file or voice message, heard once and not kept."""
-        check_count(count)
-        index = await self._require_index()
-        song = await self.listener.hear_upload(upload, member=member)
-        heard = await asyncio.to_thread(index.top_tags, song.frames)
-        query = Query(
-            "",
-            "",
-            "upload",
-            tags=self._labels.telling_first(heard),
-            title=song.title,
-            heard_from=song.heard_from,
-        )
-        vector = await asyncio.to_thread(index.query_vector, song.frames)
-        items, _, shortfall = await self._suggester.suggest(index, vector, "", count, member, guild)
-        return RecommendResult(query, items, shortfall)
+        asking = lambda index: self._queries.upload(index, upload, member)  # noqa: E731
+        return await self._answer(asking, count, member, guild)
 
     async def recommend_file(self, path: Path, count: int = 5) -> RecommendResult:
         """Suggestions for a local audio file (operators trying earshot out)."""
+        return await self._answer(lambda index: self._queries.file(index, path), count)
+
+    async def _answer(
+        self, asking: Callable[[VectorIndex], Awaitable[Asked]], count: int,
+        member: int | None = None, guild: int | None = None,
+    ) -> RecommendResult:  # fmt: skip
+        """What was asked (checked first: the count, then the index), searched, ranked."""
         check_count(count)
-        index = await self._require_index()
-        if not path.is_file():
-            raise EarshotError(f"{path} is not a file")
-        listened = await self.listener.listen_file(path)
-        heard = await asyncio.to_thread(index.top_tags, listened.frames)
-        tags = self._labels.telling_first(heard)
-        query = Query(path.name, path.resolve().as_uri(), "file", title=listened.title, tags=tags)
-        vector = await asyncio.to_thread(index.query_vector, listened.frames)
-        items, _, shortfall = await self._suggester.suggest(index, vector, "", count)
-        return RecommendResult(query, items, shortfall)
+        index = await self.served.require(self.store.count_tracks)
+        query, vector = await asking(index)
+        items, facts, shortfall = await self._suggester.suggest(
+            index, vector, query.video_id, count, member, guild
+        )
+        return RecommendResult(titled(query, facts), items, shortfall)
 
     # --- replies and ratings ---------------------------------------------------------
 
@@ -363,7 +272,7 @@ class Engine:
         """Counts and the labels most common in what a member liked and skipped."""
         rows = await self.store.ratings_of(user_id)
         return taste_profile(
-            self._labels, rows, await self.store.tracks_by_ids([t for t, _, _ in rows])
+            self._suggester.labels, rows, await self.store.tracks_by_ids([t for t, _, _ in rows])
         )
 
     # --- figures ---------------------------------------------------------------------

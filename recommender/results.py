@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .sources.pages import is_youtube
+from .song_keys import is_youtube
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total), for bars and replies
 

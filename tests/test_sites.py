@@ -21,8 +21,8 @@ from recommender.engine import Engine
 from recommender.listening import job_codec
 from recommender.listening.workers import Listened
 from recommender.results import Query, Recommendation, RecommendResult
+from recommender.song_keys import song_key, split_key
 from recommender.sources.pages import song_page
-from recommender.sources.reference import song_key, split_key
 from recommender.sources.youtube import FetchOptions, VideoInfo, VideoUnavailableError, _params
 from scripts.standins.http_range import RangeServer
 from scripts.standins.media import make_song

@@ -11,7 +11,7 @@ from __future__ import annotations
 import discord
 
 from recommender.results import Recommendation, RecommendResult
-from recommender.sources.reference import SOURCE_NAMES, split_key
+from recommender.song_keys import SOURCE_NAMES, split_key
 
 from .reactions import DISLIKE_EMOJI, NUMBER_EMOJI
 

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 from ..config import Settings
 from ..errors import EarshotError
+from ..song_keys import is_youtube
 from ..sources.oembed import OEMBED_URL, OEmbedClient, RateLimitedError
-from ..sources.pages import is_youtube
 from ..video_facts import Status, VideoFacts
 from .store import Store
 

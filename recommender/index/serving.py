@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from ..errors import CatalogEmptyError, IndexMissingError, NotReadyError
 from .vector_index import IndexUnreadableError, VectorIndex, VerifyStopped, current_build
 
 log = logging.getLogger(__name__)
@@ -20,6 +22,17 @@ class ServedIndex:
         self.current: VectorIndex | None = None
         self.problem = ""  # why no build serves, or why an earlier build does
         self._damaged: set[str] = set()  # builds that failed verify in this process
+
+    async def require(self, catalog_tracks: Callable[[], Awaitable[int]]) -> VectorIndex:
+        """The build serving, or the reason there is none, in words for a member (an empty
+        catalog is the operator's step still to take)."""
+        if self.current is None:
+            if await catalog_tracks() == 0:
+                raise CatalogEmptyError()
+            raise NotReadyError(self.problem) if self.problem else IndexMissingError()
+        if len(self.current) == 0:
+            raise CatalogEmptyError()
+        return self.current
         self._unreadable: str | None = None  # a published build that would not open (logged)
         self._verifying: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None

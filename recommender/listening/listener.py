@@ -24,10 +24,11 @@ from ..audioset.download import fetch
 from ..catalog.store import Store
 from ..config import Settings
 from ..errors import BusyError, EarshotError, UnknownVideoError
+from ..song_keys import SOURCE_NAMES, song_key, split_key
 from ..sources.links import SongId
 from ..sources.pages import song_page
 from ..sources.previews import PREVIEW_SOURCES
-from ..sources.reference import SOURCE_NAMES, SongRef, song_key, split_key
+from ..sources.reference import SongRef
 from ..sources.uploads import Upload
 from ..sources.youtube import FetchOptions, js_runtime
 from .audio import ffmpeg_folder, ffmpeg_path

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import EarshotError, UnknownVideoError
+from ..song_keys import song_key
 from ..sources.previews import FETCH_DEADLINE_S, PREVIEW_SOURCES, NoPreviewError, fetch_preview
 from ..sources.reference import SongNotFoundError, SongRef, TrackInfo
 from ..sources.words import Wanted
@@ -24,15 +25,10 @@ if TYPE_CHECKING:
     from .listener import Listener
 
 
-def song_key(ref: SongRef) -> str:
-    """A song's key in the cache and in replies: a YouTube id as it is, else source:id."""
-    return ref.id if ref.source == "youtube" else f"{ref.source}:{ref.id}"
-
-
 async def hear_preview(
     listener: Listener, ref: SongRef, *, fetch_new: bool, member: int | None
 ) -> Heard:
-    key, name = song_key(ref), PREVIEW_SOURCES[ref.source].name
+    key, name = song_key(ref.source, ref.id), PREVIEW_SOURCES[ref.source].name
     version = await listener.model_version()
     cached = await listener.store.cached_embedding(key, version)
     if cached is not None:

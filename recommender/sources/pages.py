@@ -4,9 +4,9 @@ ever suggested (a preview never joins)."""
 
 from __future__ import annotations
 
+from ..song_keys import split_key
 from . import bandcamp, soundcloud
 from .links import watch_url
-from .reference import split_key
 
 
 def song_page(key: str, start_s: float | None = None) -> str:
@@ -18,7 +18,3 @@ def song_page(key: str, start_s: float | None = None) -> str:
     if source == "bandcamp":
         return bandcamp.page(song)
     return watch_url(song, start_s)
-
-
-def is_youtube(key: str) -> bool:
-    return split_key(key)[0] == "youtube"

@@ -7,32 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..errors import EarshotError
-
-SOURCE_NAMES = {
-    "youtube": "YouTube",
-    "spotify": "Spotify",
-    "apple_music": "Apple Music",
-    "deezer": "Deezer",
-    "soundcloud": "SoundCloud",
-    "bandcamp": "Bandcamp",
-    "words": "a search by name",
-}
-SOURCES = tuple(SOURCE_NAMES)
-
-
-def song_key(source: str, song: str) -> str:
-    """A song's identity as one text key, in the store, the cache, replies and jobs: a
-    YouTube id as it is (no YouTube id holds a colon), else "source:id"."""
-    return song if source == "youtube" else f"{source}:{song}"
-
-
-def split_key(key: str) -> tuple[str, str]:
-    """(source, id) of a song key."""
-    head, colon, rest = key.partition(":")
-    if colon and head in SOURCE_NAMES and head not in ("youtube", "words"):
-        return head, rest
-    return "youtube", key
-
+from ..song_keys import SOURCE_NAMES as SOURCE_NAMES
 
 ACCEPTED_SONGS = (
     "a song's name and artist, a link to one song on YouTube, Spotify, Deezer, Apple "
@@ -42,7 +17,7 @@ ACCEPTED_SONGS = (
 
 @dataclass(frozen=True)
 class SongRef:
-    source: str  # one of SOURCES
+    source: str  # one of SOURCE_NAMES
     id: str  # the song's id at its source; for "words", the words
     url: str  # the page a member would open (for words: empty)
     start_s: float | None = None  # a moment the member linked to

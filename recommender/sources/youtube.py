@@ -21,9 +21,9 @@ from yt_dlp.utils import DownloadError, download_range_func
 
 from ..disk import describe_free, is_disk_full, out_of_space
 from ..errors import DiskFullError, EarshotError
+from ..song_keys import SOURCE_NAMES, split_key
 from . import bandcamp, refusals, soundcloud
 from .links import watch_url
-from .reference import SOURCE_NAMES, split_key
 from .refusals import Refusal
 
 log = logging.getLogger(__name__)

@@ -152,3 +152,33 @@ def test_the_play_all_link_covers_the_youtube_suggestions_only() -> None:
     result = RecommendResult(Query("q", "", "catalog"), items)
     assert result.play_all == ["aaaaaaaaaaa", "bbbbbbbbbbb"]
     assert items[1].url == "https://soundcloud.com/x/y"
+
+
+def test_soundcloud_and_bandcamp_links_are_answered_through_the_bot(
+    built_catalog: Path, fake_vggish: Path, pca_params: Path, media: Path, tmp_path: Path
+) -> None:
+    """A member pastes a SoundCloud link, then a Bandcamp one: each reply names where it
+    was heard and links the song's own page; the play-all link stays YouTube's."""
+    from scripts.standins.bot_process import BotProcess
+    from scripts.standins.discord_api import FakeDiscord
+    from tests.test_bot import listening_env, member, recommend
+
+    data = tmp_path / "data"
+    shutil.copytree(built_catalog, data)
+    with FakeDiscord() as discord, RangeServer(media) as server:
+        bot = BotProcess(
+            discord, data, tmp_path / "bot.log", **listening_env(server, fake_vggish, pca_params)
+        )
+        bot.start()
+        try:
+            for link, page, said in (
+                (SOUNDCLOUD, "https://soundcloud.com/forss/flickermood", "SoundCloud"),
+                (BANDCAMP, BANDCAMP, "Bandcamp"),
+            ):
+                answer = recommend(discord, member(), link, 3)
+                assert answer["kind"] == "public", answer["content"]
+                embed = answer["message"]["embeds"][0]
+                assert embed["url"] == page
+                assert f"Heard: {said}" in embed["description"].splitlines()
+        finally:
+            bot.stop()

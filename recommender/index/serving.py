@@ -22,6 +22,10 @@ class ServedIndex:
         self.current: VectorIndex | None = None
         self.problem = ""  # why no build serves, or why an earlier build does
         self._damaged: set[str] = set()  # builds that failed verify in this process
+        self._unreadable: str | None = None  # a published build that would not open (logged)
+        self._verifying: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._closing = threading.Event()  # stops a verify thread at close
 
     async def require(self, catalog_tracks: Callable[[], Awaitable[int]]) -> VectorIndex:
         """The build serving, or the reason there is none, in words for a member (an empty
@@ -33,10 +37,6 @@ class ServedIndex:
         if len(self.current) == 0:
             raise CatalogEmptyError()
         return self.current
-        self._unreadable: str | None = None  # a published build that would not open (logged)
-        self._verifying: asyncio.Task[None] | None = None
-        self._watcher: asyncio.Task[None] | None = None
-        self._closing = threading.Event()  # stops a verify thread at close
 
     async def open(self) -> None:
         """Serve the build CURRENT names (or the newest whole one before it)."""

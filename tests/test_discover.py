@@ -4,6 +4,7 @@ and the bot's reply through the local Discord API, rated like /recommend's."""
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
 import shutil
@@ -75,7 +76,13 @@ async def test_words_members_type_find_the_label(engine: Engine) -> None:
     assert engine.vocabulary.complete("genre", "hip hop") == ["Hip hop music"]
     assert engine.vocabulary.complete("genre", "rnb") == ["Rhythm and blues"]
     assert engine.vocabulary.complete("instrument", "sax") == ["Saxophone"]
-    # Only what the catalog has clips of is offered, most clips first.
+    # Once the index's label profile is read (the first ask starts it, in the background),
+    # only what the catalog has clips of is offered, most clips first.
+    await engine.complete_label("instrument", "")
+    for _ in range(100):
+        if engine.index is not None and engine.index.has_label_profile:
+            break
+        await asyncio.sleep(0.05)
     offered = await engine.complete_label("instrument", "")
     counts = label_counts(engine.settings.data_dir)
     assert offered and all(counts[name] > 0 for name in offered)

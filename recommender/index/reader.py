@@ -175,6 +175,10 @@ class VectorIndex:
                 self._profile = profile
             return self._profile
 
+    @property
+    def has_label_profile(self) -> bool:
+        return self._profile is not None
+
     def describe(self, labels: Sequence[int]) -> np.ndarray:
         """The search point for a description (genre, instrument, mood labels)."""
         return self._space.described(labels, self.label_profile().sound_of(labels))

@@ -31,6 +31,7 @@ class Queries:
         self.listener = listener
         self.facts = facts
         self.labels = labels  # replaced when the catalog's classes are read again
+        self._profiling: asyncio.Future[object] | None = None
 
     async def song(
         self, index: VectorIndex, ref: SongRef, listen: bool, member: int | None
@@ -93,10 +94,15 @@ class Queries:
         self, index: VectorIndex | None, vocabulary: Vocabulary, kind: str, typed: str
     ) -> list[str]:
         """Autocomplete for a genre, instrument or mood: the names the catalog has clips
-        of, best first."""
+        of, best first. Discord waits 3 s for choices: until the index's label profile is
+        read (a second or so per million clips, in the background), every name is offered."""
         if index is None:
             return vocabulary.complete(kind, typed)
-        profile = await asyncio.to_thread(index.label_profile)
+        if not index.has_label_profile:
+            if self._profiling is None or self._profiling.done():
+                self._profiling = asyncio.ensure_future(asyncio.to_thread(index.label_profile))
+            return vocabulary.complete(kind, typed)
+        profile = index.label_profile()
         counts = {label: profile.count(label) for label in vocabulary.labels[kind]}
         return vocabulary.complete(kind, typed, counts)
 

@@ -258,7 +258,7 @@ def test_owner_commands_live_in_the_home_server_for_every_owner(
         bot = BotProcess(discord, data, tmp_path / "bot.log", **env)
         bot.start()
         try:
-            everyone = {"recommend", "taste", "Find similar music"}
+            everyone = {"recommend", "discover", "taste", "Find similar music"}
             assert discord.visible_commands(helper, home) == everyone | {"reindex", "stats"}
             assert discord.visible_commands(helper, elsewhere) == everyone
             admin_elsewhere = member(administrator=True)

@@ -65,9 +65,16 @@ def test_earshot_at_least_doubles_the_original_method(audioset: Path, tmp_path: 
     report = _evaluate(audioset, tmp_path, "--describe")
     check_descriptions(report["descriptions"])
     seed, earshot = report["methods"]["seed"], report["methods"]["earshot"]
-    for method in (seed, earshot):
+    sound = report["methods"]["earshot_sound_only"]
+    for method in (seed, earshot, sound):
         assert set(method) >= {"p_at_10", "p_at_10_se", "genre_p_at_10", "instrument_p_at_10"}
+        assert 0 < method["leaf_p_at_10"] <= method["p_at_10"]
         assert 0 < method["p_at_10_se"] < 0.02  # thousands of queries
+    # Beside chance (a random other clip): every method far above it, tags above sound.
+    chance = report["chance"]
+    assert 0 < chance["leaf_p_at_10"] <= chance["p_at_10"] < 0.05
+    assert seed["p_at_10"] > 5 * chance["p_at_10"]
+    assert earshot["p_at_10"] > sound["p_at_10"] + Z * earshot["p_at_10_se"]
     assert report["catalog"] > 4000 and report["queries"] > 2500
     assert 0.15 < seed["p_at_10"] < 0.30  # the original method, as reported
     margin = Z * np.hypot(earshot["p_at_10_se"], 2 * seed["p_at_10_se"])

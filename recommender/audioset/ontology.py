@@ -59,6 +59,9 @@ class Ontology:
             if c.kind in (LabelKind.GENRE, LabelKind.INSTRUMENT, LabelKind.MOOD)
         )
         self.genre = frozenset(c.index for c in classes if c.kind == LabelKind.GENRE)
+        parents = {p for c in classes if c.index in self.specific for p in c.parents}
+        # Specific labels with no specific label under them ("Electric guitar", not "Guitar").
+        self.leaves = tuple(label for label in self.specific if label not in parents)
         self.instrument = frozenset(c.index for c in classes if c.kind == LabelKind.INSTRUMENT)
 
     @classmethod

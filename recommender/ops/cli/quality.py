@@ -101,10 +101,15 @@ async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         f"catalog {report['catalog']} music clips, {report['queries']} queries, "
         f"train {report['train']} music clips"
     )
-    for name in ("seed", "earshot"):
+    chance = report["chance"]
+    print(
+        f"{'chance':19} P@10 {chance['p_at_10']:.3f}  leaf labels only {chance['leaf_p_at_10']:.3f}"
+    )
+    for name in ("seed", "earshot_sound_only", "earshot"):
         m = report["methods"][name]
         print(
-            f"{name:8} P@10 {m['p_at_10']:.3f}  genre {m['genre_p_at_10']:.3f}  "
+            f"{name:19} P@10 {m['p_at_10']:.3f} ± {m['p_at_10_se']:.3f}  leaf labels only "
+            f"{m['leaf_p_at_10']:.3f}  genre {m['genre_p_at_10']:.3f}  "
             f"instrument {m['instrument_p_at_10']:.3f}"
         )
     if "feedback" in report:

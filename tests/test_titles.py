@@ -83,10 +83,9 @@ async def test_oembed_answers_become_facts(youtube: OEmbedServer) -> None:
             await client.check("limited0001")
         with pytest.raises(ValueError, match="not a YouTube video id"):
             await client.check("../../etc/x")
-        started = time.monotonic()
+        # The slow one (3 s) is left out, not waited for: waiting would have found it.
         found = await client.check_many(["slowsong001", "A1ak2lKtjTk"], budget_s=0.5)
-        assert time.monotonic() - started < 1.5
-        assert set(found) == {"A1ak2lKtjTk"}  # the slow one is left out, not waited for
+        assert set(found) == {"A1ak2lKtjTk"}
 
 
 async def test_replies_carry_titles_and_never_a_dead_video(
@@ -122,11 +121,11 @@ async def test_the_engine_refuses_counts_outside_its_range(
 ) -> None:
     query = _catalog_videos(data, 1)[0]
     async with _engine(data, youtube) as engine:
+        asked = len(youtube.requests)
         for count in (0, -3, 51):
-            started = time.monotonic()
             with pytest.raises(EarshotError, match="Ask for 1 to 50 suggestions"):
                 await engine.recommend(query, count)
-            assert time.monotonic() - started < 1.0
+        assert len(youtube.requests) == asked  # refused before anything was looked up
 
 
 async def test_a_slow_check_shows_the_suggestion_without_a_title(
@@ -135,9 +134,8 @@ async def test_a_slow_check_shows_the_suggestion_without_a_title(
     youtube.delay_s = 5.0
     query = _catalog_videos(data, 2)[1]
     async with _engine(data, youtube, titles_budget_s=0.3) as engine:
-        started = time.monotonic()
+        # Waiting out the 5 s answers would have brought the titles: none came.
         result = await engine.recommend(query, 5)
-        assert time.monotonic() - started < 3.0
         assert len(result.items) == 5 and all(i.title == "" and not i.live for i in result.items)
         assert result.play_all_url is None  # only videos known to play go in the queue
 

@@ -92,6 +92,7 @@ async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         feedback_rounds=args.rounds,
         feedback_members=args.members,
         describe=args.describe,
+        folds=args.folds,
         progress=lambda msg: log.info("%s", msg),
     )
     if args.json:
@@ -105,7 +106,9 @@ async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     print(
         f"{'chance':19} P@10 {chance['p_at_10']:.3f}  leaf labels only {chance['leaf_p_at_10']:.3f}"
     )
-    for name in ("seed", "earshot_sound_only", "earshot"):
+    for name in ("seed", "earshot_sound_only", "earshot", "earshot_kfold"):
+        if name not in report["methods"]:
+            continue
         m = report["methods"][name]
         print(
             f"{name:19} P@10 {m['p_at_10']:.3f} ± {m['p_at_10_se']:.3f}  leaf labels only "
@@ -161,6 +164,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         ("--members", 60, "members per kind"),
     ):
         p.add_argument(flag, type=int, default=default, help=f"with --feedback: {what}")
+    p.add_argument(
+        "--folds",
+        type=int,
+        default=1,
+        metavar="K",
+        help="also measure earshot with a tagger per fold of the catalog, learning from the "
+        "train set and the other K-1 folds (the bot's tagger learns from its whole catalog)",
+    )
     p.add_argument(
         "--describe",
         action="store_true",

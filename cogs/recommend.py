@@ -13,7 +13,7 @@ from bot.responses import answer_privately, think_privately
 from recommender.errors import EarshotError
 from recommender.sources.naming import find_song_link, parse_song
 from recommender.sources.reference import ACCEPTED_SONGS
-from recommender.sources.uploads import ACCEPTED_UPLOADS, Upload, check
+from recommender.sources.uploads import ACCEPTED_UPLOADS, Upload, check_early
 
 from .utils.answers import post_suggestions
 from .utils.cooldown import Cooldowns
@@ -157,9 +157,7 @@ class Recommend(commands.Cog):
     ) -> None:
         """A member's file or voice message: checked before anything is fetched, read while
         the interaction is open (its link expires), answered privately unless shared."""
-        settings = self.bot.settings.engine
-        test_cdn = settings.test_discord_cdn if settings.allow_test_hosts else None
-        check(upload, settings.upload_max_bytes, test_cdn)
+        check_early(upload, self.bot.settings.engine)
         await self.cooldowns.check(interaction.user.id)
         await think_privately(interaction, self.bot.lost_answers)
         result = await self.cooldowns.costing(

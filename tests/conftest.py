@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -13,13 +14,13 @@ import pytest
 
 from recommender.audioset.ontology import CLASS_LABELS_FILE, ONTOLOGY_FILE
 from recommender.config import Settings
+from recommender.engine import Engine
 from scripts.local_servers import PostgresServer, RedisServer, ServerUnavailable
+from scripts.standins.http_range import RangeServer
 from scripts.standins.music_apis import MusicApis
 from scripts.standins.oembed import OEmbedServer
 from scripts.standins.small_disk import MountRefused, SmallDisk
 from scripts.standins.youtube_search import Result, YouTubeSearch
-
-TEST_OEMBED_ENV = ("EARSHOT_TEST_ALLOW_LOOPBACK", "EARSHOT_TEST_OEMBED_BASE")
 
 ROOT = Path(__file__).resolve().parents[1]
 AUDIOSET = Path(
@@ -119,23 +120,30 @@ def small_disk(tmp_path: Path) -> Iterator[Callable[[int], SmallDisk]]:
             disk.unmount()
 
 
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """``values`` in os.environ (seen by every process a test starts), then as they were."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 @pytest.fixture(scope="session", autouse=True)
 def oembed() -> Iterator[OEmbedServer]:
     """YouTube's oEmbed, stood in for on 127.0.0.1 for every test (and every bot or CLI
     process a test starts), so that no test ever reaches for the real one."""
-    with OEmbedServer() as server:
-        saved = {k: os.environ.get(k) for k in TEST_OEMBED_ENV}
-        os.environ.update(
-            {"EARSHOT_TEST_ALLOW_LOOPBACK": "1", "EARSHOT_TEST_OEMBED_BASE": server.base}
-        )
-        try:
-            yield server
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    with (
+        OEmbedServer() as server,
+        environment({"EARSHOT_TEST_ALLOW_LOOPBACK": "1", "EARSHOT_TEST_OEMBED_BASE": server.base}),
+    ):
+        yield server
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -150,15 +158,8 @@ def music_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MusicAp
                            "preview.mp3")  # fmt: skip
         server.add_deezer("3135556", "One More Time", "Daft Punk", 320, "preview.mp3")
         server.add_apple("697195462", "One More Time", "Daft Punk", 320, "preview.mp3")
-        saved = os.environ.get("EARSHOT_TEST_MUSIC_BASE")
-        os.environ["EARSHOT_TEST_MUSIC_BASE"] = server.base
-        try:
+        with environment({"EARSHOT_TEST_MUSIC_BASE": server.base}):
             yield server
-        finally:
-            if saved is None:
-                os.environ.pop("EARSHOT_TEST_MUSIC_BASE", None)
-            else:
-                os.environ["EARSHOT_TEST_MUSIC_BASE"] = saved
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -174,16 +175,32 @@ def youtube_search() -> Iterator[YouTubeSearch]:
             "EARSHOT_TEST_YOUTUBE_PROXY": server.url,
             "EARSHOT_TEST_YOUTUBE_CA": str(server.ca_file),
         }
-        saved = {k: os.environ.get(k) for k in wanted}
-        os.environ.update(wanted)
-        try:
+        with environment(wanted):
             yield server
+
+
+@contextlib.asynccontextmanager
+async def listening_engine(
+    catalog: Path, tmp_path: Path, model: Path, pca: Path, media: Path
+) -> AsyncIterator[Engine]:
+    """An engine on a copy of ``catalog`` that listens, with the stand-in VGGish, to songs
+    served by a media stand-in over ``media`` (a song's key: the file's name)."""
+    data = tmp_path / "data"
+    shutil.copytree(catalog, data)
+    with RangeServer(media) as server:
+        settings = engine_settings(
+            data_dir=data,
+            vggish_model=str(model),
+            pca_params=pca,
+            test_media_base=server.url(""),
+            section_seconds=5,
+            request_timeout_s=60.0,
+        )
+        engine = await Engine.open(settings)
+        try:
+            yield engine
         finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+            await engine.close()
 
 
 def engine_settings(**changes: object) -> Settings:

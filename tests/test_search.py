@@ -4,7 +4,6 @@ stand-in of YouTube's innertube search, chosen by the scorer, then heard like a 
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -14,11 +13,10 @@ import pytest
 from recommender.engine import Engine
 from recommender.sources.reference import SongNotFoundError
 from recommender.sources.web import SourceUnavailableError
-from scripts.standins.http_range import RangeServer
 from scripts.standins.media import make_song
 from scripts.standins.music_apis import MusicApis
 from scripts.standins.youtube_search import Result, YouTubeSearch
-from tests.conftest import engine_settings
+from tests.conftest import listening_engine
 
 SPOTIFY_ID = "4cOdK2wGLETKBW3PvgPWqT"
 FRESH = "FreshSong01"  # not in the catalog: served by the media stand-in
@@ -52,22 +50,8 @@ async def engine(
     media: Path,
     music_services: MusicApis,
 ) -> AsyncIterator[Engine]:
-    data = tmp_path / "data"
-    shutil.copytree(built_catalog, data)
-    with RangeServer(media) as server:
-        settings = engine_settings(
-            data_dir=data,
-            vggish_model=str(fake_vggish),
-            pca_params=pca_params,
-            test_media_base=server.url(""),
-            section_seconds=5,
-            request_timeout_s=60.0,
-        )
-        opened = await Engine.open(settings)
-        try:
-            yield opened
-        finally:
-            await opened.close()
+    async with listening_engine(built_catalog, tmp_path, fake_vggish, pca_params, media) as e:
+        yield e
 
 
 def catalog_videos(engine: Engine, count: int) -> list[str]:

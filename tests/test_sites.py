@@ -26,7 +26,7 @@ from recommender.sources.pages import song_page
 from recommender.sources.youtube import FetchOptions, VideoInfo, VideoUnavailableError, _params
 from scripts.standins.http_range import RangeServer
 from scripts.standins.media import make_song
-from tests.conftest import engine_settings
+from tests.conftest import listening_engine
 
 SOUNDCLOUD = "https://soundcloud.com/forss/flickermood?utm_source=clipboard"
 BANDCAMP = "https://artist-name.bandcamp.com/track/a-song"
@@ -46,22 +46,8 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def engine(
     built_catalog: Path, tmp_path: Path, fake_vggish: Path, pca_params: Path, media: Path
 ) -> AsyncIterator[Engine]:
-    data = tmp_path / "data"
-    shutil.copytree(built_catalog, data)
-    with RangeServer(media) as server:
-        settings = engine_settings(
-            data_dir=data,
-            vggish_model=str(fake_vggish),
-            pca_params=pca_params,
-            test_media_base=server.url(""),
-            section_seconds=5,
-            request_timeout_s=60.0,
-        )
-        opened = await Engine.open(settings)
-        try:
-            yield opened
-        finally:
-            await opened.close()
+    async with listening_engine(built_catalog, tmp_path, fake_vggish, pca_params, media) as e:
+        yield e
 
 
 def test_a_songs_key_carries_its_source() -> None:

@@ -14,8 +14,10 @@ import contextlib
 import functools
 import hashlib
 import logging
+import os
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import numpy as np
@@ -175,6 +177,25 @@ class Listener:
             return await hear_words(self, ref.id, fetch_new=fetch_new, member=member)
         key = song_key(ref.source, ref.id)
         return await self.hear(key, fetch_new=fetch_new, start_s=ref.start_s, member=member)
+
+    @contextlib.asynccontextmanager
+    async def fetching(
+        self, kind: str, key: str, member: int | None, hold_s: float
+    ) -> AsyncIterator[Path]:
+        """A temporary folder for a file fetched in this process (a preview, an upload),
+        gone with everything in it when the block ends; held under the member's one new
+        song at a time. The pid in its name lets a later start clear what a killed
+        process left."""
+        claim = (
+            self.members.claim(member, key, hold_s)
+            if member is not None
+            else contextlib.nullcontext()
+        )
+        folder = self.settings.data_dir / "tmp"
+        folder.mkdir(parents=True, exist_ok=True)
+        async with claim:
+            with tempfile.TemporaryDirectory(prefix=f"{kind}-{os.getpid()}-", dir=folder) as tmp:
+                yield Path(tmp)
 
     async def hear_upload(self, upload: Upload, *, member: int | None) -> Heard:
         """A member's file or voice message: fetched, heard, deleted; never kept."""

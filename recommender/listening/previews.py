@@ -6,11 +6,7 @@ song, and a suggestion must link to something that plays whole)."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import EarshotError, UnknownVideoError
@@ -41,24 +37,15 @@ async def hear_preview(
         raise UnknownVideoError(key)
     settings = listener.settings
     hold_s = FETCH_DEADLINE_S + settings.request_timeout_s  # the fetch, then the listening
-    claim = (
-        listener.members.claim(member, key, hold_s)
-        if member is not None
-        else contextlib.nullcontext()
-    )
-    folder = settings.data_dir / "tmp"
-    folder.mkdir(parents=True, exist_ok=True)
-    async with claim:
-        # The pid in the name lets a later start clear what a killed process left.
-        with tempfile.TemporaryDirectory(prefix=f"preview-{os.getpid()}-", dir=folder) as tmp:
-            test_base = settings.test_music_base if settings.allow_test_hosts else None
-            try:
-                info, path = await fetch_preview(ref, Path(tmp), test_base=test_base)
-            except NoPreviewError as exc:
-                no_preview = exc.info
-            else:
-                no_preview = None
-                listened = await listener.listen_file(path)
+    test_base = settings.test_music_base if settings.allow_test_hosts else None
+    async with listener.fetching("preview", key, member, hold_s) as folder:
+        try:
+            info, path = await fetch_preview(ref, folder, test_base=test_base)
+        except NoPreviewError as exc:
+            no_preview = exc.info
+        else:
+            no_preview = None
+            listened = await listener.listen_file(path)
     if no_preview is not None:
         return await _search_instead(listener, no_preview, name, fetch_new, member)
     if listened.model_version != version:  # the model changed meanwhile: cache nothing

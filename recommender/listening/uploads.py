@@ -5,11 +5,7 @@ like (it may be unreleased work), and it never joins the catalog."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..sources.uploads import (
@@ -17,7 +13,7 @@ from ..sources.uploads import (
     FETCH_TIMEOUT_S,
     Upload,
     UploadRefusedError,
-    check,
+    check_early,
     fetch,
     too_short,
 )
@@ -35,28 +31,18 @@ def _clock(seconds: float) -> str:
 
 async def hear_upload(listener: Listener, upload: Upload, *, member: int | None) -> Heard:
     settings = listener.settings
-    test_cdn = settings.test_discord_cdn if settings.allow_test_hosts else None
-    check(upload, settings.upload_max_bytes, test_cdn)
+    test_cdn = check_early(upload, settings)
     key = "upload:" + hashlib.sha256(upload.url.encode()).hexdigest()[:16]
     hold_s = FETCH_TIMEOUT_S + settings.request_timeout_s
-    claim = (
-        listener.members.claim(member, key, hold_s)
-        if member is not None
-        else contextlib.nullcontext()
-    )
-    folder = settings.data_dir / "tmp"
-    folder.mkdir(parents=True, exist_ok=True)
-    async with claim:
-        # The pid in the name lets a later start clear what a killed process left.
-        with tempfile.TemporaryDirectory(prefix=f"upload-{os.getpid()}-", dir=folder) as tmp:
-            path = await fetch(upload, Path(tmp) / "upload", settings.upload_max_bytes, test_cdn)
-            try:
-                listened = await listener.listen_file(path, sections=True)
-            except DecodeError as exc:
-                raise UploadRefusedError(
-                    f"earshot could not hear {upload.described} as audio: {exc}. "
-                    f"Accepted: {ACCEPTED_UPLOADS}."
-                ) from None
+    async with listener.fetching("upload", key, member, hold_s) as folder:
+        path = await fetch(upload, folder / "upload", settings.upload_max_bytes, test_cdn)
+        try:
+            listened = await listener.listen_file(path, sections=True)
+        except DecodeError as exc:
+            raise UploadRefusedError(
+                f"earshot could not hear {upload.described} as audio: {exc}. "
+                f"Accepted: {ACCEPTED_UPLOADS}."
+            ) from None
     too_short(upload, listened.duration_s or 0.0)
     heard_from = f"{upload.described} ({_clock(listened.duration_s or 0.0)}), deleted once heard"
     return Heard(listened.frames, "upload", [], upload.title, heard_from=heard_from)

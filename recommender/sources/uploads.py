@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..config import Settings
 from ..errors import EarshotError
 from .web import Hosts, NotThereError, SourceUnavailableError, WebClient
 
@@ -85,6 +86,13 @@ def check(upload: Upload, max_bytes: int, test_cdn: str | None = None) -> None:
         )
     if upload.duration_s is not None:
         too_short(upload, upload.duration_s)
+
+
+def check_early(upload: Upload, settings: Settings) -> str | None:
+    """``check`` with a deployment's limits; returns the tests' CDN stand-in, if any."""
+    test_cdn = settings.test_discord_cdn if settings.allow_test_hosts else None
+    check(upload, settings.upload_max_bytes, test_cdn)
+    return test_cdn
 
 
 def too_short(upload: Upload, seconds: float) -> None:

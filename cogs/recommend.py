@@ -1,4 +1,5 @@
-"""/recommend: a YouTube link in, an embed of similar-sounding songs out, with rating reactions."""
+"""/recommend and Apps > Find similar music: a song named any way (or a member's own file
+or voice message) in, similar-sounding songs out, with rating reactions."""
 
 from __future__ import annotations
 
@@ -92,8 +93,8 @@ class Recommend(commands.Cog):
 
     @app_commands.command(name="recommend", description="Find music that sounds like a song")
     @app_commands.describe(
-        song="The song's name and artist, or a link to it on YouTube, Spotify, Deezer or "
-        "Apple Music",
+        song="The song's name and artist, or a link: YouTube, Spotify, Deezer, Apple Music, "
+        "SoundCloud, Bandcamp",
         count="How many suggestions, 1 to 20 (default 5)",
         file="Or an audio or video file of your own (the answer is private unless you share)",
         share="Post the answer to a file for the channel (default: only you see it)",
@@ -132,8 +133,8 @@ class Recommend(commands.Cog):
         if link is None:
             raise EarshotError(
                 "That message names no song earshot can listen to. It takes a message with "
-                f"a link to one song on YouTube, Spotify, Deezer or Apple Music, or with "
-                f"{ACCEPTED_UPLOADS}."
+                "a link to one song on YouTube, Spotify, Deezer, Apple Music, SoundCloud or "
+                f"Bandcamp, or with {ACCEPTED_UPLOADS}."
             )
         await self.answer(interaction, link, 5)
 

@@ -123,7 +123,8 @@ class Settings:
     index_search_k: int = 0  # 0: Annoy's default (trees * count)
     index_overfetch: int = 20
     index_max_groups: int = 32
-    tagger_steps: int = 800
+    tagger_steps: int = 1200
+    tagger_members: int = 2
     db_busy_timeout_s: float = 5.0
     vggish_model: str = DEFAULT_VGGISH_MODEL
     pca_params: Path | None = None  # default: DATA_DIR/vggish_pca_params.npz
@@ -136,6 +137,7 @@ class Settings:
     download_max_bytes: int = 50_000_000
     request_timeout_s: float = 120.0
     max_concurrent_requests: int = 2
+    listen_threads: int = 0  # TensorFlow threads per listening process; 0: its default
     listen_idle_s: float = 600.0  # listening workers stop after this long without a job
     ytdlp_cookies: Path | None = None
     ytdlp_proxy: str | None = None
@@ -195,7 +197,8 @@ class Settings:
             index_search_k=_int(env, "INDEX_SEARCH_K", 0, 0, 10_000_000),
             index_overfetch=_int(env, "INDEX_OVERFETCH", 20, 1, 200),
             index_max_groups=_int(env, "INDEX_MAX_GROUPS", 32, 1, 100_000),
-            tagger_steps=_int(env, "TAGGER_STEPS", 800, 10, 1_000_000),
+            tagger_steps=_int(env, "TAGGER_STEPS", 1200, 10, 1_000_000),
+            tagger_members=_int(env, "TAGGER_MEMBERS", 2, 1, 16),
             db_busy_timeout_s=_float(env, "DB_BUSY_TIMEOUT_SECONDS", 5.0, 0.1, 600.0),
             vggish_model=env.get("VGGISH_MODEL", "").strip() or DEFAULT_VGGISH_MODEL,
             pca_params=path("VGGISH_PCA_PARAMS"),
@@ -208,6 +211,7 @@ class Settings:
             download_max_bytes=_int(env, "DOWNLOAD_MAX_BYTES", 50_000_000, 100_000, 2_000_000_000),
             request_timeout_s=_float(env, "REQUEST_TIMEOUT_SECONDS", 120.0, 1.0, 3600.0),
             max_concurrent_requests=_int(env, "MAX_CONCURRENT_REQUESTS", 2, 1, 64),
+            listen_threads=_int(env, "LISTEN_THREADS", 0, 0, 256),
             listen_idle_s=_float(env, "LISTEN_IDLE_SECONDS", 600.0, 1.0, 7 * 86400.0),
             ytdlp_cookies=path("YTDLP_COOKIES_FILE"),
             ytdlp_proxy=env.get("YTDLP_PROXY", "").strip() or None,

@@ -34,6 +34,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+def shipped_tagger() -> dict[str, str]:
+    """The tagger a deployment trains (Settings' defaults), so every figure is the shipped
+    one (the test stand-ins train a short one)."""
+    from recommender.config import Settings
+
+    shipped = Settings()
+    return {
+        "TAGGER_STEPS": str(shipped.tagger_steps),
+        "TAGGER_MEMBERS": str(shipped.tagger_members),
+    }
+
+
 def machine() -> dict:
     cpu = ""
     try:
@@ -184,8 +196,8 @@ def cmd_bot(args: argparse.Namespace) -> dict:
         tmp = Path(tmp_name)
         data = tmp / "data"
         started = time.perf_counter()
-        run_cli(data, "ingest", "--audioset", str(shared), TAGGER_STEPS="800")
-        run_cli(data, "reindex", TAGGER_STEPS="800")
+        run_cli(data, "ingest", "--audioset", str(shared), **shipped_tagger())
+        run_cli(data, "reindex", **shipped_tagger())
         catalog_s = time.perf_counter() - started
         model = build_vggish_architecture(tmp / "vggish")
         media = tmp / "media"
@@ -210,7 +222,7 @@ def cmd_bot(args: argparse.Namespace) -> dict:
                 EARSHOT_TEST_ALLOW_LOOPBACK="1",
                 EARSHOT_TEST_MEDIA_BASE=youtube.url(""),
                 EARSHOT_TEST_OEMBED_BASE=oembed.base,
-                TAGGER_STEPS="800",
+                **shipped_tagger(),
                 REQUEST_TIMEOUT_SECONDS="300",
                 LISTEN_IDLE_SECONDS=str(IDLE_S),
             )
@@ -497,16 +509,21 @@ def cmd_rerank(args: argparse.Namespace) -> dict:
     }
 
 
-def _synthetic_clips(count: int, seed: int):
+def _synthetic_clips(count: int, seed: int, skew: bool = False):
     """AudioSet-shaped clips with the statistics of the shared sample's music clips: each is
     a real clip mixed with up to half of another real clip that has the same specific labels
     (or, like it, none), plus noise, so label sets keep their real frequencies and sounds
-    spread like real ones instead of piling up as near-copies. Yields ClipRecords."""
+    spread like real ones instead of piling up as near-copies. Yields ClipRecords.
+
+    ``skew``: the labels of AudioSet's unbalanced release, where "Music" is on about a
+    million clips and each genre or instrument on far fewer: half the clips carry only
+    "Music", or "Music" and one generic music label ("Background music", "Song", ...), so
+    their tags are the tagger's guesses and cannot narrow a search."""
     import collections
 
     import numpy as np
 
-    from recommender.audioset.ontology import Ontology, find_tfrecords
+    from recommender.audioset.ontology import MUSIC, LabelKind, Ontology, find_tfrecords
     from recommender.audioset.tfrecord import ClipRecord, read_clips
     from recommender.index.tagger import WINDOW
 
@@ -521,6 +538,8 @@ def _synthetic_clips(count: int, seed: int):
         frames[i, : lengths[i]] = clip.frames[:WINDOW]
         same_labels[tuple(sorted(set(clip.labels) & specific))].append(i)
     partners = [np.array(same_labels[tuple(sorted(set(c.labels) & specific))]) for c in real]
+    music = next(c.index for c in ontology.classes if c.mid == MUSIC)
+    generic = [c.index for c in ontology.classes if c.kind == LabelKind.MUSIC and c.index != music]
     rng = np.random.default_rng(seed)
     for i in range(count):
         base = int(rng.integers(len(real)))
@@ -529,10 +548,13 @@ def _synthetic_clips(count: int, seed: int):
         mixed = (1 - mix) * frames[base] + mix * frames[partner]
         mixed += rng.normal(0.0, 8.0, mixed.shape)
         quantized = np.clip(np.rint(mixed[: lengths[base]]), 0, 255).astype(np.uint8)
-        yield ClipRecord(f"s{seed}-{i:09d}", 0.0, 10.0, real[base].labels, quantized)
+        labels = real[base].labels
+        if skew and rng.random() < 0.5:
+            labels = (music,) if rng.random() < 0.5 else (music, int(rng.choice(generic)))
+        yield ClipRecord(f"s{seed}-{i:09d}", 0.0, 10.0, labels, quantized)
 
 
-def _synthetic_catalog(folder: Path, clips: int, seed: int = 0) -> None:
+def _synthetic_catalog(folder: Path, clips: int, seed: int = 0, skew: bool = False) -> None:
     """A folder like the AudioSet release with ``clips`` synthetic clips."""
     from recommender.audioset.tfrecord import write_clips
 
@@ -543,7 +565,7 @@ def _synthetic_catalog(folder: Path, clips: int, seed: int = 0) -> None:
         shutil.copyfile(shared / name, folder / name)
     per_file = 1000
     batch = []
-    for i, clip in enumerate(_synthetic_clips(clips, seed)):
+    for i, clip in enumerate(_synthetic_clips(clips, seed, skew)):
         batch.append(clip)
         if len(batch) == per_file or i == clips - 1:
             write_clips(split / f"synthetic-{i // per_file:05d}.tfrecord", batch)
@@ -573,7 +595,13 @@ def cmd_scale(args: argparse.Namespace) -> dict:
     from scripts.standins.bot_process import BotProcess
     from scripts.standins.discord_api import FakeDiscord
 
-    report: dict = {"benchmark": "scale", "machine": machine(), "clips": args.clips}
+    _install_anchors()
+    report: dict = {
+        "benchmark": "scale",
+        "machine": machine(),
+        "clips": args.clips,
+        "catalog": "skewed (half 'Music' or one generic label)" if args.skew else "balanced",
+    }
     with contextlib.ExitStack() as stack:
         if args.keep:
             tmp = args.keep
@@ -581,7 +609,7 @@ def cmd_scale(args: argparse.Namespace) -> dict:
         else:
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="earshot-scale-")))
         started = time.perf_counter()
-        _synthetic_catalog(tmp / "audioset", args.clips)
+        _synthetic_catalog(tmp / "audioset", args.clips, skew=args.skew)
         report["synthesis_s"] = round(time.perf_counter() - started, 1)
         data = tmp / "data"
         settings = Settings(data_dir=data)
@@ -663,7 +691,9 @@ def cmd_scale(args: argparse.Namespace) -> dict:
                 for p in picks
             ]
         query_frames = [frames_from_blob(r) for r in rows]
-        query_frames += [c.frames for c in _synthetic_clips(args.queries // 2, seed=1)]
+        query_frames += [
+            c.frames for c in _synthetic_clips(args.queries // 2, seed=1, skew=args.skew)
+        ]
         queries = np.stack([index.query_vector(f) for f in query_frames])
         exact = [{h.position for h in index.exact_search(q, 10)} for q in queries]
         vectors = index.copy_rows()
@@ -717,13 +747,46 @@ def cmd_scale(args: argparse.Namespace) -> dict:
     return report
 
 
+def _install_anchors() -> None:
+    """hnswlib and faiss, the scale benchmark's reference points: installed here (the
+    versions of pyproject's ``bench`` extra) when missing, or the benchmark stops saying
+    why. A comparison that was not made is never reported."""
+    import importlib
+    import tomllib
+
+    try:
+        importlib.import_module("hnswlib")
+        importlib.import_module("faiss")
+        return
+    except ImportError:
+        pass
+    pinned = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["bench"]
+    print(f"installing the reference libraries: {' '.join(pinned)}", file=sys.stderr)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", *pinned],
+        capture_output=True,
+        text=True,
+    )
+    importlib.invalidate_caches()
+    try:
+        importlib.import_module("hnswlib")
+        importlib.import_module("faiss")
+    except ImportError as exc:
+        raise SystemExit(
+            f"scale needs hnswlib and faiss as reference points and could not install them "
+            f"({exc}); pip said:\n{done.stderr.strip()[-2000:]}\n"
+            f"Install them with: {sys.executable} -m pip install -e '.[bench]'"
+        ) from exc
+
+
 def _anchors(vectors, queries, exact, target_recall: float) -> dict:
-    """hnswlib and faiss on the same vectors, tuned to the same recall."""
+    """hnswlib and faiss on the same vectors, each tuned up to the same recall: recall,
+    p50 and p99 at the first setting that reaches it (or the last tried)."""
     import numpy as np
 
-    anchors: dict = {}
-
-    def measure(search) -> tuple[float, float]:
+    def measure(search) -> dict:
         times, recall = [], []
         for q, truth in zip(queries, exact, strict=True):
             t = time.perf_counter()
@@ -731,68 +794,59 @@ def _anchors(vectors, queries, exact, target_recall: float) -> dict:
             times.append((time.perf_counter() - t) * 1000)
             recall.append(len(set(found) & truth) / 10)
         times.sort()
-        return float(np.mean(recall)), times[len(times) // 2]
+        return {
+            "recall_at_10": round(float(np.mean(recall)), 4),
+            "p50_ms": round(times[len(times) // 2], 3),
+            "p99_ms": round(times[int(len(times) * 0.99)], 3),
+        }
 
-    try:
-        import hnswlib
+    return {
+        "hnswlib": _hnswlib_anchor(vectors, measure, target_recall),
+        "faiss_ivf": _faiss_anchor(vectors, measure, target_recall),
+    }
 
-        # Plain inner product. The usual reduction to Euclidean search (one more coordinate
-        # so every item has the same norm) did worse here: recall 0.29 against 0.50 at
-        # 1,000,000 clips, M 16, ef 1,024.
-        started = time.perf_counter()
-        graph = hnswlib.Index(space="ip", dim=vectors.shape[1])
-        graph.init_index(max_elements=len(vectors), ef_construction=200, M=32)
-        graph.add_items(vectors)
-        build_s = time.perf_counter() - started
-        graph.set_num_threads(1)
-        for ef in (16, 32, 64, 128, 256, 512, 1024, 2048):
-            graph.set_ef(ef)
-            recall, p50 = measure(lambda q, g=graph: g.knn_query(q, k=10)[0][0].tolist())
-            if recall >= target_recall or ef == 2048:
-                anchors["hnswlib"] = {
-                    "recall_at_10": round(recall, 4),
-                    "p50_ms": round(p50, 3),
-                    "ef": ef,
-                    "M": 32,
-                    "ef_construction": 200,
-                    "build_s": round(build_s, 1),
-                }
-                break
-        del graph
-    except ImportError:
-        anchors["hnswlib"] = "not installed (pip install -e '.[bench]')"
-    try:
-        import faiss
 
-        started = time.perf_counter()
-        flat = faiss.IndexFlatIP(vectors.shape[1])
-        lists = max(16, int(np.sqrt(len(vectors))))
-        ivf = faiss.IndexIVFFlat(flat, vectors.shape[1], lists, faiss.METRIC_INNER_PRODUCT)
-        ivf.train(
-            vectors[
-                np.random.default_rng(0).choice(
-                    len(vectors), min(len(vectors), 50 * lists), replace=False
-                )
-            ]
-        )
-        ivf.add(vectors)
-        build_s = time.perf_counter() - started
-        faiss.omp_set_num_threads(1)  # one query at a time, like earshot's lookups
-        for probe in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512):
-            ivf.nprobe = probe
-            recall, p50 = measure(lambda q: ivf.search(q[None, :], 10)[1][0].tolist())
-            if recall >= target_recall or probe == 512:
-                anchors["faiss_ivf"] = {
-                    "recall_at_10": round(recall, 4),
-                    "p50_ms": round(p50, 3),
-                    "nprobe": probe,
-                    "lists": lists,
-                    "build_s": round(build_s, 1),
-                }
-                break
-    except ImportError:
-        anchors["faiss_ivf"] = "not installed (pip install -e '.[bench]')"
-    return anchors
+def _hnswlib_anchor(vectors, measure, target_recall: float) -> dict:
+    import hnswlib
+
+    # Plain inner product. The usual reduction to Euclidean search (one more coordinate
+    # so every item has the same norm) did worse here: recall 0.29 against 0.50 at
+    # 1,000,000 clips, M 16, ef 1,024.
+    started = time.perf_counter()
+    graph = hnswlib.Index(space="ip", dim=vectors.shape[1])
+    graph.init_index(max_elements=len(vectors), ef_construction=200, M=32)
+    graph.add_items(vectors)
+    build_s = time.perf_counter() - started
+    graph.set_num_threads(1)
+    for ef in (16, 32, 64, 128, 256, 512, 1024, 2048):
+        graph.set_ef(ef)
+        found = measure(lambda q: graph.knn_query(q, k=10)[0][0].tolist())
+        if found["recall_at_10"] >= target_recall or ef == 2048:
+            break
+    return {**found, "ef": ef, "M": 32, "ef_construction": 200, "build_s": round(build_s, 1)}
+
+
+def _faiss_anchor(vectors, measure, target_recall: float) -> dict:
+    import faiss
+    import numpy as np
+
+    started = time.perf_counter()
+    flat = faiss.IndexFlatIP(vectors.shape[1])
+    lists = max(16, int(np.sqrt(len(vectors))))
+    ivf = faiss.IndexIVFFlat(flat, vectors.shape[1], lists, faiss.METRIC_INNER_PRODUCT)
+    sample = np.random.default_rng(0).choice(
+        len(vectors), min(len(vectors), 50 * lists), replace=False
+    )
+    ivf.train(vectors[sample])
+    ivf.add(vectors)
+    build_s = time.perf_counter() - started
+    faiss.omp_set_num_threads(1)  # one query at a time, like earshot's lookups
+    for probe in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512):
+        ivf.nprobe = probe
+        found = measure(lambda q: ivf.search(q[None, :], 10)[1][0].tolist())
+        if found["recall_at_10"] >= target_recall or probe == 512:
+            break
+    return {**found, "nprobe": probe, "lists": lists, "build_s": round(build_s, 1)}
 
 
 def _titles_latency(data: Path, queries: list[str], oembed_base: str) -> dict:
@@ -911,7 +965,7 @@ def cmd_titles(args: argparse.Namespace) -> dict:
         tmp = Path(tmp_name)
         data = tmp / "data"
         run_cli(data, "ingest", "--audioset", str(shared))
-        run_cli(data, "reindex", TAGGER_STEPS="800")
+        run_cli(data, "reindex", **shipped_tagger())
         import sqlite3
 
         with sqlite3.connect(data / "earshot.sqlite3") as db:
@@ -937,6 +991,165 @@ def cmd_titles(args: argparse.Namespace) -> dict:
     }
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and everything under it, now."""
+    import psutil
+
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        for process in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.user + times.system
+    except psutil.Error:
+        pass
+    return total
+
+
+def _fleet(
+    tmp: Path,
+    model: Path,
+    pca: Path,
+    redis,
+    postgres,
+    sizes: tuple[int, ...],
+    sleep_s: float,
+    rounds: int,
+) -> list[dict]:
+    """Simulated fleets of listening hosts (scripts/standins/fleet_worker.py: the real job,
+    queue and database writes; listening replaced by a ``sleep_s`` sleep), ``n`` workers
+    each taking one job at a time, kept busy by ``n`` callers asking for new songs through
+    the bot's real queue client. Per size: jobs per second against the ideal
+    ``n / sleep_s``, the queue hop (a caller's wait minus the job's run) p50 and p99, and
+    the share of a core Redis and PostgreSQL used."""
+    import asyncio
+    import dataclasses
+    import statistics
+
+    import psutil
+    from arq.jobs import Job
+
+    from recommender.catalog.store import Store
+    from recommender.config import Settings
+    from recommender.listening import job_codec
+    from recommender.listening.jobs import ListenQueue, job_id
+    from recommender.listening.listener import Listener
+    from scripts.worker_process import worker_env
+
+    results = []
+    for n in sizes:
+        settings = Settings(
+            data_dir=tmp / f"fleet{n}",
+            vggish_model=str(model),
+            pca_params=pca,
+            database_url=postgres.url,
+            queue_url=redis.url,
+            queue_name=f"earshot:fleet:{n}",
+            request_timeout_s=900.0,
+            max_concurrent_requests=1,
+        )
+        hosts = min(n, 8)  # processes: each runs n / hosts workers (own connections each)
+        env = {**worker_env(settings), "PYTHONPATH": str(ROOT)}
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "scripts.standins.fleet_worker",
+                    str(n // hosts + (i < n % hosts)),
+                    str(sleep_s),
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            for i in range(hosts)
+        ]
+        try:
+            for proc in procs:
+                line = proc.stdout.readline() if proc.stdout else ""
+                if "fleet ready" not in line:
+                    raise SystemExit(f"a simulated fleet process did not start ({line!r})")
+
+            async def run(settings: Settings = settings, n: int = n, procs: list = procs) -> dict:
+                store = await Store.open_settings(dataclasses.replace(settings, queue_url=None))
+                version = await Listener(settings, store).model_version()
+                queue = await ListenQueue.connect(settings)
+                hops: list[float] = []
+                errors: dict[str, int] = {}
+                songs = iter(_video_ids(f"fleet{n}x", n * rounds))
+
+                async def caller() -> None:
+                    for song in songs:
+                        started = time.perf_counter()
+                        try:
+                            await queue.listen(song, None, version)
+                        except Exception as exc:  # counted and reported, never hidden
+                            key = f"{type(exc).__name__}: {exc}"[:160]
+                            errors[key] = errors.get(key, 0) + 1
+                            continue
+                        waited = time.perf_counter() - started
+                        job = Job(
+                            job_id(song, version),
+                            queue.redis,
+                            _queue_name=settings.queue_name,
+                            _deserializer=job_codec.decode,
+                        )
+                        info = await job.result_info()
+                        if info is not None:
+                            hops.append(
+                                waited - (info.finish_time - info.start_time).total_seconds()
+                            )
+
+                def cpu_now() -> dict[str, float]:
+                    me = psutil.Process().cpu_times()
+                    return {
+                        "redis": _cpu_seconds(redis._process.pid),
+                        "postgres": _cpu_seconds(postgres._process.pid),
+                        "workers": sum(_cpu_seconds(p.pid) for p in procs),
+                        "callers": me.user + me.system,
+                    }
+
+                cpu_before = cpu_now()
+                started = time.perf_counter()
+                await asyncio.gather(*(caller() for _ in range(n)))
+                seconds = time.perf_counter() - started
+                cpu = {k: (v - cpu_before[k]) / seconds for k, v in cpu_now().items()}
+                await queue.close()
+                await store.close()
+                hops.sort()
+                done = len(hops)
+                return {
+                    "workers": n,
+                    "jobs": n * rounds,
+                    "answered": done,
+                    "errors": errors,
+                    "seconds": round(seconds, 2),
+                    "jobs_per_s": round(done / seconds, 1),
+                    "ideal_jobs_per_s": round(n / sleep_s, 1),
+                    "efficiency": round(done / seconds / (n / sleep_s), 3),
+                    "hop_p50_ms": round(1000 * statistics.median(hops), 1) if hops else None,
+                    "hop_p99_ms": round(1000 * hops[int(done * 0.99)], 1) if hops else None,
+                    # Cores used, on average over the run: Redis, PostgreSQL, the simulated
+                    # workers' processes, and this process's callers (the bots' side).
+                    "cores_used": {k: round(v, 3) for k, v in cpu.items()},
+                }
+
+            results.append(asyncio.run(run()))
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    return results
+
+
 def _timed_listens(
     settings, warm: str, videos: list[str], together: bool
 ) -> tuple[list[float], list[float]]:
@@ -949,6 +1162,7 @@ def _timed_listens(
     from arq.jobs import Job
 
     from recommender.engine import Engine
+    from recommender.listening import job_codec
     from recommender.listening.jobs import job_id
 
     async def run() -> tuple[list[float], list[float]]:
@@ -964,7 +1178,12 @@ def _timed_listens(
                 if settings.queue_url:
                     queue = await engine.listener.queue()
                     version = await engine.listener.model_version()
-                    job = Job(job_id(video, version), queue.redis, _queue_name=settings.queue_name)
+                    job = Job(
+                        job_id(video, version),
+                        queue.redis,
+                        _queue_name=settings.queue_name,
+                        _deserializer=job_codec.decode,
+                    )
                     info = await job.result_info()
                     assert info is not None
                     ran = (info.finish_time - info.start_time).total_seconds()
@@ -1043,8 +1262,8 @@ def _catalog_latency(
 
     shared = ROOT.parent / "shared" / "data" / "audioset"
     data = tmp / "catalog"
-    run_cli(data, "ingest", "--audioset", str(shared), TAGGER_STEPS="800")
-    run_cli(data, "reindex", TAGGER_STEPS="800")
+    run_cli(data, "ingest", "--audioset", str(shared), **shipped_tagger())
+    run_cli(data, "reindex", **shipped_tagger())
     with sqlite3.connect(data / "earshot.sqlite3") as db:
         videos = [
             v
@@ -1117,7 +1336,11 @@ def cmd_cluster(args: argparse.Namespace) -> dict:
     from scripts.worker_process import ListeningWorker, worker_env
 
     pca = ROOT.parent / "shared" / "data" / "audioset" / "vggish_pca_params.npz"
-    counts = (1, 2, 4)
+    cores = os.cpu_count() or 1
+    # (workers, pinned): sharing the machine's cores as TensorFlow likes, then one core
+    # each (LISTEN_THREADS=1, the worker pinned with taskset), as one worker per host
+    # core, or per host, would run.
+    runs = [(1, False), (2, False), (4, False), (1, True), (cores, True)]
     with (
         tempfile.TemporaryDirectory(prefix="earshot-bench-") as tmp_name,
         RedisServer() as redis,
@@ -1128,8 +1351,10 @@ def cmd_cluster(args: argparse.Namespace) -> dict:
         media = tmp / "media"
         media.mkdir()
         master = make_song(tmp / "song.mp3", 90.0)
-        batches = {n: _video_ids(f"w{n}song", args.songs) for n in counts}
-        warm = _video_ids("warm", len(counts) + 1)
+        batches = {
+            run: _video_ids(f"w{run[0]}{'p' if run[1] else ''}song", args.songs) for run in runs
+        }
+        warm = _video_ids("warm", len(runs) + 1)
         solo = {k: _video_ids(f"{k}solo", args.sequential) for k in ("own", "hop")}
         for video in [*warm, *solo["own"], *solo["hop"], *(v for b in batches.values() for v in b)]:
             shutil.copyfile(master, media / f"{video}.mp3")
@@ -1150,16 +1375,23 @@ def cmd_cluster(args: argparse.Namespace) -> dict:
             results = []
             hop: list[float] = []
             hop_overhead: list[float] = []
-            for step, (n, videos) in enumerate(batches.items(), 1):
+            for step, ((n, pinned), videos) in enumerate(batches.items(), 1):
                 queued = dataclasses.replace(
-                    base, queue_url=redis.url, queue_name=f"earshot:bench:{n}"
+                    base, queue_url=redis.url, queue_name=f"earshot:bench:{n}:{pinned}"
                 )
+                command = [sys.executable, "-m", "recommender", "worker"]
+                env = worker_env(queued, LISTEN_THREADS="1" if pinned else "0")
                 workers = [
-                    ListeningWorker(worker_env(queued), f"worker{i}").start() for i in range(n)
+                    ListeningWorker(
+                        env,
+                        f"worker{i}",
+                        ["taskset", "-c", str(i % cores), *command] if pinned else command,
+                    ).start()
+                    for i in range(n)
                 ]
                 try:
                     (seconds,), _ = _timed_listens(queued, warm[step], videos, together=True)
-                    if n == 1:
+                    if (n, pinned) == (1, False):
                         hop, hop_overhead = _timed_listens(
                             queued, warm[0], solo["hop"], together=False
                         )
@@ -1170,6 +1402,7 @@ def cmd_cluster(args: argparse.Namespace) -> dict:
                 results.append(
                     {
                         "workers": n,
+                        "one_core_each": pinned,
                         "songs": len(videos),
                         "seconds": round(seconds, 2),
                         "songs_per_s": round(len(videos) / seconds, 3),
@@ -1177,15 +1410,21 @@ def cmd_cluster(args: argparse.Namespace) -> dict:
                     }
                 )
         catalog = _catalog_latency(tmp, model, pca, args.requests, redis.url, postgres.url)
-    one = results[0]["songs_per_s"]
+        fleet = _fleet(
+            tmp, model, pca, redis, postgres, args.fleet, args.fleet_sleep, args.fleet_rounds
+        )
     for r in results:
-        r["ratio_to_1"] = round(r["songs_per_s"] / one, 2)
+        one = next(
+            o for o in results if o["workers"] == 1 and o["one_core_each"] == r["one_core_each"]
+        )
+        r["ratio_to_1"] = round(r["songs_per_s"] / one["songs_per_s"], 2)
     own_p50, hop_p50 = statistics.median(own), statistics.median(hop)
     return {
         "benchmark": "cluster",
         "machine": machine(),
         "model": "VGGish architecture, random weights (real cost); 2 x 30 s sections per song",
         "throughput": results,
+        "fleet": fleet,
         "catalog_recommend": catalog,
         "new_song": {
             "in_process_p50_s": round(own_p50, 3),
@@ -1226,8 +1465,8 @@ def cmd_sources(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix="earshot-bench-") as tmp_name:
         tmp = Path(tmp_name)
         data = tmp / "data"
-        run_cli(data, "ingest", "--audioset", str(shared), TAGGER_STEPS="800")
-        run_cli(data, "reindex", TAGGER_STEPS="800")
+        run_cli(data, "ingest", "--audioset", str(shared), **shipped_tagger())
+        run_cli(data, "reindex", **shipped_tagger())
         model = build_vggish_architecture(tmp / "vggish")
         media, previews = tmp / "media", tmp / "previews"
         for folder in (media, media / "soundcloud:bench", media / "bandcamp:bench", previews):
@@ -1289,7 +1528,7 @@ def cmd_sources(args: argparse.Namespace) -> dict:
                 EARSHOT_TEST_MUSIC_BASE=apis.base,
                 EARSHOT_TEST_YOUTUBE_PROXY=search.url,
                 EARSHOT_TEST_YOUTUBE_CA=str(search.ca_file),
-                TAGGER_STEPS="800",
+                **shipped_tagger(),
                 REQUEST_TIMEOUT_SECONDS="300",
             )
             bot.start()
@@ -1359,7 +1598,12 @@ def main() -> int:
     rerank.add_argument("--json", action="store_true")
     scale = sub.add_parser("scale", help="a synthetic catalog of N clips, end to end")
     scale.add_argument("--clips", type=int, default=1_000_000)
-    scale.add_argument("--queries", type=int, default=200)
+    scale.add_argument("--queries", type=int, default=1000)
+    scale.add_argument(
+        "--skew",
+        action="store_true",
+        help="AudioSet's real skew: half the clips carry only 'Music' or one generic label",
+    )
     scale.add_argument("--json", action="store_true")
     scale.add_argument(
         "--keep", type=Path, metavar="DIR", help="build in DIR (new) and keep it afterwards"
@@ -1373,6 +1617,14 @@ def main() -> int:
     cluster.add_argument("--songs", type=int, default=12, help="new songs per throughput run")
     cluster.add_argument("--sequential", type=int, default=5, help="songs for the hop figure")
     cluster.add_argument("--requests", type=int, default=200, help="catalog /recommend calls")
+    cluster.add_argument(
+        "--fleet",
+        type=lambda text: tuple(int(x) for x in text.split(",")),
+        default=(8, 32, 128),
+        help="simulated fleet sizes (workers), comma-separated",
+    )
+    cluster.add_argument("--fleet-sleep", type=float, default=1.0, help="a simulated listen, s")
+    cluster.add_argument("--fleet-rounds", type=int, default=10, help="jobs per simulated worker")
     cluster.add_argument("--json", action="store_true")
     sources = sub.add_parser("sources", help="request to answer for each way to name a song")
     sources.add_argument("--songs", type=int, default=3, help="new songs per way")

@@ -96,7 +96,8 @@ def main() -> int:
                 # A model of VGGish's architecture, built here: nothing is fetched.
                 VGGISH_MODEL=str(build_fake_vggish(Path(tmp) / "vggish")),
                 VGGISH_PCA_PARAMS=str(PCA),
-                TAGGER_STEPS="800",
+                TAGGER_STEPS="1200",
+                TAGGER_MEMBERS="2",
             )
             bot.start()
             try:

@@ -204,8 +204,11 @@ async def listening_engine(
 
 
 def engine_settings(**changes: object) -> Settings:
-    """Settings for an engine opened inside a test: its oEmbed is the stand-in."""
+    """Settings for an engine opened inside a test: its oEmbed is the stand-in, and a
+    reindex trains one short tagger (the shipped one is measured in test_evaluate)."""
     base = dict(
+        tagger_steps=300,
+        tagger_members=1,
         allow_test_hosts=True,
         test_oembed_base=os.environ.get("EARSHOT_TEST_OEMBED_BASE"),
         test_music_base=os.environ.get("EARSHOT_TEST_MUSIC_BASE"),

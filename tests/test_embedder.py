@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -112,3 +114,27 @@ def test_long_audio_in_chunks_equals_one_call(embedder: Embedder) -> None:
     wave = rng.uniform(-0.5, 0.5, 16_000 * 75 + 1234).astype(np.float32)  # > 2 chunks
     whole = embedder.pca.postprocess(embedder.raw(wave))
     assert np.array_equal(embedder.frames(wave), whole)
+
+
+def test_listen_threads_bound_tensorflow_in_a_fresh_process(
+    fake_vggish: Path, pca_params: Path
+) -> None:
+    """LISTEN_THREADS=1: the listening process's TensorFlow runs one intra- and one
+    inter-op thread (a worker per core then has its core to itself)."""
+    script = (
+        "import sys, tensorflow as tf\n"
+        "from pathlib import Path\n"
+        "from recommender.listening.embedder import Embedder\n"
+        "Embedder(sys.argv[1], Path(sys.argv[2]), threads=1)\n"
+        "print(tf.config.threading.get_intra_op_parallelism_threads(),"
+        " tf.config.threading.get_inter_op_parallelism_threads())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(fake_vggish), str(pca_params)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["1", "1"]

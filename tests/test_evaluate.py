@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recommender.config import Settings
 from recommender.quality.evaluate import holdout_fraction, precision
 from scripts.standins.cli import run_cli
 
@@ -30,6 +31,9 @@ def test_holdout_is_stable_and_balanced() -> None:
     assert holdout_fraction("-0SdAVK79lg") == pytest.approx(0.3802021944346934, abs=1e-15)
 
 
+SHIPPED = Settings()  # the tagger a deployment trains: its steps and members
+
+
 def _evaluate(audioset: Path, tmp_path: Path, *extra: str) -> dict:
     split = str(audioset / "audioset_v1_embeddings" / "bal_train")
     result = run_cli(
@@ -45,7 +49,8 @@ def _evaluate(audioset: Path, tmp_path: Path, *extra: str) -> dict:
         "0.5",
         *extra,
         "--json",
-        TAGGER_STEPS="800",
+        TAGGER_STEPS=str(SHIPPED.tagger_steps),
+        TAGGER_MEMBERS=str(SHIPPED.tagger_members),
     )
     return json.loads(result.stdout)
 
@@ -62,8 +67,9 @@ Z = 2.0
 
 @pytest.mark.slow
 def test_earshot_at_least_doubles_the_original_method(audioset: Path, tmp_path: Path) -> None:
-    report = _evaluate(audioset, tmp_path, "--describe")
+    report = _evaluate(audioset, tmp_path, "--describe", "--folds", "5")
     check_descriptions(report["descriptions"])
+    check_k_fold(report)
     seed, earshot = report["methods"]["seed"], report["methods"]["earshot"]
     sound = report["methods"]["earshot_sound_only"]
     for method in (seed, earshot, sound):
@@ -106,13 +112,22 @@ def test_the_other_half_descriptions_and_the_k_fold_protocol(
 ) -> None:
     report = _evaluate(audioset, tmp_path, "--swap", "--describe", "--folds", "5")
     check_descriptions(report["descriptions"])
-    # A tagger per fold learns from more clips (the other half and four fifths of this
-    # one) and never from the query: no worse than the halves' figure, and not the jump
-    # that a query leaking into its own tagger would give.
+    check_k_fold(report)
+
+
+KFOLD_TARGET = 0.55  # issue 25: P@10 with the tagger learning as the bot's does
+
+
+def check_k_fold(report: dict) -> None:
+    """A tagger per fold learns from more clips (the other half and four fifths of this
+    one) and never from the query, as the bot's learns from its whole catalog: no worse
+    than the halves' figure, not the jump that a query leaking into its own tagger would
+    give, and at least issue 25's target."""
     halves, kfold = report["methods"]["earshot"], report["methods"]["earshot_kfold"]
     assert kfold["p_at_10"] >= halves["p_at_10"] - Z * halves["p_at_10_se"]
     assert kfold["p_at_10"] < halves["p_at_10"] + 0.1
     assert 0 < kfold["leaf_p_at_10"] <= kfold["p_at_10"]
+    assert kfold["p_at_10"] >= KFOLD_TARGET - Z * kfold["p_at_10_se"], kfold
 
 
 TARGET_RATIO = {"one label": 5.0, "several labels": 3.0, "noisy": 3.0, "lurker": 2.0}

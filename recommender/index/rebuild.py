@@ -49,6 +49,7 @@ def rebuild(
     tagger_steps: int,
     progress: Progress,
     prune_grace_s: float = 0.0,
+    tagger_members: int = 1,
 ) -> tuple[Path, dict]:
     """Build and swap in a new index over every track present when it starts.
 
@@ -95,6 +96,7 @@ def rebuild(
             labels,
             specific,
             steps=tagger_steps,
+            members=tagger_members,
             progress=lambda d, t: progress("training tagger", d, t),
         )
         tagger_s = time.perf_counter() - tagger_started
@@ -117,6 +119,8 @@ def rebuild(
                 "build_s": round(build_s, 2),
                 "total_s": round(time.perf_counter() - started, 2),
                 "tagger_clips": min(seen, TAGGER_TRAIN_MAX_CLIPS),
+                "tagger_members": tagger_members,
+                "tagger_steps": tagger_steps,
             }
             path = writer.commit(tagger, space, extra)
         except BaseException:
@@ -134,6 +138,7 @@ def rebuild_in_child(
     trees: int,
     tagger_steps: int,
     prune_grace_s: float = 0.0,
+    tagger_members: int = 1,
 ) -> None:
     """The child process's entry: progress, then ("done", path) or ("error", ...)."""
     last = [0.0]
@@ -152,6 +157,7 @@ def rebuild_in_child(
             tagger_steps=tagger_steps,
             progress=progress,
             prune_grace_s=prune_grace_s,
+            tagger_members=tagger_members,
         )
         connection.send(("done", str(path)))
     except EarshotError as exc:
@@ -198,6 +204,7 @@ async def rebuild_in_background(settings: Settings, progress: Progress) -> Path:
             settings.index_trees,
             settings.tagger_steps,
             settings.index_prune_grace_s,
+            settings.tagger_members,
         ),
     )
     child.start()

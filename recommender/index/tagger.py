@@ -1,10 +1,16 @@
-"""A small music-tag predictor learned from the labelled catalog (numpy only).
+"""A music-tag predictor learned from the labelled catalog (numpy only).
 
-Input: a window of up to 10 dequantized VGGish frames, pooled (mean, std, max).
+Input: a window of up to 10 dequantized VGGish frames (one AudioSet clip's length).
 Output: one probability per specific AudioSet music label (genre, instrument, mood).
-A one-hidden-layer network trained with Adam on random crops of the catalog's clips:
-crops teach it to tag a few seconds as well as a whole clip, which is what a query
-from a YouTube section looks like.
+
+The tagger is decision-level attention (Kong et al., 2019, on AudioSet's released
+frames): a hidden layer reads each frame, each label scores every frame, and a per-label
+softmax over the window's frames decides which frames speak for that label, so a guitar
+heard in two seconds of ten is not averaged away. Trained with Adam on random crops of
+the catalog's clips (3 to 10 frames), so it tags a few seconds as well as a whole clip,
+which is what a query from a YouTube section looks like. Several members with their own
+seeds may be trained and averaged. Builds made before it hold the pooled tagger (mean,
+standard deviation and max over the window into one hidden layer), which still loads.
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ from ..vggish_format import EMBEDDING_SIZE
 
 WINDOW = 10  # frames: one AudioSet clip
 POOLED_SIZE = 3 * EMBEDDING_SIZE
+_PREDICT_BATCH = 1024  # windows at a time: bounds the hidden layer's memory
+_ARRAYS = ("labels", "mu", "sd", "w1", "b1", "w2", "b2")
+_ATTENTION_ARRAYS = ("wa", "ba")
 
 
 def dequantize(frames: np.ndarray) -> np.ndarray:
@@ -31,6 +40,17 @@ def dequantize(frames: np.ndarray) -> np.ndarray:
 def windows(frames: np.ndarray) -> list[np.ndarray]:
     """Split a track's frames into clip-sized windows (the last one may be shorter)."""
     return [frames[i : i + WINDOW] for i in range(0, max(len(frames), 1), WINDOW)]
+
+
+def padded_windows(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A track's windows as one padded uint8 batch (B, WINDOW, 128) and its frame mask."""
+    parts = windows(frames)
+    padded = np.zeros((len(parts), WINDOW, EMBEDDING_SIZE), dtype=np.uint8)
+    mask = np.zeros((len(parts), WINDOW), dtype=bool)
+    for i, part in enumerate(parts):
+        padded[i, : len(part)] = part
+        mask[i, : len(part)] = True
+    return padded, mask
 
 
 def pool(frames: np.ndarray) -> np.ndarray:
@@ -47,15 +67,30 @@ def pool_windows(frames: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def _pool_masked(batch: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """pool() for a batch of padded windows (B, WINDOW, 128) with a frame mask (B, WINDOW)."""
     m = mask[:, :, None].astype(np.float32)
-    count = m.sum(1)
+    count = np.maximum(m.sum(1), 1.0)
     mean = (batch * m).sum(1) / count
     std = np.sqrt((((batch - mean[:, None, :]) ** 2) * m).sum(1) / count)
     peak = np.where(mask[:, :, None], batch, -np.inf).max(1)
     return np.concatenate([mean, std, peak], axis=1)
 
 
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))
+
+
+def _attend(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per-label softmax of ``scores`` (B, WINDOW, L) over each window's frames."""
+    scores = np.where(mask[:, :, None], scores, -np.inf)
+    weights = np.exp(scores - scores.max(1, keepdims=True))
+    return weights / weights.sum(1, keepdims=True)
+
+
 @dataclass
 class TagModel:
+    """The tagger's weights. With ``wa`` (attention): per-frame standardization ``mu``,
+    ``sd`` (128,), and each array stacked over ensemble members (a leading axis). Without:
+    the pooled tagger of older builds, standardizing pooled windows (384,)."""
+
     labels: np.ndarray  # (L,) AudioSet class indices, the output order
     mu: np.ndarray
     sd: np.ndarray
@@ -63,16 +98,43 @@ class TagModel:
     b1: np.ndarray
     w2: np.ndarray
     b2: np.ndarray
+    wa: np.ndarray | None = None
+    ba: np.ndarray | None = None
+
+    @property
+    def attention(self) -> bool:
+        return self.wa is not None
 
     def predict_pooled(self, pooled: np.ndarray) -> np.ndarray:
+        """The pooled tagger's probabilities for pooled windows (B, 384)."""
         x = (pooled - self.mu) / self.sd
         hidden = np.maximum(x @ self.w1 + self.b1, 0.0)
-        return 1.0 / (1.0 + np.exp(-(hidden @ self.w2 + self.b2)))
+        return _sigmoid(hidden @ self.w2 + self.b2)
+
+    def predict_windows(self, frames: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Tag probabilities (B, L) for padded uint8 windows (B, WINDOW, 128) and their
+        frame masks (B, WINDOW); every window needs at least one frame."""
+        if not self.attention:
+            return self.predict_pooled(pool_windows(frames, mask))
+        out = np.empty((len(frames), len(self.labels)), dtype=np.float32)
+        for start in range(0, len(frames), _PREDICT_BATCH):
+            part = slice(start, start + _PREDICT_BATCH)
+            x = (dequantize(frames[part]) - self.mu) / self.sd
+            out[part] = self._attention_probabilities(x, mask[part])
+        return out
+
+    def _attention_probabilities(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        assert self.wa is not None and self.ba is not None
+        total = np.zeros((len(x), len(self.labels)), dtype=np.float32)
+        for e in range(len(self.w1)):
+            hidden = np.maximum(x @ self.w1[e] + self.b1[e], 0.0)
+            alpha = _attend(hidden @ self.wa[e] + self.ba[e], mask)
+            total += _sigmoid((alpha * (hidden @ self.w2[e] + self.b2[e])).sum(1))
+        return total / len(self.w1)
 
     def predict(self, frames: np.ndarray) -> np.ndarray:
         """Tag probabilities of one track: the mean over its clip-sized windows."""
-        pooled = np.stack([pool(w) for w in windows(frames)])
-        return self.predict_pooled(pooled).mean(0)
+        return self.predict_windows(*padded_windows(frames)).mean(0)
 
     @classmethod
     def untrained(cls, labels: Sequence[int]) -> TagModel:
@@ -100,7 +162,8 @@ class TagModel:
         return buf.getvalue()
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        return {k: getattr(self, k) for k in ("labels", "mu", "sd", "w1", "b1", "w2", "b2")}
+        names = _ARRAYS + (_ATTENTION_ARRAYS if self.attention else ())
+        return {k: getattr(self, k) for k in names}
 
     @property
     def digest(self) -> str:
@@ -116,7 +179,44 @@ class TagModel:
     @classmethod
     def load(cls, path: Path) -> TagModel:
         with np.load(path) as data:
-            return cls(**{k: data[k] for k in ("labels", "mu", "sd", "w1", "b1", "w2", "b2")})
+            arrays = {k: data[k] for k in _ARRAYS}
+            if all(k in data for k in _ATTENTION_ARRAYS):
+                arrays.update({k: data[k] for k in _ATTENTION_ARRAYS})
+        model = cls(**arrays)
+        model.check_shapes()
+        return model
+
+    def check_shapes(self) -> None:
+        """Raise ValueError unless the arrays fit together (a damaged file may not)."""
+        n = len(self.labels)
+        if self.attention:
+            assert self.wa is not None and self.ba is not None
+            members, dims, hidden = self.w1.shape if self.w1.ndim == 3 else (0, 0, 0)
+            expected = {
+                "mu": (EMBEDDING_SIZE,),
+                "sd": (EMBEDDING_SIZE,),
+                "w1": (members, EMBEDDING_SIZE, hidden),
+                "b1": (members, hidden),
+                "w2": (members, hidden, n),
+                "b2": (members, n),
+                "wa": (members, hidden, n),
+                "ba": (members, n),
+            }
+            if members < 1 or dims != EMBEDDING_SIZE:
+                raise ValueError("its attention weights have the wrong shape")
+        else:
+            hidden = self.w1.shape[1] if self.w1.ndim == 2 else 0
+            expected = {
+                "mu": (POOLED_SIZE,),
+                "sd": (POOLED_SIZE,),
+                "w1": (POOLED_SIZE, hidden),
+                "b1": (hidden,),
+                "w2": (hidden, n),
+                "b2": (n,),
+            }
+        for name, shape in expected.items():
+            if getattr(self, name).shape != shape:
+                raise ValueError(f"its {name} has the wrong shape")
 
 
 def train_tagger(
@@ -124,20 +224,21 @@ def train_tagger(
     label_sets: Sequence[Sequence[int]],
     labels: Sequence[int],
     *,
-    steps: int = 800,
+    steps: int = 1200,
     hidden: int = 512,
     batch: int = 128,
+    members: int = 1,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> TagModel:
-    """Fit the tagger on clips (uint8 frames) and their AudioSet labels.
+    """Fit the attention tagger on clips (uint8 frames) and their AudioSet labels.
 
     Only ``labels`` are predicted; clips with none of them still teach what they are not.
-    Deterministic for a given seed and data.
+    ``members`` taggers with seeds ``seed``, ``seed + 1``, ... are averaged. Deterministic
+    for a given seed and data.
     """
     if not frames:
         raise ValueError("no labelled clips to train the tagger on")
-    rng = np.random.default_rng(seed)
     column = {label: i for i, label in enumerate(labels)}
     n = len(frames)
     padded = np.zeros((n, WINDOW, EMBEDDING_SIZE), dtype=np.uint8)  # 8-bit: a quarter of float32
@@ -150,27 +251,81 @@ def train_tagger(
         for label in clip_labels:
             if label in column:
                 targets[i, column[label]] = 1.0
-    full = np.concatenate(
-        [
-            pool_windows(
-                padded[i : i + 8192], np.arange(WINDOW)[None, :] < lengths[i : i + 8192, None]
-            )
-            for i in range(0, n, 8192)
-        ]
-    )
-    mu = full.mean(0, dtype=np.float64).astype(np.float32)
-    sd = full.std(0, dtype=np.float64).astype(np.float32) + 1e-6
-    del full
+    if not lengths.all():
+        raise ValueError("a clip to train the tagger on has no frames")
+    mu, sd = _frame_statistics(padded, lengths)
+    nets = [
+        _train_member(
+            padded,
+            lengths,
+            targets,
+            mu,
+            sd,
+            steps,
+            hidden,
+            batch,
+            seed + e,
+            _offset(progress, e * steps, members * steps),
+        )
+        for e in range(members)
+    ]
+    stacked = [np.stack(arrays) for arrays in zip(*nets, strict=True)]
+    return TagModel(np.asarray(labels, dtype=np.int64), mu, sd, *stacked)
 
-    d = POOLED_SIZE
+
+def _offset(
+    progress: Callable[[int, int], None] | None, done: int, total: int
+) -> Callable[[int, int], None] | None:
+    if progress is None:
+        return None
+    return lambda step, _steps: progress(done + step, total)
+
+
+def _frame_statistics(padded: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of every real (unpadded) dequantized frame, per dim."""
+    total = np.zeros(EMBEDDING_SIZE)
+    squares = np.zeros(EMBEDDING_SIZE)
+    count = int(lengths.sum())
+    positions = np.arange(WINDOW)[None, :]
+    for start in range(0, len(padded), 8192):
+        part = slice(start, start + 8192)
+        x = dequantize(padded[part])[positions < lengths[part, None]].astype(np.float64)
+        total += x.sum(0)
+        squares += (x * x).sum(0)
+    mean = total / count
+    sd = np.sqrt(np.maximum(squares / count - mean * mean, 0.0)) + 1e-6
+    return mean.astype(np.float32), sd.astype(np.float32)
+
+
+def _train_member(
+    padded: np.ndarray,
+    lengths: np.ndarray,
+    targets: np.ndarray,
+    mu: np.ndarray,
+    sd: np.ndarray,
+    steps: int,
+    hidden: int,
+    batch: int,
+    seed: int,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[np.ndarray, ...]:
+    """One attention tagger: w1, b1, w2, b2, wa, ba. The label and attention layers are
+    one matrix while training ([w2 | wa]), split when done."""
+    rng = np.random.default_rng(seed)
+    n, labels = targets.shape
+    d = EMBEDDING_SIZE
     w1 = rng.normal(0, np.sqrt(2 / d), (d, hidden)).astype(np.float32)
     b1 = np.zeros(hidden, np.float32)
-    w2 = rng.normal(0, np.sqrt(1 / hidden), (hidden, len(labels))).astype(np.float32)
-    b2 = np.full(len(labels), -3.0, np.float32)
-    params = [w1, b1, w2, b2]
+    w2a = np.zeros((hidden, 2 * labels), np.float32)  # attention starts even: wa = 0
+    w2a[:, :labels] = rng.normal(0, np.sqrt(1 / hidden), (hidden, labels))
+    b2a = np.zeros(2 * labels, np.float32)
+    b2a[:labels] = -3.0  # labels are rare: start near their base rate
+    params = [w1, b1, w2a, b2a]
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
     lr, decay, dropout, noise = 1e-3, 1e-4, 0.3, 0.3
+    decayed = np.ones(2 * labels, np.float32)
+    decayed[labels:] = 0.0  # weight decay on the label layer only, not on attention
     positions = np.arange(WINDOW)[None, :]
     for step in range(1, steps + 1):
         idx = rng.integers(0, n, batch)
@@ -178,28 +333,41 @@ def train_tagger(
         crop = rng.integers(np.minimum(3, length), length + 1)
         start = (rng.random(batch) * (length - crop + 1)).astype(np.int64)
         mask = (positions >= start[:, None]) & (positions < (start + crop)[:, None])
-        x = (pool_windows(padded[idx], mask) - mu) / sd
-        x += rng.normal(0, noise, x.shape).astype(np.float32)
+        x = (dequantize(padded[idx]) - mu) / sd
+        x += noise * rng.standard_normal(x.shape, dtype=np.float32)
         y = targets[idx]
         h = np.maximum(x @ w1 + b1, 0.0)
-        keep = (rng.random(h.shape) > dropout) / (1 - dropout)
+        keep = (rng.random(h.shape, dtype=np.float32) > dropout) * np.float32(1 / (1 - dropout))
         h *= keep
-        p = 1.0 / (1.0 + np.exp(-(h @ w2 + b2)))
-        g = (p - y) / batch
-        gh = (g @ w2.T) * (h > 0) * keep
-        grads = [x.T @ gh + decay * w1, gh.sum(0), h.T @ g + decay * w2, g.sum(0)]
+        out = h @ w2a + b2a
+        z, scores = out[..., :labels], out[..., labels:]
+        alpha = _attend(scores, mask)
+        logit = (alpha * z).sum(1)
+        g = (_sigmoid(logit) - y) / batch  # d loss / d logit, binary cross-entropy
+        gz = g[:, None, :] * alpha
+        gout = np.concatenate([gz, gz * (z - logit[:, None, :])], axis=2)
+        gh = (gout @ w2a.T) * (h > 0) * keep
+        flat_h = h.reshape(-1, hidden)
+        flat_gout = gout.reshape(-1, 2 * labels)
+        flat_gh = gh.reshape(-1, hidden)
+        grads = [
+            x.reshape(-1, d).T @ flat_gh + decay * w1,
+            flat_gh.sum(0),
+            flat_h.T @ flat_gout + decay * w2a * decayed,
+            flat_gout.sum(0),
+        ]
+        rate = lr * 0.5 * (1 + np.cos(np.pi * step / steps))  # cosine decay to zero
         for i, (param, grad) in enumerate(zip(params, grads, strict=True)):
             m[i] = 0.9 * m[i] + 0.1 * grad
             v[i] = 0.999 * v[i] + 0.001 * grad * grad
-            param -= lr * (m[i] / (1 - 0.9**step)) / (np.sqrt(v[i] / (1 - 0.999**step)) + 1e-8)
+            param -= rate * (m[i] / (1 - 0.9**step)) / (np.sqrt(v[i] / (1 - 0.999**step)) + 1e-8)
         if progress is not None and (step % 100 == 0 or step == steps):
             progress(step, steps)
-    return TagModel(
-        np.asarray(labels, dtype=np.int64),
-        mu.astype(np.float32),
-        sd.astype(np.float32),
+    return (
         w1,
         b1,
-        w2,
-        b2,
+        w2a[:, :labels].copy(),
+        b2a[:labels].copy(),
+        w2a[:, labels:].copy(),
+        b2a[labels:].copy(),
     )

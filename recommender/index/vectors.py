@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..vggish_format import EMBEDDING_SIZE
-from .tagger import WINDOW, TagModel, dequantize, pool_windows
+from .tagger import WINDOW, TagModel, dequantize
 
 SCHEME = "earshot-v1"
 SOUND_DIMS = EMBEDDING_SIZE  # the sound block comes first in every vector
@@ -82,12 +82,13 @@ class VectorSpace:
         lengths = np.array([len(frames[i]) for i in clips])
         for row, i in enumerate(clips):
             padded[row, : lengths[row]] = frames[i]
-        pooled = pool_windows(padded, np.arange(WINDOW)[None, :] < lengths[:, None])
+        mask = np.arange(WINDOW)[None, :] < lengths[:, None]
         tags = np.stack([self.known_tags(labels[i]) for i in clips])
         unknown = ~tags.any(1)
         if unknown.any():
-            tags[unknown] = self.tagger.predict_pooled(pooled[unknown])
-        sound = self.audio_weight * _unit(pooled[:, :SOUND_DIMS] - self.tagger.frame_mean)
+            tags[unknown] = self.tagger.predict_windows(padded[unknown], mask[unknown])
+        mean = (dequantize(padded) * mask[:, :, None]).sum(1) / lengths[:, None]
+        sound = self.audio_weight * _unit(mean - self.tagger.frame_mean)
         out[clips] = np.concatenate([sound, tags], axis=1)
         return out
 

@@ -105,13 +105,21 @@ def fetch_model(setting: str) -> tuple[str, Path]:
 class Embedder:
     """A loaded VGGish and its postprocessing. Build one per process and keep it."""
 
-    def __init__(self, setting: str, pca_path: Path) -> None:
-        """``setting`` is VGGISH_MODEL: handles tried in order, or a SavedModel folder."""
+    def __init__(self, setting: str, pca_path: Path, threads: int = 0) -> None:
+        """``setting`` is VGGISH_MODEL: handles tried in order, or a SavedModel folder.
+        ``threads`` (LISTEN_THREADS) bounds TensorFlow's thread pools; 0 keeps its default."""
         self.pca = PcaParams(pca_path)
         self.setting = setting
         self.version = f"{model_id(setting)}|pca:{self.pca.digest}"
-        import tensorflow as tf  # noqa: F401  (heavy: imported only where a model runs)
+        import tensorflow as tf  # heavy: imported only where a model runs
         import tensorflow_hub as hub
+
+        if threads:
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(threads)
+                tf.config.threading.set_inter_op_parallelism_threads(threads)
+            except RuntimeError:  # TensorFlow already ran something in this process
+                log.warning("LISTEN_THREADS=%d not applied: TensorFlow had started", threads)
 
         self.handle, self.model = first_that_works(setting, hub.load)
         log.info("VGGish loaded from %s", self.handle)

@@ -132,6 +132,7 @@ class Listener:
         return WorkerConfig(
             model=s.vggish_model,
             pca_params=pca.resolve(),
+            threads=s.listen_threads,
             data_dir=s.data_dir.resolve(),
             fetch=FetchOptions(
                 ffmpeg=ffmpeg,

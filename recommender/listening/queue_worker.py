@@ -81,14 +81,18 @@ def worker_settings(settings: Settings) -> Settings:
     return dataclasses.replace(settings, queue_url=None)
 
 
-def make_worker(settings: Settings, *, warm: bool = True) -> Worker:
+def make_worker(
+    settings: Settings, *, warm: bool = True, listener_class: type[Listener] = Listener
+) -> Worker:
+    """An arq worker for the listening queue; ``listener_class`` is how it listens (the
+    fleet benchmark's hosts sleep instead)."""
     if settings.queue_url is None:
         raise EarshotError("the worker needs QUEUE_URL (redis://host:6379/0)")
     local = worker_settings(settings)
 
     async def startup(ctx: dict[str, Any]) -> None:
         store = await Store.open_settings(local)
-        listener = Listener(local, store)
+        listener = listener_class(local, store)
         ctx["store"], ctx["listener"] = store, listener
         if warm:  # load the model in every listening process before the first job
             slots = local.max_concurrent_requests

@@ -65,6 +65,7 @@ class WorkerConfig:
     pca_params: Path
     data_dir: Path
     fetch: FetchOptions
+    threads: int = 0  # TensorFlow's intra- and inter-op threads; 0: its default
     owner_pid: int = field(default_factory=os.getpid)  # the process that owns the pool
 
     @property
@@ -125,7 +126,7 @@ def _worker_init(data_dir: Path) -> None:
 def _get_embedder(config: WorkerConfig) -> Embedder:
     global _embedder
     if _embedder is None or _embedder.setting != config.model:
-        _embedder = Embedder(config.model, config.pca_params)
+        _embedder = Embedder(config.model, config.pca_params, threads=config.threads)
     return _embedder
 
 

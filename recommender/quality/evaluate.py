@@ -156,6 +156,7 @@ def _kfold_top(
     labels: Sequence[int],
     folds: int,
     steps: int,
+    members: int,
     audio_weight: float | None,
 ) -> np.ndarray:
     """Each query's top 10 (exact search) with a tagger that learned from the train set and
@@ -167,7 +168,11 @@ def _kfold_top(
     for f in range(folds):
         learn = list(split.train) + [c for c, g in zip(catalog, fold, strict=True) if g != f]
         tagger = train_tagger(
-            [c.frames for c in learn], [c.labels for c in learn], labels, steps=steps
+            [c.frames for c in learn],
+            [c.labels for c in learn],
+            labels,
+            steps=steps,
+            members=members,
         )
         space = VectorSpace(tagger) if audio_weight is None else VectorSpace(tagger, audio_weight)
         items = space.item_vectors([c.frames for c in catalog], [c.labels for c in catalog])
@@ -184,7 +189,8 @@ def evaluate(
     trees: int = 10,
     overfetch: int = 20,
     search_k: int = -1,
-    tagger_steps: int = 800,
+    tagger_steps: int = 1200,
+    tagger_members: int = 1,
     audio_weight: float | None = None,
     feedback: bool = False,
     feedback_members: int = 60,
@@ -246,6 +252,7 @@ def evaluate(
         [c.labels for c in split.train],
         specific_labels,
         steps=tagger_steps,
+        members=tagger_members,
     )
     report["timings_s"]["tagger"] = round(time.perf_counter() - started, 2)
     space = VectorSpace(tagger) if audio_weight is None else VectorSpace(tagger, audio_weight)
@@ -329,7 +336,9 @@ def evaluate(
     report["methods"]["earshot_sound_only"] = score(sound)
     if folds > 1:
         progress(f"earshot: {folds}-fold, a tagger per fold")
-        kfold = _kfold_top(split, queries, specific_labels, folds, tagger_steps, audio_weight)
+        kfold = _kfold_top(
+            split, queries, specific_labels, folds, tagger_steps, tagger_members, audio_weight
+        )
         report["methods"]["earshot_kfold"] = score(kfold)
         report["settings_kfold"] = {"folds": folds}
     report["annoy_recall_at_10"] = _recall(earshot_results, exact)
@@ -341,5 +350,6 @@ def evaluate(
         "search_k": search_k,
         "vector_version": space.version,
         "tagger_steps": tagger_steps,
+        "tagger_members": tagger_members,
     }
     return report

@@ -46,6 +46,7 @@ class BotProcess:
             "SYNC_COMMANDS": str(discord.guild_id),
             "RECOMMEND_COOLDOWN_SECONDS": "0",
             "TAGGER_STEPS": "300",
+            "TAGGER_MEMBERS": "1",
             **env,
         }
         self.log = log

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATA_DIR", "INDEX_"))}
-    env.update({"DATA_DIR": str(data_dir), "TAGGER_STEPS": "300", **extra})
+    env.update({"DATA_DIR": str(data_dir), "TAGGER_STEPS": "300", "TAGGER_MEMBERS": "1", **extra})
     return env
 
 

@@ -87,6 +87,7 @@ async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         trees=args.trees,
         overfetch=args.overfetch,
         tagger_steps=settings.tagger_steps,
+        tagger_members=settings.tagger_members,
         feedback=args.feedback,
         feedback_seeds=args.seeds,
         feedback_rounds=args.rounds,

@@ -120,9 +120,9 @@ class Settings:
     audioset_class_labels_url: str | None = None
     audioset_ontology_url: str | None = None
     index_trees: int = 10
-    index_search_k: int = 0  # 0: Annoy's default (trees * count)
+    index_search_k: int = 1000  # 0: Annoy's default (trees * count)
     index_overfetch: int = 20
-    index_max_groups: int = 32
+    index_max_groups: int = 8
     tagger_steps: int = 1200
     tagger_members: int = 2
     db_busy_timeout_s: float = 5.0
@@ -194,9 +194,9 @@ class Settings:
             audioset_class_labels_url=env.get("AUDIOSET_CLASS_LABELS_URL", "").strip() or None,
             audioset_ontology_url=env.get("AUDIOSET_ONTOLOGY_URL", "").strip() or None,
             index_trees=_int(env, "INDEX_TREES", 10, 1, 2000),
-            index_search_k=_int(env, "INDEX_SEARCH_K", 0, 0, 10_000_000),
+            index_search_k=_int(env, "INDEX_SEARCH_K", 1000, 0, 10_000_000),
             index_overfetch=_int(env, "INDEX_OVERFETCH", 20, 1, 200),
-            index_max_groups=_int(env, "INDEX_MAX_GROUPS", 32, 1, 100_000),
+            index_max_groups=_int(env, "INDEX_MAX_GROUPS", 8, 1, 100_000),
             tagger_steps=_int(env, "TAGGER_STEPS", 1200, 10, 1_000_000),
             tagger_members=_int(env, "TAGGER_MEMBERS", 2, 1, 16),
             db_busy_timeout_s=_float(env, "DB_BUSY_TIMEOUT_SECONDS", 5.0, 0.1, 600.0),

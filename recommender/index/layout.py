@@ -75,7 +75,7 @@ SCAN_ROWS = 1024  # rows per scanned chunk: about 1 MB of vectors
 ANNOY_FROM = 2048  # a shared-vector group this large is searched through Annoy
 SHARED_FROM = 32  # rows sharing one routing vector before they form a group of their own
 CLUSTER_ROWS = 512  # mean k-means cluster size for the rest
-MAX_GROUPS = 32  # chunks a lookup visits at most
+MAX_GROUPS = 8  # chunks a lookup visits at most (bounds the tail: README, "Scale")
 # Annoy seeds each build thread with seed + thread number, so its trees depend on the
 # thread count: a fixed count gives one seeded build the same trees on any machine
 # (n_jobs=-1, one thread per core, would not). Four keeps a build parallel where it counts.

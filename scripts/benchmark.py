@@ -658,6 +658,9 @@ def cmd_scale(args: argparse.Namespace) -> dict:
                 "annoy_rows",
                 "trees",
                 "tagger_s",
+                "tagger_clips",
+                "tagger_members",
+                "tagger_steps",
                 "build_s",
                 "total_s",
             )

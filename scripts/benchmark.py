@@ -1279,7 +1279,9 @@ def _reply_latencies(discord, urls: list[str], guilds: list[int | None]) -> list
                 raise AssertionError(f"no answer to {url} in 60 s")
             time.sleep(0.002)
         seconds.append(time.perf_counter() - started)
-        assert not record.get("followups"), f"{url} was refused"
+        if record.get("followups"):
+            said = discord.messages[record["followups"][0]]["content"]
+            raise AssertionError(f"{url} was refused: {said}")
     return seconds
 
 
@@ -1458,10 +1460,13 @@ def cmd_cluster(args: argparse.Namespace) -> dict:
                         "jobs_per_worker": done,
                     }
                 )
-        catalog = _catalog_latency(tmp, model, pca, args.requests, redis.url, postgres.url)
         fleet = _fleet(
             tmp, model, pca, redis, postgres, args.fleet, args.fleet_sleep, args.fleet_rounds
         )
+        try:
+            catalog = _catalog_latency(tmp, model, pca, args.requests, redis.url, postgres.url)
+        except AssertionError as exc:  # reported as what it is, never as a figure
+            catalog = {"failed": str(exc)}
     for r in results:
         one = next(
             o for o in results if o["workers"] == 1 and o["one_core_each"] == r["one_core_each"]

@@ -1279,9 +1279,12 @@ def _reply_latencies(discord, urls: list[str], guilds: list[int | None]) -> list
                 raise AssertionError(f"no answer to {url} in 60 s")
             time.sleep(0.002)
         seconds.append(time.perf_counter() - started)
-        if record.get("followups"):
-            said = discord.messages[record["followups"][0]]["content"]
-            raise AssertionError(f"{url} was refused: {said}")
+        # The answer is posted for the channel (a follow-up with the suggestions' embed,
+        # after a private "Here they come…"); a refusal is private (flag 64).
+        posted = [discord.messages[m] for m in record.get("followups", [])]
+        if not any(m.get("embeds") and not m["flags"] & 64 for m in posted):
+            said = posted[0]["content"] if posted else "nothing"
+            raise AssertionError(f"{url} was refused: {said!r}")
     return seconds
 
 

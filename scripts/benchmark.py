@@ -706,8 +706,7 @@ def cmd_scale(args: argparse.Namespace) -> dict:
             np.save(tmp / "exact.npy", np.array([sorted(t) for t in exact]))
         looked_up = _lookups(index, queries, exact, args.queries - args.queries // 2)
         report.update(looked_up)
-        recall = [looked_up["recall_at_10"]]
-        report["anchors"] = _anchors(vectors, queries, exact, recall[0])
+        report["anchors"] = _anchors(vectors, queries, exact, looked_up["recall_at_10"])
         index.close()
         del vectors
 
@@ -1077,12 +1076,10 @@ def _fleet(
     import statistics
 
     import psutil
-    from arq.jobs import Job
 
     from recommender.catalog.store import Store
     from recommender.config import Settings
-    from recommender.listening import job_codec
-    from recommender.listening.jobs import ListenQueue, job_id
+    from recommender.listening.jobs import ListenQueue
     from recommender.listening.listener import Listener
     from scripts.worker_process import worker_env
 
@@ -1141,17 +1138,9 @@ def _fleet(
                             errors[key] = errors.get(key, 0) + 1
                             continue
                         waited = time.perf_counter() - started
-                        job = Job(
-                            job_id(song, version),
-                            queue.redis,
-                            _queue_name=settings.queue_name,
-                            _deserializer=job_codec.decode,
-                        )
-                        info = await job.result_info()
-                        if info is not None:
-                            hops.append(
-                                waited - (info.finish_time - info.start_time).total_seconds()
-                            )
+                        ran = await _job_run_s(queue.redis, settings, song, version)
+                        if ran is not None:
+                            hops.append(waited - ran)
 
                 def cpu_now() -> dict[str, float]:
                     me = psutil.Process().cpu_times()
@@ -1199,6 +1188,25 @@ def _fleet(
     return results
 
 
+async def _job_run_s(redis, settings, song: str, version: str) -> float | None:
+    """How long arq says the worker ran ``song``'s job (None if it kept no result)."""
+    from arq.jobs import Job
+
+    from recommender.listening import job_codec
+    from recommender.listening.jobs import job_id
+
+    job = Job(
+        job_id(song, version),
+        redis,
+        _queue_name=settings.queue_name,
+        _deserializer=job_codec.decode,
+    )
+    info = await job.result_info()
+    if info is None:
+        return None
+    return (info.finish_time - info.start_time).total_seconds()
+
+
 def _timed_listens(
     settings, warm: str, videos: list[str], together: bool
 ) -> tuple[list[float], list[float]]:
@@ -1208,11 +1216,7 @@ def _timed_listens(
     run in the worker (arq records when the job started and finished)."""
     import asyncio
 
-    from arq.jobs import Job
-
     from recommender.engine import Engine
-    from recommender.listening import job_codec
-    from recommender.listening.jobs import job_id
 
     async def run() -> tuple[list[float], list[float]]:
         engine = await Engine.open(settings)
@@ -1227,15 +1231,8 @@ def _timed_listens(
                 if settings.queue_url:
                     queue = await engine.listener.queue()
                     version = await engine.listener.model_version()
-                    job = Job(
-                        job_id(video, version),
-                        queue.redis,
-                        _queue_name=settings.queue_name,
-                        _deserializer=job_codec.decode,
-                    )
-                    info = await job.result_info()
-                    assert info is not None
-                    ran = (info.finish_time - info.start_time).total_seconds()
+                    ran = await _job_run_s(queue.redis, settings, video, version)
+                    assert ran is not None, video
                     overheads.append(seconds - ran)
                 return seconds
 

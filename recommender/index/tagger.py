@@ -53,19 +53,14 @@ def padded_windows(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return padded, mask
 
 
-def pool(frames: np.ndarray) -> np.ndarray:
-    """Mean, standard deviation and max over a window's dequantized frames."""
-    x = dequantize(frames)
-    return np.concatenate([x.mean(0), x.std(0), x.max(0)])
-
-
 def pool_windows(frames: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """pool() for a batch of padded uint8 windows (B, WINDOW, 128) with a frame mask."""
+    """Mean, standard deviation and max over each window's dequantized frames, for a
+    batch of padded uint8 windows (B, WINDOW, 128) with a frame mask (B, WINDOW)."""
     return _pool_masked(dequantize(frames), mask)
 
 
 def _pool_masked(batch: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """pool() for a batch of padded windows (B, WINDOW, 128) with a frame mask (B, WINDOW)."""
+    """pool_windows() on dequantized windows (B, WINDOW, 128) with a frame mask (B, WINDOW)."""
     m = mask[:, :, None].astype(np.float32)
     count = np.maximum(m.sum(1), 1.0)
     mean = (batch * m).sum(1) / count

@@ -196,6 +196,10 @@ class VectorIndex:
         """How alike a hit and a query vector sound: the cosine of their sound blocks."""
         return self._space.sound_similarity(self.vector_of(hit), query)
 
+    def is_close_sound(self, similarity: float) -> bool:
+        """Whether a sound similarity is close enough to be a reason of its own."""
+        return similarity >= self._space.close_sound
+
     def cosine(self, hit: Hit, query: np.ndarray) -> float:
         """The cosine of a hit's whole vector and a query vector."""
         item = self.vector_of(hit)

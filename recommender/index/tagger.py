@@ -24,12 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from ..vggish_format import EMBEDDING_SIZE
+from .sound_map import fit_sound_map
 
 WINDOW = 10  # frames: one AudioSet clip
 POOLED_SIZE = 3 * EMBEDDING_SIZE
 _PREDICT_BATCH = 1024  # windows at a time: bounds the hidden layer's memory
 _ARRAYS = ("labels", "mu", "sd", "w1", "b1", "w2", "b2")
 _ATTENTION_ARRAYS = ("wa", "ba")
+_SOUND_ARRAYS = ("sound_map",)
 
 
 def dequantize(frames: np.ndarray) -> np.ndarray:
@@ -95,6 +97,8 @@ class TagModel:
     b2: np.ndarray
     wa: np.ndarray | None = None
     ba: np.ndarray | None = None
+    # The sound block's learned projection (sound_map.py); builds before it have none.
+    sound_map: np.ndarray | None = None
 
     @property
     def attention(self) -> bool:
@@ -158,7 +162,14 @@ class TagModel:
 
     def _arrays(self) -> dict[str, np.ndarray]:
         names = _ARRAYS + (_ATTENTION_ARRAYS if self.attention else ())
+        names += _SOUND_ARRAYS if self.sound_map is not None else ()
         return {k: getattr(self, k) for k in names}
+
+    def sound(self, means: np.ndarray) -> np.ndarray:
+        """Tracks' mean dequantized frames (..., 128), centred and, where this build
+        learned one, projected: the sound block before its length is set."""
+        centred = means - self.frame_mean
+        return centred if self.sound_map is None else centred @ self.sound_map
 
     @property
     def digest(self) -> str:
@@ -175,8 +186,9 @@ class TagModel:
     def load(cls, path: Path) -> TagModel:
         with np.load(path) as data:
             arrays = {k: data[k] for k in _ARRAYS}
-            if all(k in data for k in _ATTENTION_ARRAYS):
-                arrays.update({k: data[k] for k in _ATTENTION_ARRAYS})
+            for optional in (_ATTENTION_ARRAYS, _SOUND_ARRAYS):
+                if all(k in data for k in optional):
+                    arrays.update({k: data[k] for k in optional})
         model = cls(**arrays)
         model.check_shapes()
         return model
@@ -209,6 +221,8 @@ class TagModel:
                 "w2": (hidden, n),
                 "b2": (n,),
             }
+        if self.sound_map is not None:
+            expected["sound_map"] = (EMBEDDING_SIZE, EMBEDDING_SIZE)
         for name, shape in expected.items():
             if getattr(self, name).shape != shape:
                 raise ValueError(f"its {name} has the wrong shape")
@@ -265,7 +279,9 @@ def train_tagger(
         for e in range(members)
     ]
     stacked = [np.stack(arrays) for arrays in zip(*nets, strict=True)]
-    return TagModel(np.asarray(labels, dtype=np.int64), mu, sd, *stacked)
+    means = _clip_means(padded, lengths)
+    sound = fit_sound_map(means, targets, mu)
+    return TagModel(np.asarray(labels, dtype=np.int64), mu, sd, *stacked, sound_map=sound)
 
 
 def _offset(
@@ -274,6 +290,18 @@ def _offset(
     if progress is None:
         return None
     return lambda step, _steps: progress(done + step, total)
+
+
+def _clip_means(padded: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Each clip's mean dequantized frame (N, 128), over its real frames."""
+    out = np.empty((len(padded), EMBEDDING_SIZE), dtype=np.float64)
+    positions = np.arange(WINDOW)[None, :]
+    for start in range(0, len(padded), 8192):
+        part = slice(start, start + 8192)
+        mask = positions < lengths[part, None]
+        x = dequantize(padded[part]) * mask[:, :, None]
+        out[part] = x.sum(1) / lengths[part, None]
+    return out
 
 
 def _frame_statistics(padded: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import tempfile
 import time
@@ -334,6 +335,14 @@ def evaluate(
         ]
     )
     report["methods"]["earshot_sound_only"] = score(sound)
+    # The same without the learned projection (the centred mean, as builds before it):
+    # what the projection adds.
+    plain_space = VectorSpace(dataclasses.replace(tagger, sound_map=None))
+    plain_items = plain_space.item_vectors([c.frames for c in catalog], [c.labels for c in catalog])
+    plain_sound = np.array(
+        [_exact_top(plain_items[:, :SOUND_DIMS] @ plain_items[q, :SOUND_DIMS], q) for q in queries]
+    )
+    report["methods"]["earshot_sound_centred_mean"] = score(plain_sound)
     if folds > 1:
         progress(f"earshot: {folds}-fold, a tagger per fold")
         kfold = _kfold_top(

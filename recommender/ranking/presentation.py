@@ -14,7 +14,6 @@ from ..sources.pages import song_page
 from ..video_facts import VideoFacts
 from .pipeline import Ranked
 
-CLOSE_SOUND = 0.6  # sound similarity from which "a close match in sound" is a reason
 # (about one suggestion in twenty reaches it on the AudioSet sample: it says something)
 TASTE_LABELS = 6  # labels shown per side of a member's taste
 
@@ -86,7 +85,7 @@ def recommendation(
     hit = ranked.hit
     sound = index.sound_similarity(hit, query)
     reasons = list(ranked.reasons)
-    if sound >= CLOSE_SOUND:
+    if index.is_close_sound(sound):
         reasons.append("a close match in sound")
     return Recommendation(
         track.id,

@@ -105,14 +105,15 @@ async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     )
     chance = report["chance"]
     print(
-        f"{'chance':19} P@10 {chance['p_at_10']:.3f}  leaf labels only {chance['leaf_p_at_10']:.3f}"
+        f"{'chance':26} P@10 {chance['p_at_10']:.3f}  leaf labels only {chance['leaf_p_at_10']:.3f}"
     )
-    for name in ("seed", "earshot_sound_only", "earshot", "earshot_kfold"):
+    names = ("seed", "earshot_sound_centred_mean", "earshot_sound_only", "earshot", "earshot_kfold")
+    for name in names:
         if name not in report["methods"]:
             continue
         m = report["methods"][name]
         print(
-            f"{name:19} P@10 {m['p_at_10']:.3f} ± {m['p_at_10_se']:.3f}  leaf labels only "
+            f"{name:26} P@10 {m['p_at_10']:.3f} ± {m['p_at_10_se']:.3f}  leaf labels only "
             f"{m['leaf_p_at_10']:.3f}  genre {m['genre_p_at_10']:.3f}  "
             f"instrument {m['instrument_p_at_10']:.3f}"
         )

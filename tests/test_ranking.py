@@ -201,6 +201,22 @@ def test_steering_falls_as_a_member_already_likes_what_comes(tagged_index: Vecto
     assert shift(poorly_served) > shift(well_served)
 
 
+def test_several_favourites_share_one_pull(tagged_index: VectorIndex) -> None:
+    query = tagged_index.vector_at(7)  # label 1 alone
+    skipped = dict.fromkeys(_carrying(2, 30), -1)
+    one = MemberRatings({**skipped, **dict.fromkeys(_carrying(4, 6), 1)})
+    two = MemberRatings(
+        {**skipped, **dict.fromkeys(_carrying(4, 6), 1), **dict.fromkeys(_carrying(5, 6), 1)}
+    )
+    one_taste, two_taste = read_taste(tagged_index, one), read_taste(tagged_index, two)
+    assert one_taste is not None and two_taste is not None
+    one_pull, two_pull = one_taste.pull[SOUND_DIMS:], two_taste.pull[SOUND_DIMS:]
+    # Both favourites pulled, each less than one favourite alone, and no further in all.
+    assert two_pull[4] > 0.3 and two_pull[5] > 0.3
+    assert two_pull[4] < one_pull[4] and two_pull[5] < one_pull[4]
+    assert np.linalg.norm(two_pull) <= np.linalg.norm(one_pull) * 1.01
+
+
 def test_the_pipeline_widens_its_search_when_filters_leave_too_few(index: VectorIndex) -> None:
     query = index.vector_at(30)
     asked: list[int] = []

@@ -195,7 +195,7 @@ def evaluate(
     audio_weight: float | None = None,
     feedback: bool = False,
     feedback_members: int = 60,
-    feedback_seeds: int = 8,
+    feedback_seeds: int = 16,
     feedback_rounds: int = 5,
     describe: bool = False,
     steer_strength: float = STEER_STRENGTH,

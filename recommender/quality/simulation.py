@@ -274,7 +274,7 @@ def simulate_feedback(
     catalog: Sequence[ClipRecord],
     specific_labels: Sequence[int],
     *,
-    seeds: int = 8,
+    seeds: int = 16,
     rounds: int = 5,
     members: int = 60,
     min_items: int = 10,

@@ -33,8 +33,12 @@ from ..index.vector_index import MAX_GROUPS, Hit, VectorIndex
 from ..index.vectors import SOUND_DIMS
 from ..ratings import Community, MemberRatings
 
-STEER_WEIGHT = 1.1  # a label sure to be liked adds this share of the query's length
+STEER_WEIGHT = 1.15  # a label sure to be liked adds this share of the query's length
 UNMET_POWER = 2.0  # steering falls as (1 - share of ratings that are explained likes) ** this
+# The pull is shared among the labels it points to: scaled by (its largest part / its
+# length) ** this, so several favourites (or one with the labels riding along with it)
+# move the query no further in all than one sure favourite does.
+SHARED_PULL_POWER = 2.0
 TASTE_PRIOR = 0.05  # the chance that a label is a favourite, before any rating
 RATING_SLIP = 0.1  # the chance that one rating goes against the member's taste
 LURKER_LIKE_RATE = 0.5  # the like rate assumed for a member who never dislikes
@@ -109,6 +113,9 @@ def read_taste(index: VectorIndex, ratings: MemberRatings) -> Taste | None:
     favourite = favourite_labels(tags, disliked[:, SOUND_DIMS:])
     pull = np.zeros(index.dim, dtype=np.float32)
     pull[SOUND_DIMS:] = favourite - TASTE_PRIOR
+    largest, length = float(pull.max()), float(np.linalg.norm(pull))
+    if largest > 0:
+        pull *= (largest / length) ** SHARED_PULL_POWER
     explained = float((1 - np.prod(1 - np.clip(tags, 0, 1) * favourite, axis=1)).sum())
     return Taste(pull, explained)
 

@@ -161,7 +161,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "two or three, noisy, lurkers), and servers that share a taste",
     )
     for flag, default, what in (
-        ("--seeds", 8, "seeds"),
+        ("--seeds", 16, "seeds"),
         ("--rounds", 5, "rounds"),
         ("--members", 60, "members per kind"),
     ):

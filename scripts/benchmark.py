@@ -762,22 +762,27 @@ def _install_anchors() -> None:
         ) from exc
 
 
-def _lookups(index, queries, exact, catalog_queries: int) -> dict:
+def _lookups(
+    index, queries, exact, catalog_queries: int, max_groups: int = 0, search_k: int = 0
+) -> dict:
     """Recall@10 against exact search, p50 and p99 of ``queries`` at the shipped search
-    settings; the first ``catalog_queries`` are catalog clips, the rest new songs."""
+    settings (or the ``max_groups`` and ``search_k`` given); the first ``catalog_queries``
+    are catalog clips, the rest new songs."""
     import numpy as np
 
     from recommender.config import Settings
 
     shipped = Settings()
+    max_groups = max_groups or shipped.index_max_groups
+    search_k = search_k or shipped.index_search_k or -1
 
     def lookup(q):
         return index.search(
             q,
             10,
             overfetch=shipped.index_overfetch,
-            search_k=shipped.index_search_k or -1,
-            max_groups=shipped.index_max_groups,
+            search_k=search_k,
+            max_groups=max_groups,
         )
 
     # One untimed pass first: a serving bot's index pages are warm, and exact searches
@@ -795,8 +800,8 @@ def _lookups(index, queries, exact, catalog_queries: int) -> dict:
     p50, p99 = times[len(times) // 2], times[int(len(times) * 0.99)]
     return {
         "search": {
-            "max_groups": shipped.index_max_groups,
-            "search_k": shipped.index_search_k,
+            "max_groups": max_groups,
+            "search_k": search_k,
             "overfetch": shipped.index_overfetch,
         },
         "recall_at_10_by_query": {
@@ -824,7 +829,8 @@ def cmd_lookups(args: argparse.Namespace) -> dict:
     queries = np.load(args.dir / "queries.npy")
     exact = [set(row.tolist()) for row in np.load(args.dir / "exact.npy")]
     report = {"benchmark": "lookups", "machine": machine(), "build": str(args.dir)}
-    report.update(_lookups(index, queries, exact, len(queries) - len(queries) // 2))
+    search = {"max_groups": args.max_groups, "search_k": args.search_k}
+    report.update(_lookups(index, queries, exact, len(queries) - len(queries) // 2, **search))
     index.close()
     return report
 
@@ -1680,6 +1686,8 @@ def main() -> int:
     )
     lookups = sub.add_parser("lookups", help="lookups again on a build kept by scale --keep")
     lookups.add_argument("dir", type=Path)
+    lookups.add_argument("--max-groups", type=int, default=0, help="INDEX_MAX_GROUPS to try")
+    lookups.add_argument("--search-k", type=int, default=0, help="INDEX_SEARCH_K to try")
     lookups.add_argument("--json", action="store_true")
     titles = sub.add_parser("titles", help="what titles cost a reply; the verify sweep at scale")
     titles.add_argument("--queries", type=int, default=60)

@@ -202,7 +202,6 @@ def test_steering_falls_as_a_member_already_likes_what_comes(tagged_index: Vecto
 
 
 def test_several_favourites_share_one_pull(tagged_index: VectorIndex) -> None:
-    query = tagged_index.vector_at(7)  # label 1 alone
     skipped = dict.fromkeys(_carrying(2, 30), -1)
     one = MemberRatings({**skipped, **dict.fromkeys(_carrying(4, 6), 1)})
     two = MemberRatings(

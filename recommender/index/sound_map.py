@@ -18,6 +18,10 @@ import numpy as np
 SHRINK = 1.0  # the within-label scatter plus this times its mean variance, on the diagonal
 POWER = 0.25  # a direction's weight: (between / within separation) ** POWER
 MIN_CLIPS = 2  # a label on fewer clips has no scatter to learn from
+# Every direction keeps at least this share of the mean separation: L labels separate at
+# most L - 1 directions, and a catalog with few labels would otherwise lose the rest of
+# the sound (10 labels: sound-only P@10 0.20 without the floor, 0.29 with it).
+FLOOR = 0.1
 
 
 def fit_sound_map(means: np.ndarray, targets: np.ndarray, centre: np.ndarray) -> np.ndarray:
@@ -40,7 +44,8 @@ def fit_sound_map(means: np.ndarray, targets: np.ndarray, centre: np.ndarray) ->
     values, vectors = np.linalg.eigh(within)
     whiten = vectors @ np.diag(1.0 / np.sqrt(np.maximum(values, 1e-12))) @ vectors.T
     separation, directions = np.linalg.eigh(whiten @ between @ whiten)
-    weights = np.maximum(separation, 0.0) ** POWER
+    separation = np.maximum(separation, 0.0)
+    weights = np.maximum(separation, FLOOR * separation.mean()) ** POWER
     projection = whiten @ directions * weights
     # Only directions matter to the cosine: scaled to a spectral norm of 1.
     return (projection / max(float(np.linalg.norm(projection, 2)), 1e-12)).astype(np.float32)

@@ -33,7 +33,7 @@ STEER_STRENGTH = 1.0  # how far /discover's ``like`` moves a song toward the des
 # Sound similarity from which a suggestion is "a close match in sound": the same share of
 # suggestions (about one in nine on the shared sample) with the learned projection, whose
 # cosines run higher, as with the centred mean of older builds.
-CLOSE_SOUND = 0.75
+CLOSE_SOUND = 0.73
 CLOSE_SOUND_CENTRED = 0.6
 
 

@@ -82,7 +82,7 @@ def test_earshot_at_least_doubles_the_original_method(audioset: Path, tmp_path: 
     assert seed["p_at_10"] > 5 * chance["p_at_10"]
     assert earshot["p_at_10"] > sound["p_at_10"] + Z * earshot["p_at_10_se"]
     # The learned sound block hears labels better than the centred mean it replaced
-    # (issue 25: 0.315 against 0.291 on this half, about 4 standard errors).
+    # (issue 25: 0.314 against 0.291 on this half, about 4 standard errors).
     centred = report["methods"]["earshot_sound_centred_mean"]
     assert sound["p_at_10"] > centred["p_at_10"] + sound["p_at_10_se"], (sound, centred)
     assert sound["leaf_p_at_10"] > centred["leaf_p_at_10"], (sound, centred)

@@ -14,7 +14,6 @@ from ..sources.pages import song_page
 from ..video_facts import VideoFacts
 from .pipeline import Ranked
 
-# (about one suggestion in twenty reaches it on the AudioSet sample: it says something)
 TASTE_LABELS = 6  # labels shown per side of a member's taste
 
 

@@ -146,6 +146,11 @@ def _exact_top(scores: np.ndarray, self_index: int) -> np.ndarray:
     return top[np.argsort(-scores[top], kind="stable")]
 
 
+def _sound_top(items: np.ndarray, query_sounds: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Each query's exact top 10 by its sound block alone (itself left out)."""
+    return np.array([_exact_top(items @ v, q) for q, v in zip(queries, query_sounds, strict=True)])
+
+
 def fold_of(video_id: str, folds: int) -> int:
     """A stable fold per video, independent of the halves' split."""
     return int(holdout_fraction(video_id + "#fold") * folds)
@@ -328,21 +333,15 @@ def evaluate(
     report["methods"]["earshot_exact"] = score(exact)
     # The sound block alone (tags dropped): what the tags add, and what carries a song whose
     # tags are uncertain. The original method is sound only already.
-    sound = np.array(
-        [
-            _exact_top(items[:, :SOUND_DIMS] @ v[:SOUND_DIMS], q)
-            for q, v in zip(queries, query_vectors, strict=True)
-        ]
-    )
+    sound = _sound_top(items[:, :SOUND_DIMS], query_vectors[:, :SOUND_DIMS], queries)
     report["methods"]["earshot_sound_only"] = score(sound)
     # The same without the learned projection (the centred mean, as builds before it):
     # what the projection adds.
     plain_space = VectorSpace(dataclasses.replace(tagger, sound_map=None))
-    plain_items = plain_space.item_vectors([c.frames for c in catalog], [c.labels for c in catalog])
-    plain_sound = np.array(
-        [_exact_top(plain_items[:, :SOUND_DIMS] @ plain_items[q, :SOUND_DIMS], q) for q in queries]
+    plain = np.stack([plain_space.sound(c.frames) for c in catalog])
+    report["methods"]["earshot_sound_centred_mean"] = score(
+        _sound_top(plain, plain[queries], queries)
     )
-    report["methods"]["earshot_sound_centred_mean"] = score(plain_sound)
     if folds > 1:
         progress(f"earshot: {folds}-fold, a tagger per fold")
         kfold = _kfold_top(

@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from scripts.benchmarks import REGISTRY, parser
+from scripts.benchmarks import REGISTRY, parser, targets
 from scripts.benchmarks.harness import at_share, emit
 from scripts.standins.cli import ROOT
 
-NAMES = ("listen", "bot", "rerank", "scale", "lookups", "titles", "cluster", "sources")
+NAMES = ("listen", "bot", "rerank", "scale", "lookups", "titles", "cluster", "sources", "targets")
 # The rerank report's keys, in order: tools read these reports.
 RERANK_KEYS = [
     "benchmark",
@@ -124,3 +125,43 @@ def test_a_small_rerank_runs_end_to_end() -> None:
         assert list(figures) == ["p50", "p99", "max"]
         assert 0 < figures["p50"] <= figures["p99"] <= figures["max"]
     assert report["ratings_load_ms_p50"] > 0
+
+    # The targets command reads the same report: its rerank row finds the figure.
+    (row,) = targets.check({"rerank": report}, [t for t in targets.TARGETS if t.run == "rerank"])
+    assert row["figure"] == report["rerank_only_ms"]["p99"]
+    assert row["verdict"] in ("pass", "FAIL") and row["measured_on"] == report["machine"]["cpu"]
+
+
+def test_a_target_passes_fails_or_says_why_it_has_no_figure() -> None:
+    at_most = targets.Target("run", "at most 5", lambda r: r["x"], 5.0, False, " ms")
+    at_least = targets.Target("run", "at least 2", lambda r: r["x"] / r["y"], 2.0, True, "x")
+    assert at_most.check({"x": 4.0}) == (4.0, "pass") and at_most.room(4.0) == "+20%"
+    assert at_most.check({"x": 5.5}) == (5.5, "FAIL") and at_most.room(5.5) == "-10%"
+    assert at_least.check({"x": 5.0, "y": 2.0}) == (2.5, "pass")
+    assert at_least.check({"x": 3.0, "y": 2.0}) == (1.5, "FAIL")
+    assert at_least.check({"x": 3.0, "y": 0})[1].startswith("no figure (ZeroDivisionError")
+    assert at_most.check({})[1] == "no figure (KeyError: 'x')"
+    rows = targets.check({"run": {"failed": "exit 1: Traceback"}}, [at_most])
+    assert rows[0]["verdict"].startswith("no figure (the run failed: exit 1")
+    assert targets.check({"other": {"x": 1}}, [at_most]) == []  # its run was not measured
+
+
+def test_the_targets_command_prints_the_table_and_fails_on_a_missed_target(
+    tmp_path: Path,
+) -> None:
+    """From kept reports (--reuse): the table, and exit 1 when a target is not met."""
+    report = {"machine": {"cpu": "test cpu"}, "rerank_only_ms": {"p99": 1.25}}
+    (tmp_path / "rerank.json").write_text(json.dumps(report))
+    args = ("-m", "scripts.benchmarks", "targets", "--only", "rerank", "--reuse")
+    done = _run(*args, "--reports", str(tmp_path), timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "re-ranking p99 at 1M clips" in done.stdout and "1.25" in done.stdout
+    assert "<= 5 ms" in done.stdout and "+75%" in done.stdout and "pass" in done.stdout
+    assert "targets: 1 met, 0 not met or not measured" in done.stdout
+    report["rerank_only_ms"]["p99"] = 7.5
+    (tmp_path / "rerank.json").write_text(json.dumps(report))
+    done = _run(*args, "--reports", str(tmp_path), "--json", timeout=60)
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["rows"][0]["verdict"] == "FAIL"
+    done = _run("-m", "scripts.benchmarks", "targets", "--only", "nosuchrun", timeout=60)
+    assert done.returncode == 1 and "no run named nosuchrun" in done.stderr

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from recommender.config import Settings
 from recommender.quality.evaluate import holdout_fraction, precision
+from scripts.benchmarks import targets
 from scripts.standins.cli import run_cli
 
 
@@ -31,140 +30,102 @@ def test_holdout_is_stable_and_balanced() -> None:
     assert holdout_fraction("-0SdAVK79lg") == pytest.approx(0.3802021944346934, abs=1e-15)
 
 
-SHIPPED = Settings()  # the tagger a deployment trains: its steps and members
+# The suite checks that the protocol computes what it says, on the real sample with a small
+# tagger (200 steps, one member) and a short simulation (4 seeds of 40 members of each
+# kind), with floors far from any figure a machine's floating point or load can move. The
+# README's targets, with the shipped tagger and 16 seeds, are measured and checked by
+# `bash scripts/targets.sh` (scripts/benchmarks/targets.py), not here.
+SMALL = {"TAGGER_STEPS": "200", "TAGGER_MEMBERS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 
-def _evaluate(audioset: Path, tmp_path: Path, *extra: str) -> dict:
+@pytest.fixture(scope="module")
+def report(audioset: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One evaluation of half A with every part on: descriptions, 2 folds, the simulation."""
     split = str(audioset / "audioset_v1_embeddings" / "bal_train")
     result = run_cli(
-        tmp_path,
-        "evaluate",
-        "--train",
-        split,
-        "--test",
-        split,
-        "--meta",
-        str(audioset),
-        "--holdout",
-        "0.5",
-        *extra,
-        "--json",
-        TAGGER_STEPS=str(SHIPPED.tagger_steps),
-        TAGGER_MEMBERS=str(SHIPPED.tagger_members),
-    )
+        tmp_path_factory.mktemp("evaluate"),
+        "evaluate", "--train", split, "--test", split, "--meta", str(audioset),
+        "--holdout", "0.5", "--describe", "--folds", "2",
+        "--feedback", "--seeds", "4", "--members", "40", "--json",
+        timeout_s=1800,  # a hang guard: about a minute on an idle 2-core machine
+        **SMALL,
+    )  # fmt: skip
     return json.loads(result.stdout)
 
 
-# Each quality figure is asserted with the margin it has: Z of its standard errors (over
-# queries, or over the simulation's seeds). Machines of this kind differ in floating point
-# (OpenBLAS picks its kernels by CPU), and the simulation turns the smallest difference
-# into other suggestions, other ratings and other rounds: the same commit measured noisy
-# members' loss at 9.6% on one machine and 10.4% on another (about one standard error).
-# The README's figures meet every target outright; a test fails only when a figure falls
-# short by more than Z standard errors, or when its spread is too wide to tell.
-Z = 2.0
-
-
-@pytest.mark.slow
-def test_earshot_at_least_doubles_the_original_method(audioset: Path, tmp_path: Path) -> None:
-    report = _evaluate(audioset, tmp_path, "--describe", "--folds", "5")
-    check_descriptions(report["descriptions"])
-    check_k_fold(report)
-    seed, earshot = report["methods"]["seed"], report["methods"]["earshot"]
-    sound = report["methods"]["earshot_sound_only"]
-    for method in (seed, earshot, sound):
-        assert set(method) >= {"p_at_10", "p_at_10_se", "genre_p_at_10", "instrument_p_at_10"}
-        assert 0 < method["leaf_p_at_10"] <= method["p_at_10"]
-        assert 0 < method["p_at_10_se"] < 0.02  # thousands of queries
-    # Beside chance (a random other clip): every method far above it, tags above sound.
+def test_every_method_is_measured_beside_chance(report: dict) -> None:
+    assert report["catalog"] > 4000 and report["queries"] > 2500
     chance = report["chance"]
     assert 0 < chance["leaf_p_at_10"] <= chance["p_at_10"] < 0.05
-    assert seed["p_at_10"] > 5 * chance["p_at_10"]
-    assert earshot["p_at_10"] > sound["p_at_10"] + Z * earshot["p_at_10_se"]
-    # The learned sound block hears labels better than the centred mean it replaced
-    # (issue 25: 0.314 against 0.291 on this half, about 4 standard errors).
-    centred = report["methods"]["earshot_sound_centred_mean"]
-    assert sound["p_at_10"] > centred["p_at_10"] + sound["p_at_10_se"], (sound, centred)
-    assert sound["leaf_p_at_10"] > centred["leaf_p_at_10"], (sound, centred)
-    assert report["catalog"] > 4000 and report["queries"] > 2500
+    methods = report["methods"]
+    for name in ("seed", "earshot", "earshot_sound_only", "earshot_sound_centred_mean"):
+        method = methods[name]
+        assert set(method) >= {"p_at_10", "p_at_10_se", "genre_p_at_10", "instrument_p_at_10"}
+        assert 0 < method["leaf_p_at_10"] <= method["p_at_10"], name
+        assert 0 < method["p_at_10_se"] < 0.02, name  # thousands of queries
+        assert method["p_at_10"] > 5 * chance["p_at_10"], name
+    assert report["settings"]["tagger_steps"] == 200
+
+
+def test_earshot_beats_the_original_method_and_sound_alone(report: dict) -> None:
+    """Wide floors: the small tagger gives about 2.2x the original (the shipped one 2.4x),
+    and the tags about 0.17 above the sound block alone."""
+    seed, earshot = report["methods"]["seed"], report["methods"]["earshot"]
     assert 0.15 < seed["p_at_10"] < 0.30  # the original method, as reported
-    margin = Z * np.hypot(earshot["p_at_10_se"], 2 * seed["p_at_10_se"])
-    assert earshot["p_at_10"] >= 2 * seed["p_at_10"] - margin
-    assert report["annoy_recall_at_10"] >= 0.95
+    assert earshot["p_at_10"] >= 1.5 * seed["p_at_10"]
+    assert report["ratio_vs_seed"] == pytest.approx(earshot["p_at_10"] / seed["p_at_10"])
+    assert earshot["p_at_10"] > report["methods"]["earshot_sound_only"]["p_at_10"] + 0.05
+    assert report["annoy_recall_at_10"] >= 0.9  # 0.99 and more on this sample
 
 
-def check_descriptions(described: dict) -> None:
-    """Issue 24's targets for /discover on one half, each with its margin: a label's P@10
-    at least 0.8, a pair's at least 0.5; steered from a song, at least half of the song's
-    own-label P@10 kept and the described label's share at least doubled. The heard
-    catalog (labels hidden) is reported, and must stay far above chance."""
-    labelled, heard = described["labelled"], described["heard"]
+def test_the_k_fold_tagger_never_learns_from_its_query(report: dict) -> None:
+    """A tagger per fold learns from more clips (the other half and the other fold), never
+    from the query: about the halves' figure, not the jump a leak into its own tagger
+    would give."""
+    halves, kfold = report["methods"]["earshot"], report["methods"]["earshot_kfold"]
+    assert report["settings_kfold"] == {"folds": 2}
+    assert halves["p_at_10"] - 0.05 <= kfold["p_at_10"] < halves["p_at_10"] + 0.1
+    assert 0 < kfold["leaf_p_at_10"] <= kfold["p_at_10"]
+
+
+def test_descriptions_find_their_labels(report: dict) -> None:
+    """On the labelled catalog a label's top 10 carries it by construction; the heard
+    catalog (labels hidden) stays far above chance; steering toward a label raises its
+    share and keeps much of the song."""
+    labelled, heard = report["descriptions"]["labelled"], report["descriptions"]["heard"]
     assert labelled["labels"]["cases"] >= 100 and labelled["pairs"]["cases"] >= 30
-    for block, target in ((labelled["labels"], 0.8), (labelled["pairs"], 0.5)):
-        assert block["p_at_10"] + Z * block["p_at_10_se"] >= target, block
-        assert block["chance"] < 0.05
+    assert labelled["labels"]["p_at_10"] >= 0.95 and labelled["pairs"]["p_at_10"] >= 0.9
+    assert heard["labels"]["p_at_10"] >= 10 * heard["labels"]["chance"]
     like = labelled["like"]
     assert like["queries"] >= 300
-    own, said = like["own_labels_p_at_10"], like["described_label_share"]
-    assert own["steered"] - 0.5 * own["plain"] + Z * like["kept_margin_se"] >= 0, like
-    assert said["steered"] - 2 * said["plain"] + Z * like["lift_margin_se"] >= 0, like
-    assert heard["labels"]["p_at_10"] >= 10 * heard["labels"]["chance"], heard["labels"]
+    assert like["described_label_share"]["steered"] > 3 * like["described_label_share"]["plain"]
+    assert like["own_labels_p_at_10"]["steered"] > 0.3 * like["own_labels_p_at_10"]["plain"]
 
 
-@pytest.mark.slow
-def test_the_other_half_descriptions_and_the_k_fold_protocol(
-    audioset: Path, tmp_path: Path
-) -> None:
-    report = _evaluate(audioset, tmp_path, "--swap", "--describe", "--folds", "5")
-    check_descriptions(report["descriptions"])
-    check_k_fold(report)
+def test_ratings_lift_every_kind_of_member(report: dict) -> None:
+    """Every kind of member is served its labels better after rating than with none (the
+    small run gives 3x to 6x; the targets are 2x to 5x with the shipped tagger), and with
+    no ratings, or a server with none, the ranking is exactly the plain one."""
+    feedback = report["feedback"]
+    assert feedback["seeds"] == 4 and feedback["rounds"] == 5
+    assert feedback["members_per_kind"] == 40 and set(feedback["kinds"]) == set(TARGET_RATIO)
+    for name, kind in feedback["kinds"].items():
+        assert kind["no_ratings_identical"], name
+        assert kind["round_p_at_10"][-1]["mean"] > 1.5 * kind["no_feedback_p_at_10"]["mean"], name
+        assert kind["ratio_last_round"] > 1.5 and kind["ratio_last_round_se"] > 0, name
+        assert 0 <= kind["own_labels_relative_loss"] < 0.3, name  # the target is 8%
+    community = feedback["community"]
+    assert community["server_without_ratings_identical"]
+    assert community["lean"] > 1.0, community
 
 
-KFOLD_TARGET = 0.55  # issue 25: P@10 with the tagger learning as the bot's does
-
-
-def check_k_fold(report: dict) -> None:
-    """A tagger per fold learns from more clips (the other half and four fifths of this
-    one) and never from the query, as the bot's learns from its whole catalog: no worse
-    than the halves' figure, not the jump that a query leaking into its own tagger would
-    give, and at least issue 25's target."""
-    halves, kfold = report["methods"]["earshot"], report["methods"]["earshot_kfold"]
-    assert kfold["p_at_10"] >= halves["p_at_10"] - Z * halves["p_at_10_se"]
-    assert kfold["p_at_10"] < halves["p_at_10"] + 0.1
-    assert 0 < kfold["leaf_p_at_10"] <= kfold["p_at_10"]
-    assert kfold["p_at_10"] >= KFOLD_TARGET - Z * kfold["p_at_10_se"], kfold
+def test_every_quality_target_reads_a_figure_from_the_report(report: dict) -> None:
+    """The targets command reads the same report with the shipped settings: every quality
+    target it checks finds its figure here (whether the small run meets it or not)."""
+    rows = targets.check({"quality-a": report, "quality-b": report})
+    assert len(rows) == 2 * len(targets._quality("quality-a", "A"))
+    missing = [row for row in rows if row["figure"] is None]
+    assert not missing, missing
 
 
 TARGET_RATIO = {"one label": 5.0, "several labels": 3.0, "noisy": 3.0, "lurker": 2.0}
-LOSS_TARGET = 0.08  # at most this share of the song's own labels lost to personalisation
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("half", ["A", "B"])
-def test_personalisation_meets_its_targets(audioset: Path, tmp_path: Path, half: str) -> None:
-    """Issue 13's targets, with issue 19's 8% for the song's own labels, on each half."""
-    swap = ["--swap"] if half == "B" else []
-    feedback = _evaluate(audioset, tmp_path, *swap, "--feedback")["feedback"]
-    assert feedback["seeds"] == 16 and feedback["rounds"] == 5
-    assert feedback["members_per_kind"] >= 60 and set(feedback["kinds"]) == set(TARGET_RATIO)
-    for name, kind in feedback["kinds"].items():
-        rounds = kind["round_p_at_10"]
-        for before, after in itertools.pairwise(rounds):
-            spread = np.hypot(before["se"], after["se"])
-            assert after["mean"] >= before["mean"] - Z * spread, (name, rounds)
-        assert kind["no_ratings_identical"], name  # no ratings: exactly the plain ranking
-        ratio, se = kind["ratio_last_round"], kind["ratio_last_round_se"]
-        # Spread bounds: wide enough for the attention tagger's figures (half B's lurkers
-        # 3.87 ± 0.53 against a 2x target, README), narrow enough that noise cannot pass.
-        assert 0 < se < 0.3 * TARGET_RATIO[name], (name, ratio, se)
-        assert ratio >= TARGET_RATIO[name] - Z * se, (name, ratio, se)
-        loss, se = kind["own_labels_relative_loss"], kind["own_labels_loss_se"]
-        assert 0 < se < 0.03, (name, loss, se)
-        assert loss <= LOSS_TARGET + Z * se, (name, loss, se)
-    community = feedback["community"]
-    assert community["server_without_ratings_identical"]
-    # A newcomer leans toward the server's taste (1.48x ± 0.24 and 1.69x ± 0.34 on the two
-    # halves over 12 servers, README), and a newcomer elsewhere does not.
-    assert community["lean"] > 1.0 and community["lean_se"] < 0.4, community
-    elsewhere = community["other_server_minus_plain"]
-    assert elsewhere["mean"] <= Z * elsewhere["se"], community

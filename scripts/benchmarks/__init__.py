@@ -8,6 +8,7 @@
     python -m scripts.benchmarks titles [--videos N] [--json]
     python -m scripts.benchmarks cluster [--songs N] [--json]
     python -m scripts.benchmarks sources [--songs N] [--json]
+    python -m scripts.benchmarks targets [--only RUN,...] [--reuse] [--json]
 
 from the repository's root; ``python scripts/benchmark.py NAME ...`` runs the same.
 One module per benchmark here, and harness.py for what they share.
@@ -32,12 +33,14 @@ from scripts.benchmarks import (
     rerank,
     scale,
     sources,
+    targets,
     titles,
 )
 from scripts.benchmarks.harness import emit
 
 # Each module: HELP, add_arguments(parser), run(args) -> the report; as_text(report) too
-# when the report has a text form (printed unless --json).
+# when the report has a text form (printed unless --json), and exit_code(report) when the
+# report can fail (targets).
 REGISTRY: dict[str, ModuleType] = {
     "listen": listen,
     "bot": bot,
@@ -47,6 +50,7 @@ REGISTRY: dict[str, ModuleType] = {
     "titles": titles,
     "cluster": cluster,
     "sources": sources,
+    "targets": targets,
 }
 
 
@@ -69,5 +73,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         print(json.dumps(listen.run_child(args)))
         return 0
     module = REGISTRY[args.command]
-    emit(module.run(args), args.json, getattr(module, "as_text", None))
-    return 0
+    report = module.run(args)
+    emit(report, args.json, getattr(module, "as_text", None))
+    # targets: non-zero when a target is not met, so a script can stop on it
+    return module.exit_code(report) if hasattr(module, "exit_code") else 0

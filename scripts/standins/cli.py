@@ -17,14 +17,16 @@ def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_cli(data_dir: Path, *args: str, check: bool = True, **extra: str):
+def run_cli(data_dir: Path, *args: str, check: bool = True, timeout_s: float = 600, **extra: str):
+    """``python -m recommender ARGS`` to its end. ``timeout_s`` only guards against a hang:
+    every command the tests run takes a small fraction of it on an idle 2-core machine."""
     result = subprocess.run(
         [sys.executable, "-m", "recommender", *args],
         cwd=ROOT,
         env=cli_env(data_dir, **extra),
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout_s,
         stdin=subprocess.DEVNULL,
     )
     if check and result.returncode != 0:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import EarshotError
+from ..song_keys import is_valid_key
 from ..sources.refusals import Refusal
 from ..sources.youtube import VideoUnavailableError
 from ..vggish_format import EMBEDDING_SIZE
@@ -85,6 +86,8 @@ def _listen_arguments(args: list[Any]) -> tuple[str, float | None, str]:
     video_id, start_s, version = args
     if not isinstance(video_id, str) or not isinstance(version, str):
         raise RefusedPayloadError("video id and model version must be text")
+    if not is_valid_key(video_id):  # a forged key must not become a page to fetch
+        raise RefusedPayloadError(f"{video_id[:120]!r} is no song key a source accepts")
     return video_id, _number(start_s, "start"), version
 
 

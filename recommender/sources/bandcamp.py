@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from ..song_keys import SONG_IDS, InvalidSongKeyError, song_key
 from .reference import ONE_SONG, SongRef
 from .urls import BadLink, Link
 
@@ -15,6 +16,8 @@ NAME = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
 
 def page(track: str) -> str:
+    if not SONG_IDS["bandcamp"].fullmatch(track):
+        raise InvalidSongKeyError(song_key("bandcamp", track))
     artist, name = track.split("/", 1)
     return f"https://{artist}.bandcamp.com/track/{name}"
 

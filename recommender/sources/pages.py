@@ -4,13 +4,13 @@ ever suggested (a preview never joins)."""
 
 from __future__ import annotations
 
-from ..song_keys import split_key
+from ..song_keys import checked_key
 from . import bandcamp, soundcloud
 from .links import watch_url
 
 
 def song_page(key: str, start_s: float | None = None) -> str:
-    source, song = split_key(key)
+    source, song = checked_key(key)
     if source == "soundcloud":
         moment = int(start_s or 0)
         at = f"#t={moment // 60}:{moment % 60:02d}" if moment else ""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from ..song_keys import SONG_IDS, InvalidSongKeyError, song_key
 from .reference import ONE_SONG, SongRef
 from .urls import BadLink, Link
 
@@ -18,6 +19,8 @@ RESERVED_USERS = frozenset({"discover", "search", "stream", "you", "upload", "ch
 
 
 def page(track: str) -> str:
+    if not SONG_IDS["soundcloud"].fullmatch(track):
+        raise InvalidSongKeyError(song_key("soundcloud", track))
     return f"https://soundcloud.com/{track}"
 
 

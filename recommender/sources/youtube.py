@@ -21,7 +21,7 @@ from yt_dlp.utils import DownloadError, download_range_func
 
 from ..disk import describe_free, is_disk_full, out_of_space
 from ..errors import DiskFullError, EarshotError
-from ..song_keys import SOURCE_NAMES, split_key
+from ..song_keys import SOURCE_NAMES, InvalidSongKeyError, checked_key, split_key
 from . import bandcamp, refusals, soundcloud
 from .links import watch_url
 from .refusals import Refusal
@@ -199,10 +199,13 @@ class YtDlpLogger:
 
 
 def source_url(video_id: str, options: FetchOptions) -> str:
-    """Where yt-dlp reads a song (by its key) from."""
+    """Where yt-dlp reads a song (by its key) from; a key whose id its source cannot have
+    (from a forged queue job, say) is refused here, before any fetch."""
+    source, song = checked_key(video_id)
     if options.test_media_base:
         return options.test_media_base.rstrip("/") + "/" + video_id
-    source, song = split_key(video_id)
+    if source not in PAGES:
+        raise InvalidSongKeyError(video_id)  # a preview source: never fetched by yt-dlp
     return PAGES[source](song)
 
 

@@ -20,6 +20,7 @@ from yt_dlp.utils import DownloadError
 from ytmusicapi import YTMusic
 
 from ..errors import EarshotError
+from ..song_keys import SONG_IDS
 from .web import SourceUnavailableError
 from .words import Candidate, Wanted, choose
 from .youtube import YtDlpLogger
@@ -107,7 +108,7 @@ def music_songs(words: str, options: SearchOptions) -> list[Candidate]:
         raise SourceUnavailableError("YouTube Music's answer was not understood") from None
     found = []
     for result in results[:RESULTS]:
-        if not isinstance(result, dict) or not result.get("videoId"):
+        if not isinstance(result, dict) or not _is_video_id(result.get("videoId")):
             continue
         if result.get("isAvailable") is False:
             continue
@@ -150,7 +151,7 @@ def videos(words: str, options: SearchOptions) -> list[Candidate]:
         raise SourceUnavailableError("YouTube's search did not answer") from None
     found = []
     for entry in (info or {}).get("entries") or []:
-        if not isinstance(entry, dict) or not entry.get("id"):
+        if not isinstance(entry, dict) or not _is_video_id(entry.get("id")):
             continue
         if entry.get("live_status") in ("is_live", "is_upcoming"):
             continue
@@ -163,6 +164,12 @@ def videos(words: str, options: SearchOptions) -> list[Candidate]:
             )
         )
     return found
+
+
+def _is_video_id(value: object) -> bool:
+    """A search answer's id is only ever a YouTube video's (never a key of another source,
+    a URL or a host): anything else is passed over."""
+    return isinstance(value, str) and SONG_IDS["youtube"].fullmatch(value) is not None
 
 
 def _seconds(value: object) -> float | None:

@@ -77,7 +77,7 @@ def _entity(page: str) -> dict | None:
         return None
     try:
         data = json.loads(found.group(1))
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python reads
         return None
     stack = [data]
     while stack:

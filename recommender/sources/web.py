@@ -11,6 +11,7 @@ import ipaddress
 import json
 import logging
 import socket
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,10 +97,17 @@ class WebClient:
 
     async def __aenter__(self) -> WebClient:
         connector = aiohttp.TCPConnector(resolver=None if self.allow_loopback else PublicResolver())
+        # Answers are asked for uncompressed, and one that comes compressed anyway is
+        # inflated here within the byte cap: aiohttp's own inflating would turn a 300 kB
+        # body of zeros into hundreds of MB before any cap saw it.
         self._session = aiohttp.ClientSession(
             timeout=self.timeout,
             connector=connector,
-            headers={"User-Agent": "earshot (a self-hosted Discord bot)"},
+            headers={
+                "User-Agent": "earshot (a self-hosted Discord bot)",
+                "Accept-Encoding": "identity",
+            },
+            auto_decompress=False,
         )
         return self
 
@@ -110,8 +118,8 @@ class WebClient:
     async def json(self, url: str, hosts: Hosts) -> Any:
         try:
             return json.loads(await self.read(url, hosts, JSON_LIMIT))
-        except ValueError:
-            raise self._unavailable("answered with something that is not JSON") from None
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python reads
+            raise self._refused("answered with something that is not JSON it reads") from None
 
     async def text(self, url: str, hosts: Hosts, max_bytes: int = 4 * JSON_LIMIT) -> str:
         return (await self.read(url, hosts, max_bytes)).decode("utf-8", errors="replace")
@@ -143,15 +151,17 @@ class WebClient:
                     if response.status >= 400:
                         raise self._unavailable(f"answered {response.status}")
                     if (response.content_length or 0) > max_bytes:
-                        raise self._unavailable("sent more than earshot takes")
+                        raise self._refused("sent more than earshot takes")
+                    inflate = self._inflater(response.headers.get("Content-Encoding", ""))
                     got = 0
                     async for block in response.content.iter_chunked(CHUNK):
-                        got += len(block)
-                        if got > max_bytes:
-                            raise self._unavailable("sent more than earshot takes")
-                        yield block
+                        for part in inflate(block):
+                            got += len(part)
+                            if got > max_bytes:
+                                raise self._refused("sent more than earshot takes")
+                            yield part
                     return
-            raise self._unavailable("redirected too many times")
+            raise self._refused("redirected too many times")
         except ForbiddenAddressError as exc:
             raise self._forbidden(url, exc) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -161,20 +171,51 @@ class WebClient:
             log.info("%s: %s", url, exc)
             raise self._unavailable("did not answer in time") from None
 
+    def _inflater(self, encoding: str):  # type: ignore[no-untyped-def]
+        """Bytes as sent to bytes as meant, never more than CHUNK at a time from one call:
+        a compressed answer is inflated step by step, so the cap sees every step."""
+        encoding = encoding.strip().lower()
+        if encoding in ("", "identity"):
+            return lambda block: (block,)
+        if encoding not in ("gzip", "x-gzip", "deflate"):
+            raise self._refused(f"sent a {encoding[:20]}-compressed answer earshot cannot read")
+        inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # a gzip or zlib header
+
+        def inflate(block: bytes):  # type: ignore[no-untyped-def]
+            try:
+                while block:
+                    part = inflater.decompress(block, CHUNK)
+                    block = inflater.unconsumed_tail
+                    if part:
+                        yield part
+            except zlib.error:
+                raise self._refused("sent a compressed answer that does not inflate") from None
+
+        return inflate
+
     def _forbidden(self, url: str, exc: ForbiddenAddressError) -> SourceUnavailableError:
         log.warning("refused to fetch %s: %s", url, exc)
-        return self._unavailable("pointed earshot at a private address")
+        return self._refused("pointed earshot at a private address")
 
     def _check(self, url: str, hosts: Hosts) -> None:
         parts = urlsplit(url)
         test_host = parts.hostname in hosts.extra and self.allow_loopback
         if not parts.hostname or not hosts.allow(parts.hostname):
             log.warning("refused to fetch %s: not a host of %s", url, self.service)
-            raise self._unavailable("sent a link to a host that is not its own")
+            raise self._refused("sent a link to a host that is not its own")
         if parts.scheme != "https" and not (test_host and parts.scheme == "http"):
-            raise self._unavailable("sent a link that is not https")
+            raise self._refused("sent a link that is not https")
         if parts.username or parts.password or (parts.port not in (None, 443) and not test_host):
-            raise self._unavailable("sent a link earshot does not follow")
+            raise self._refused("sent a link earshot does not follow")
 
     def _unavailable(self, what: str) -> SourceUnavailableError:
+        """A passing trouble (slow, busy, down): asking again later can help."""
         return SourceUnavailableError(f"{self.service} {what}; try again in a minute.")
+
+    def _refused(self, what: str) -> SourceUnavailableError:
+        """What the service sent is not something earshot takes: asking again gives the
+        same, so the member is pointed at another way to name the song."""
+        return SourceUnavailableError(
+            f"{self.service} {what}, so earshot cannot hear the song from there. "
+            "Name it another way: its YouTube link, or its artist and title."
+        )

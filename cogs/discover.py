@@ -10,6 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.responses import think_privately
+from recommender.results import MAX_SUGGESTIONS
 from recommender.sources.naming import parse_song
 
 from .utils.answers import post_suggestions
@@ -33,7 +34,7 @@ class Discover(commands.Cog):
         instrument="An instrument, as you type: piano, saxophone, synth…",
         mood="A mood: happy, sad, tender, exciting, angry, scary, funny",
         like="A song to start from (a link or its name), steered toward the rest",
-        count="How many suggestions, 1 to 20 (default 5)",
+        count=f"How many suggestions, 1 to {MAX_SUGGESTIONS} (default 5)",
     )
     async def discover(
         self,
@@ -42,7 +43,7 @@ class Discover(commands.Cog):
         instrument: app_commands.Range[str, 1, 100] | None = None,
         mood: app_commands.Range[str, 1, 100] | None = None,
         like: app_commands.Range[str, 1, 500] | None = None,
-        count: app_commands.Range[int, 1, 20] = 5,
+        count: app_commands.Range[int, 1, MAX_SUGGESTIONS] = 5,
     ) -> None:
         # What needs no network is refused before thinking: private from the first moment.
         self.bot.engine.vocabulary.read(genre=genre, instrument=instrument, mood=mood)

@@ -12,6 +12,7 @@ from discord.ext import commands
 
 from bot.responses import answer_privately, think_privately
 from recommender.errors import EarshotError
+from recommender.results import MAX_SUGGESTIONS
 from recommender.sources.naming import find_song_link, parse_song
 from recommender.sources.reference import ACCEPTED_SONGS
 from recommender.sources.uploads import ACCEPTED_UPLOADS, Upload, check_early
@@ -95,7 +96,7 @@ class Recommend(commands.Cog):
     @app_commands.describe(
         song="The song's name and artist, or a link: YouTube, Spotify, Deezer, Apple Music, "
         "SoundCloud, Bandcamp",
-        count="How many suggestions, 1 to 20 (default 5)",
+        count=f"How many suggestions, 1 to {MAX_SUGGESTIONS} (default 5)",
         file="Or an audio or video file of your own (the answer is private unless you share)",
         share="Post the answer to a file for the channel (default: only you see it)",
     )
@@ -103,7 +104,7 @@ class Recommend(commands.Cog):
         self,
         interaction: discord.Interaction,
         song: app_commands.Range[str, 1, 500] | None = None,
-        count: app_commands.Range[int, 1, 20] = 5,
+        count: app_commands.Range[int, 1, MAX_SUGGESTIONS] = 5,
         file: discord.Attachment | None = None,
         share: bool = False,
     ) -> None:

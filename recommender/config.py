@@ -72,7 +72,15 @@ def _database_url(env: Mapping[str, str]) -> str | None:
             "DATABASE_URL must be a PostgreSQL address (postgresql://user:password@host/db); "
             "leave it unset for the SQLite database in DATA_DIR"
         )
-    query = parse_qs(urlsplit(raw).query)
+    parts = urlsplit(raw)
+    try:
+        parts.port  # noqa: B018 - reading it checks it: a port that is not a number raises
+    except ValueError:
+        raise ConfigError(
+            "DATABASE_URL's port is not a number (postgresql://user:password@host:5432/db); "
+            "leave the port out for PostgreSQL's 5432"
+        ) from None
+    query = parse_qs(parts.query)
     for mode in query.get("sslmode", []):
         if mode not in SSL_MODES:
             raise ConfigError(

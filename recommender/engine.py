@@ -31,6 +31,7 @@ from .ranking.queries import Asked, Queries, titled
 from .ranking.suggestions import Suggester
 from .ratings import Reply
 from .results import (
+    MAX_SUGGESTIONS,
     IndexInfo,
     IngestReport,
     Progress,
@@ -46,9 +47,6 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
-
-
-MAX_SUGGESTIONS = 50  # per request; Discord's /recommend offers 1 to 20
 
 
 def check_count(count: int) -> None:

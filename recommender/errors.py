@@ -19,8 +19,12 @@ class EarshotError(Exception):
 class NotReadyError(EarshotError):
     """The deployment is not ready to answer yet (no catalog, or no index)."""
 
-    def __init__(self, operator_hint: str) -> None:
-        super().__init__("earshot is still preparing its catalog; try again in a while.")
+    def __init__(
+        self,
+        operator_hint: str,
+        message: str = "earshot is still preparing its catalog; try again in a while.",
+    ) -> None:
+        super().__init__(message)
         self.operator_hint = operator_hint
 
     def __reduce__(self) -> tuple:
@@ -38,6 +42,21 @@ class CatalogEmptyError(NotReadyError):
 class IndexMissingError(NotReadyError):
     def __init__(self) -> None:
         super().__init__("there is no search index: run `python -m recommender reindex`")
+
+
+class IndexDamagedError(NotReadyError):
+    """The catalog is there but no build of its index reads whole (the log names what)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(
+            f"{problem}: run /reindex or `python -m recommender reindex`",
+            "earshot's search index is damaged and needs rebuilding, so it cannot suggest "
+            "anything right now; a server owner can rebuild it with /reindex.",
+        )
+        self.problem = problem
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.problem,)
 
 
 class UnknownVideoError(EarshotError):

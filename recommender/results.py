@@ -78,6 +78,7 @@ class Query:
     described: str = ""  # /discover: what was looked for ("Sad music + Piano")
 
 
+MAX_SUGGESTIONS = 20  # per request, as every surface says: /recommend, /discover, the CLI
 PLAY_ALL_URL = "https://www.youtube.com/watch_videos?video_ids="
 PLAY_ALL_MAX = 50  # YouTube's untitled playlists take at most 50 videos
 

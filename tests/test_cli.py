@@ -84,6 +84,8 @@ def test_recommend_a_catalog_clip(built: Path) -> None:
             assert item["url"].endswith(f"&t={int(item['start_s'])}s")
         assert item["labels"] and isinstance(item["score"], float)
     assert [i["score"] for i in items] == sorted((i["score"] for i in items), reverse=True)
+    too_many = run_cli(built, "recommend", "--count", "21", "--", video, check=False)
+    assert too_many.returncode == 1 and "Ask for 1 to 20 suggestions, not 21" in too_many.stderr
     text = run_cli(built, "recommend", "--count", "3", "--", video).stdout
     assert text.count("https://www.youtube.com/watch?v=") == 4
 

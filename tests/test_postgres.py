@@ -451,3 +451,16 @@ def test_a_mistyped_sslmode_or_unsupported_channel_binding_is_one_clear_line() -
         Settings.from_env({"DATABASE_URL": base + "?sslmode=require&channel_binding=require"})
     ok = Settings.from_env({"DATABASE_URL": base + "?sslmode=verify-full&channel_binding=prefer"})
     assert ok.database_url is not None
+    with pytest.raises(ConfigError, match="DATABASE_URL's port is not a number"):
+        Settings.from_env({"DATABASE_URL": "postgresql://u:p@db.example.com:abc/earshot"})
+
+
+def test_a_database_url_with_a_bad_port_is_one_line_from_every_command(tmp_path: Path) -> None:
+    from scripts.standins.cli import run_cli
+
+    url = "postgresql://u:secret@db.example.com:abc/earshot"
+    for command in (["stats"], ["doctor"], ["reindex"]):
+        done = run_cli(tmp_path, *command, check=False, DATABASE_URL=url)
+        assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+        assert "DATABASE_URL's port is not a number" in done.stderr, done.stderr
+        assert "secret" not in done.stderr

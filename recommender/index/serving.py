@@ -10,7 +10,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from ..errors import CatalogEmptyError, IndexMissingError, NotReadyError
+from ..errors import CatalogEmptyError, IndexDamagedError, IndexMissingError
 from .vector_index import IndexUnreadableError, VectorIndex, VerifyStopped, current_build
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ class ServedIndex:
         if self.current is None:
             if await catalog_tracks() == 0:
                 raise CatalogEmptyError()
-            raise NotReadyError(self.problem) if self.problem else IndexMissingError()
+            raise IndexDamagedError(self.problem) if self.problem else IndexMissingError()
         if len(self.current) == 0:
             raise CatalogEmptyError()
         return self.current

@@ -76,12 +76,13 @@ class Shutdown:
         os._exit(STOPPED_BY_FORCE)
 
 
-TEARDOWN_S = 10.0  # after the close, for the tasks still running to end
+TEARDOWN_S = 10.0  # after the close, for what is still running to end (all steps together)
 
 
 def run(main: Coroutine[Any, Any, None], teardown_s: float = TEARDOWN_S) -> None:
     """``asyncio.run``, but its teardown is bounded: a task that does not end when
-    cancelled is left behind, named in the log, instead of holding the process forever.
+    cancelled (or an async generator's cleanup, or the default executor's threads) is
+    left behind, named in the log, instead of holding the process forever.
     (One such: SQLAlchemy's graceful close of an aiosqlite connection whose query was
     cancelled can wait on a worker thread that has already stopped.)"""
     loop = asyncio.new_event_loop()
@@ -90,19 +91,22 @@ def run(main: Coroutine[Any, Any, None], teardown_s: float = TEARDOWN_S) -> None
         loop.run_until_complete(main)
     finally:
         try:
+            deadline = loop.time() + teardown_s
             pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
             for task in pending:
                 task.cancel()
-            if pending:
-                _, stuck = loop.run_until_complete(asyncio.wait(pending, timeout=teardown_s))
-                for task in stuck:
-                    log.warning("left behind at exit, still running: %s", task.get_coro())
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.run_until_complete(
-                asyncio.wait(
-                    [loop.create_task(loop.shutdown_default_executor())], timeout=teardown_s
-                )
-            )
+            _wait(loop, pending, deadline)
+            _wait(loop, [loop.create_task(loop.shutdown_asyncgens())], deadline)
+            _wait(loop, [loop.create_task(loop.shutdown_default_executor())], deadline)
         finally:
             asyncio.set_event_loop(None)
             loop.close()
+
+
+def _wait(loop: asyncio.AbstractEventLoop, tasks: list[asyncio.Task[Any]], deadline: float) -> None:
+    if not tasks:
+        return
+    timeout = max(deadline - loop.time(), 0.1)
+    _, stuck = loop.run_until_complete(asyncio.wait(tasks, timeout=timeout))
+    for task in stuck:
+        log.warning("left behind at exit, still running: %s", task.get_coro())

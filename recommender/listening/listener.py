@@ -45,6 +45,7 @@ from .searched import Searches, hear_words
 from .uploads import hear_upload
 from .workers import (
     Listened,
+    ListenersStoppedError,
     ModelCheck,
     WorkerConfig,
     WorkerPool,
@@ -80,6 +81,7 @@ class Listener:
         self.members = MemberSlots()  # one new song at a time per member
         self._slots_shared = False
         self.searches = Searches(settings)  # songs named in words, found on YouTube
+        self._closed = False
 
     @property
     def queued(self) -> bool:
@@ -149,6 +151,8 @@ class Listener:
         )
 
     async def _workers(self) -> WorkerPool:
+        if self._closed:  # a new pool's workers would outlive the close
+            raise ListenersStoppedError()
         if self._pool is None:
             pca = await self.ensure_pca_params()
             self._pool = WorkerPool(
@@ -340,7 +344,8 @@ class Listener:
         return listened
 
     async def close(self) -> None:
+        self._closed = True
         if self._pool is not None:
-            self._pool.shutdown()
+            await self._pool.close()
         if self._queue is not None:
             await self._queue.close()

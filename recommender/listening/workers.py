@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 
 CUT_SHARE = 0.95  # a section this close to DOWNLOAD_MAX_BYTES was cut by it (ffmpeg -fs)
+STOP_WAIT_S = 5.0  # for a pool's exiting workers, all together; then the rest are killed
 
 
 class ListenTimeoutError(EarshotError):
@@ -50,6 +51,16 @@ class ListenTimeoutError(EarshotError):
 
 class WorkerCrashedError(EarshotError):
     pass
+
+
+class ListenersStoppedError(WorkerCrashedError):
+    """The pool was closed: earshot is stopping (a queue worker hands the job back)."""
+
+    def __init__(self) -> None:
+        super().__init__("earshot is restarting; ask again in a minute.")
+
+    def __reduce__(self) -> tuple:
+        return type(self), ()
 
 
 class SilentAudioError(EarshotError):
@@ -292,6 +303,8 @@ class WorkerPool:
         self._idle_timer: asyncio.TimerHandle | None = None
         self.replaced = 0
         self.started = 0  # how many times the workers were started (first need, or again)
+        self._closed = False
+        self._stopping: list[threading.Thread] = []  # idle pools being stopped
 
     def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
         return concurrent.futures.ProcessPoolExecutor(
@@ -302,6 +315,8 @@ class WorkerPool:
         )
 
     def _current(self) -> concurrent.futures.ProcessPoolExecutor:
+        if self._closed:
+            raise ListenersStoppedError()
         if self._pool is None:
             log.info("starting the listening workers")
             self._pool = self._new_pool()
@@ -336,7 +351,14 @@ class WorkerPool:
                 f"Listening took longer than {timeout_s:.0f} seconds and was stopped. "
                 "Try again later, or another song."
             ) from None
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self._closed and task is not None and not task.cancelling():
+                raise ListenersStoppedError() from None  # close() cancelled its turn, not us
+            raise
         except BrokenProcessPool:
+            if self._closed:  # close() ended the job
+                raise ListenersStoppedError() from None
             self._replace(pool)
             raise WorkerCrashedError(
                 "The listening worker stopped unexpectedly; it has been restarted. Try again."
@@ -344,7 +366,8 @@ class WorkerPool:
         finally:
             self._active -= 1
             self._last_used = time.monotonic()
-            self._schedule_idle_stop(loop)
+            if not self._closed:
+                self._schedule_idle_stop(loop)
 
     def _schedule_idle_stop(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._idle_timer is not None:
@@ -362,7 +385,11 @@ class WorkerPool:
         )
         pool, self._pool = self._pool, None
         # Joining the exiting processes takes a moment: not on the caller's event loop.
-        threading.Thread(target=self._stop, args=(pool,), daemon=True).start()
+        stopping = threading.Thread(
+            target=self._stop, args=(pool,), daemon=True, name="listening-workers-stop"
+        )
+        self._stopping = [t for t in self._stopping if t.is_alive()] + [stopping]
+        stopping.start()
 
     def _replace(self, broken: concurrent.futures.ProcessPoolExecutor) -> None:
         if broken is not self._pool:
@@ -378,18 +405,35 @@ class WorkerPool:
                 shutil.rmtree(leftover, ignore_errors=True)
 
     @staticmethod
-    def _stop(pool: concurrent.futures.ProcessPoolExecutor) -> None:
-        processes = dict(getattr(pool, "_processes", None) or {})
+    def _stop(pool: concurrent.futures.ProcessPoolExecutor, wait_s: float = STOP_WAIT_S) -> None:
+        """Idle workers exit; one still busy after ``wait_s`` is killed. Blocks, so not on
+        an event loop. Afterwards no process and no thread of the pool is left: at exit,
+        the interpreter joins both without a time limit (a stalled download would hold
+        the exit as long as it stalls)."""
+        processes = getattr(pool, "_processes", None) or {}  # read before shutdown() drops them
+        manager = getattr(pool, "_executor_manager_thread", None)
         pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes.values():
-            process.join(timeout=5)
+        deadline = time.monotonic() + wait_s
+        for process in list(processes.values()):
+            process.join(max(deadline - time.monotonic(), 0.0))
             if process.is_alive():
                 process.kill()
+                process.join(wait_s)
+        if manager is not None:
+            manager.join(wait_s)  # it ends once its processes have
+            if manager.is_alive():
+                log.warning("a listening pool's manager thread did not end: %s", manager)
 
-    def shutdown(self) -> None:
+    async def close(self) -> None:
+        """Stop the workers for good, off the event loop; a job still running or waiting
+        fails with ListenersStoppedError, and no job starts after this."""
+        self._closed = True
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
-        if self._pool is not None:
-            self._stop(self._pool)
-            self._pool = None
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await asyncio.to_thread(self._stop, pool)
+        for stopping in self._stopping:  # an idle stop begun before: as bounded as this one
+            await asyncio.to_thread(stopping.join)
+        self._stopping = []

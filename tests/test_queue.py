@@ -103,6 +103,10 @@ async def _asked_mid_job(
     return asked
 
 
+def _took(worker: ListeningWorker, video: str) -> bool:
+    return any(f":{video}:listen(" in line for line in worker.lines)
+
+
 def _probes(server: RangeServer, video: str) -> int:
     return sum(1 for path, header in server.requests if path == f"/{video}" and header is None)
 
@@ -245,23 +249,27 @@ class _RunsCode:
 async def test_a_worker_killed_mid_job_loses_nothing(
     settings: Settings, server: RangeServer
 ) -> None:
-    # The dead worker's mark expires 6 + 10 s after it took the job.
+    # The dead worker's mark expires 6 + 10 s after it took the job. Both workers are up
+    # before the ask, so the rescue waits on the mark alone, not on a worker's start.
     settings = dataclasses.replace(settings, request_timeout_s=6.0)
     video = VIDEOS[1]
-    doomed = ListeningWorker(_worker_env(settings), "doomed").start()
+    workers = [ListeningWorker(_worker_env(settings), name).start() for name in ("a", "b")]
     engine = await Engine.open(settings)
     try:
         asked = await _asked_mid_job(engine, server, video, 2.0)
+        deadline = time.monotonic() + 60  # a hang guard: arq logs a job as it starts it
+        while not (doomed := next((w for w in workers if _took(w, video)), None)):
+            assert time.monotonic() < deadline, [w.log for w in workers]
+            await asyncio.sleep(0.05)
+        rescuer = next(w for w in workers if w is not doomed)
         doomed.kill()
         server.stall_s = 0
-        started = time.monotonic()
-        with ListeningWorker(_worker_env(settings), "rescuer") as rescuer:
-            result = await asyncio.wait_for(asked, 60)
-            assert result.query.source == "download" and len(result.items) == 3
-            assert any("(try 2)" in line for line in rescuer.lines), rescuer.log
-        assert time.monotonic() - started < 45
+        result = await asyncio.wait_for(asked, 120)  # a hang guard: the bot's wait is 27 s
+        assert result.query.source == "download" and len(result.items) == 3
+        assert any("(try 2)" in line for line in rescuer.lines), rescuer.log
     finally:
-        doomed.kill()
+        for worker in workers:
+            worker.kill()
         await engine.close()
 
 
@@ -294,7 +302,9 @@ async def test_a_listening_process_that_dies_mid_job_is_retried(
 async def test_a_stopped_worker_hands_its_job_back_at_once(
     settings: Settings, server: RangeServer
 ) -> None:
-    settings = dataclasses.replace(settings, request_timeout_s=60.0)
+    # With a 300 s limit a job left behind would wait 310 s for its mark to expire: a job
+    # handed back is taken at once, well before half of that.
+    settings = dataclasses.replace(settings, request_timeout_s=300.0)
     video = VIDEOS[2]
     leaving = ListeningWorker(_worker_env(settings), "leaving").start()
     engine = await Engine.open(settings)
@@ -303,10 +313,11 @@ async def test_a_stopped_worker_hands_its_job_back_at_once(
         assert leaving.stop() == 0  # SIGTERM: a clean exit that cancels and re-queues
         server.stall_s = 0
         started = time.monotonic()
-        with ListeningWorker(_worker_env(settings), "next"):
-            result = await asyncio.wait_for(asked, 60)
+        with ListeningWorker(_worker_env(settings), "next") as following:
+            result = await asyncio.wait_for(asked, 200)
         assert result.query.source == "download"
-        assert time.monotonic() - started < 30  # not the 70 s a dead worker's mark lasts
+        assert _took(following, video), following.log
+        assert time.monotonic() - started < 155  # not the 310 s of a dead worker's mark
     finally:
         leaving.kill()
         await engine.close()

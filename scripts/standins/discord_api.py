@@ -989,6 +989,9 @@ class FakeDiscord:
     def wait_for(
         self, predicate: Callable[[], Any], timeout: float = 60.0, what: str = "the bot"
     ) -> Any:
+        """The predicate's first true value. ``timeout`` only guards against a hang: it
+        returns as soon as the bot has done what is awaited, and every wait in the tests is
+        many times what that takes on an idle machine."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.lock:

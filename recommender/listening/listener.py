@@ -283,9 +283,9 @@ class Listener:
             pending.add_done_callback(lambda _: self._inflight.pop(video_id, None))
         return await asyncio.shield(pending), "download"
 
-    async def listen_file(self, path: Path, *, sections: bool = False) -> Listened:
-        """A local audio file, never cached; ``sections``: only where a video is heard."""
-        return await self._run(listen_file, path.resolve(), sections)
+    async def listen_file(self, path: Path) -> Listened:
+        """A local audio file, heard where a video is; never cached."""
+        return await self._run(listen_file, path.resolve())
 
     async def _listen_new(self, video_id: str, version: str, start_s: float | None) -> Listened:
         if self.queued:  # the worker checks the model version and writes the shared cache

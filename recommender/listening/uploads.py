@@ -37,7 +37,7 @@ async def hear_upload(listener: Listener, upload: Upload, *, member: int | None)
     async with listener.fetching("upload", key, member, hold_s) as folder:
         path = await fetch(upload, folder / "upload", settings.upload_max_bytes, test_cdn)
         try:
-            listened = await listener.listen_file(path, sections=True)
+            listened = await listener.listen_file(path)
         except DecodeError as exc:
             raise UploadRefusedError(
                 f"earshot could not hear {upload.described} as audio: {exc}. "

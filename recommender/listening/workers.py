@@ -29,13 +29,15 @@ from ..errors import DiskFullError, EarshotError
 from ..processes import process_alive
 from ..sources.youtube import (
     FetchOptions,
+    VideoTooLongError,
     check_playable,
     choose_sections,
+    clock,
     download_sections,
     probe,
 )
 from ..vggish_format import MIN_SAMPLES, SAMPLE_RATE
-from .audio import decode
+from .audio import decode, probe_seconds
 from .embedder import Embedder, configure_hub_cache
 
 log = logging.getLogger(__name__)
@@ -64,7 +66,9 @@ class ListenersStoppedError(WorkerCrashedError):
 
 
 class SilentAudioError(EarshotError):
-    pass
+    # Known only once the song was fetched, decoded and measured: it used a listener, so
+    # it costs the wait an answer does (or a silent file could be sent again at once).
+    costs_cooldown = True
 
 
 SILENT_RMS = 1e-4  # about -80 dBFS: digital silence, or hiss far below any music
@@ -164,6 +168,8 @@ def check_model(config: WorkerConfig) -> ModelCheck:
 
 
 class TooShortError(EarshotError):
+    costs_cooldown = True  # as SilentAudioError: known only after listening
+
     def __init__(self, seconds: float) -> None:
         super().__init__(
             f"earshot heard only {seconds:.1f} s of that song's audio and needs at least one "
@@ -249,18 +255,26 @@ def listen_video(config: WorkerConfig, video_id: str, start_s: float | None = No
     )
 
 
-def listen_file(config: WorkerConfig, path: Path, sections: bool = False) -> Listened:
-    """A local audio file, decoded whole (up to the video length limit). ``sections``:
-    heard where a video is (SECTION_COUNT windows of SECTION_SECONDS spread over it), so
-    a long upload costs what a linked song does."""
+def listen_file(config: WorkerConfig, path: Path) -> Listened:
+    """A local audio file, heard where a video is: SECTION_COUNT windows of SECTION_SECONDS
+    spread over the length its header declares (the whole of a short one), so a long
+    upload costs what a linked song does. Only those windows are decoded, each into an
+    array of its own length: a file that decodes to hours (an hour of silence compresses
+    to a megabyte) costs no more memory than a song. One that declares more than
+    MAX_VIDEO_SECONDS is refused before anything is decoded."""
     embedder = _get_embedder(config)
-    wave = decode(path, config.fetch.ffmpeg, max_seconds=config.fetch.max_video_seconds)
-    seconds = len(wave) / SAMPLE_RATE
-    waves = [wave]
-    if sections:
-        windows = choose_sections(seconds, config.fetch.section_seconds, config.fetch.section_count)
-        waves = [wave[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)] for a, b in windows]
+    fetch = config.fetch
+    declared = probe_seconds(path, fetch.ffmpeg)
+    if declared is not None and declared > fetch.max_video_seconds:
+        raise VideoTooLongError(
+            f"That file is {clock(declared)} long; earshot listens to songs of up to "
+            f"{clock(fetch.max_video_seconds)}."
+        )
+    windows = choose_sections(declared, fetch.section_seconds, fetch.section_count)
+    waves = [decode(path, fetch.ffmpeg, start_s=a, max_seconds=b - a) for a, b in windows]
     frames = _embed_waves(embedder, waves)
+    heard = sum(len(w) for w in waves) / SAMPLE_RATE
+    seconds = declared if declared is not None and len(windows) > 1 else heard
     return Listened(frames, path.stem, "", seconds, embedder.version)
 
 

@@ -146,12 +146,13 @@ def check_playable(info: VideoInfo, max_video_seconds: int) -> None:
         raise VideoUnavailableError(refusal)
     if info.duration_s is not None and info.duration_s > max_video_seconds:
         raise VideoTooLongError(
-            f"That video is {_clock(info.duration_s)} long; earshot listens to videos of up "
-            f"to {_clock(max_video_seconds)}."
+            f"That video is {clock(info.duration_s)} long; earshot listens to videos of up "
+            f"to {clock(max_video_seconds)}."
         )
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """3:05, or 1:02:03 past an hour."""
     s = int(seconds)
     return (
         f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"

@@ -20,9 +20,13 @@ import pytest
 
 from recommender.catalog.store import Store
 from recommender.disk import describe_free, is_disk_full
+from recommender.engine import Engine
+from recommender.errors import DiskFullError
 from recommender.index.vector_index import BUILDS, current_build
 from recommender.ratings import Reply
+from recommender.sources.uploads import Upload
 from scripts.standins.cli import ROOT, cli_env, run_cli, run_json
+from scripts.standins.http_range import RangeServer
 from scripts.standins.small_disk import SmallDisk
 from tests.conftest import engine_settings
 
@@ -196,3 +200,29 @@ async def test_the_doctor_fails_a_full_data_folder(small_disk: DiskFactory) -> N
     assert check.status == FAIL and "is full: new songs cannot be listened to" in check.detail
     disk.free()
     assert (await check_data_dir(engine_settings(data_dir=disk.path))).status != FAIL
+
+
+async def test_an_upload_on_a_full_disk_says_so(
+    built_catalog: Path, small_disk: DiskFactory, tmp_path: Path
+) -> None:
+    """The file's bytes find no room: the member reads the disk-full sentence a YouTube
+    song gets, the operator where; nothing is left behind (a preview shares the path)."""
+    size = sum(p.stat().st_size for p in built_catalog.rglob("*") if p.is_file())
+    disk = small_disk(size + 2 * 1024 * 1024)
+    data = disk.path / "data"
+    shutil.copytree(built_catalog, data)
+    files = tmp_path / "cdn"
+    files.mkdir()
+    (files / "big.wav").write_bytes(b"RIFF" + bytes(6 * 1024 * 1024))
+    with RangeServer(files) as cdn:
+        settings = engine_settings(data_dir=data, test_discord_cdn=cdn.url(""))
+        engine = await Engine.open(settings)
+        try:
+            upload = Upload(cdn.url("big.wav"), "big.wav", "audio/wav", 6 * 1024 * 1024 + 4)
+            with pytest.raises(DiskFullError) as full:
+                await engine.recommend_upload(upload, 3, member=7)
+        finally:
+            await engine.close()
+    assert str(full.value) == DiskFullError.LISTENING
+    assert full.value.operator_hint.startswith(f"the disk holding {data} (")
+    assert not [p for p in (data / "tmp").rglob("*") if p.is_file()]

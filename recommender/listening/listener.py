@@ -25,7 +25,8 @@ import numpy as np
 from ..audioset.download import fetch
 from ..catalog.store import Store
 from ..config import Settings
-from ..errors import BusyError, EarshotError, UnknownVideoError
+from ..disk import describe_free, is_disk_full
+from ..errors import BusyError, DiskFullError, EarshotError, UnknownVideoError
 from ..song_keys import SOURCE_NAMES, song_key, split_key
 from ..sources.links import SongId
 from ..sources.pages import song_page
@@ -197,10 +198,17 @@ class Listener:
             else contextlib.nullcontext()
         )
         folder = self.settings.data_dir / "tmp"
-        folder.mkdir(parents=True, exist_ok=True)
-        async with claim:
-            with tempfile.TemporaryDirectory(prefix=f"{kind}-{os.getpid()}-", dir=folder) as tmp:
-                yield Path(tmp)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            async with claim:
+                with tempfile.TemporaryDirectory(
+                    prefix=f"{kind}-{os.getpid()}-", dir=folder
+                ) as tmp:
+                    yield Path(tmp)
+        except OSError as exc:  # the file's bytes, or even the folder, found no room
+            if is_disk_full(exc):
+                raise DiskFullError(describe_free(self.settings.data_dir)) from None
+            raise
 
     async def hear_upload(self, upload: Upload, *, member: int | None) -> Heard:
         """A member's file or voice message: fetched, heard, deleted; never kept."""

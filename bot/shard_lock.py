@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import socket
+import struct
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,13 +22,16 @@ LOCK_NAME = "bot-shards.lock"
 
 
 class ShardsTakenError(Exception):
-    def __init__(self, data_dir: Path, shards: Sequence[int] | None) -> None:
+    def __init__(
+        self, data_dir: Path, shards: Sequence[int] | None, holder: int | None = None
+    ) -> None:
         which = "its shards" if shards is None else "shard " + ", ".join(map(str, shards))
+        who = f" (pid {holder} on {socket.gethostname()})" if holder else ""
         super().__init__(
-            f"another earshot bot process already serves {which} from {data_dir}: two would "
-            "each receive every request, and Discord refuses the second answer. Stop the other "
-            "one first, or give each process its own SHARD_IDS (README: Running past one "
-            "machine)."
+            f"another earshot bot process{who} already serves {which} from {data_dir}: two "
+            "would each receive every request, and Discord refuses the second answer. Stop "
+            "the other one first, or give each process its own SHARD_IDS (README: Running "
+            "past one machine)."
         )
 
 
@@ -49,6 +54,24 @@ def _lock(fd: int, shard: int | None) -> bool:
     return True
 
 
+# Linux's struct flock: l_type, l_whence, l_start, l_len, l_pid (native alignment), padded
+# to its C size.
+_FLOCK = "hhqqi"
+_FLOCK_SIZE = 32
+
+
+def _holder(fd: int, shard: int | None) -> int | None:
+    """The pid of the process on this host that holds the lock ``_lock`` would take."""
+    length, start = (0, 0) if shard is None else (1, shard)
+    query = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, start, length, 0)
+    try:
+        answer = fcntl.fcntl(fd, fcntl.F_GETLK, query.ljust(_FLOCK_SIZE, b"\0"))
+        kind, _, _, _, pid = struct.unpack(_FLOCK, answer[: struct.calcsize(_FLOCK)])
+    except (OSError, struct.error):
+        return None
+    return pid if kind != fcntl.F_UNLCK and pid > 0 else None
+
+
 def claim_shards(data_dir: Path, shard_ids: Sequence[int] | None) -> ShardLock:
     """Hold ``shard_ids`` (None: all) for this process; ShardsTakenError if another
     process on this DATA_DIR holds any of them."""
@@ -56,11 +79,13 @@ def claim_shards(data_dir: Path, shard_ids: Sequence[int] | None) -> ShardLock:
     fd = os.open(data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
     if shard_ids is None:
         if not _lock(fd, None):
+            holder = _holder(fd, None)
             os.close(fd)
-            raise ShardsTakenError(data_dir, None)
+            raise ShardsTakenError(data_dir, None, holder)
         return ShardLock(fd)
     taken = [shard for shard in shard_ids if not _lock(fd, shard)]
     if taken:
+        holder = _holder(fd, taken[0])
         os.close(fd)
-        raise ShardsTakenError(data_dir, taken)
+        raise ShardsTakenError(data_dir, taken, holder)
     return ShardLock(fd)

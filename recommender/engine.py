@@ -25,6 +25,7 @@ from .index.rebuild import rebuild_in_background
 from .index.rebuild_lock import rebuild_lock
 from .index.serving import ServedIndex
 from .index.vector_index import VectorIndex
+from .listening.hearing import Hearing
 from .listening.listener import Listener
 from .ranking.presentation import Labels, taste_profile
 from .ranking.queries import Asked, Queries, titled
@@ -64,7 +65,7 @@ class Engine:
         self.reindex_progress: tuple[str, int, int] | None = None  # while one runs
         self._reindex_lock = asyncio.Lock()
         self._suggester = Suggester(store, self.facts, settings)
-        self._queries = Queries(self.listener, self.facts, self._suggester.labels)
+        self._queries = Queries(Hearing(self.listener), self.facts, self._suggester.labels)
         queue = self._queue_redis if settings.queue_url else None
         self._cooldowns = Cooldowns(queue, settings.queue_name)
 

@@ -11,6 +11,7 @@ import itertools
 import os
 import re
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -848,12 +849,15 @@ def test_a_second_bot_for_the_same_shards_is_refused_or_explained(
 
             again = start_another()
             assert again.returncode == 1, again.stderr[-2000:]
-            assert f"another earshot bot process already serves its shards from {data}" in (
-                again.stderr
+            assert first.process is not None
+            holder = f"(pid {first.process.pid} on {socket.gethostname()})"
+            assert (
+                f"another earshot bot process {holder} already serves its shards from {data}"
+                in (again.stderr)
             )
             assert "Traceback" not in again.stderr
             half = start_another(SHARD_COUNT="2", SHARD_IDS="1")
-            assert half.returncode == 1 and "already serves shard 1 from" in half.stderr
+            assert half.returncode == 1 and f"{holder} already serves shard 1 from" in half.stderr
 
             elsewhere = tmp_path / "elsewhere"
             shutil.copytree(built_catalog, elsewhere)

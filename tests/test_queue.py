@@ -21,7 +21,8 @@ from recommender.config import Settings
 from recommender.engine import Engine
 from recommender.errors import BusyError
 from recommender.listening.jobs import QueueUnavailableError
-from recommender.listening.member_slots import MemberSlots
+from recommender.listening.member_slots import MemberSlots, OneSongAtATimeError
+from recommender.sources.uploads import Upload
 from recommender.sources.youtube import VideoUnavailableError
 from scripts.local_servers import free_port
 from scripts.standins.http_range import RangeServer
@@ -343,7 +344,7 @@ async def test_the_doctor_sees_the_queue_and_its_workers(settings: Settings) -> 
     alone = await check_queue(settings)
     assert alone.status == WARN and "no worker has reported" in alone.detail
     with ListeningWorker(_worker_env(settings)):
-        for _ in range(50):  # its first report follows its start-up line closely
+        for _ in range(600):  # its first report follows its start-up line closely (60 s guard)
             seen = await check_queue(settings)
             if seen.status == OK:
                 break
@@ -352,6 +353,21 @@ async def test_the_doctor_sees_the_queue_and_its_workers(settings: Settings) -> 
     gone = dataclasses.replace(settings, queue_url=f"redis://:pw@127.0.0.1:{free_port()}/0")
     down = await check_queue(gone)
     assert down.status == FAIL and "127.0.0.1" in down.detail and "pw" not in down.detail
+
+
+async def test_the_doctor_loads_the_model_on_a_queue_host_that_hears_uploads(
+    settings: Settings,
+) -> None:
+    from recommender.ops.doctor import OK, check_model
+
+    engine = await Engine.open(settings)
+    try:
+        model = await check_model(engine)
+    finally:
+        await engine.close()
+    assert model.status == OK and model.facts["loaded_here"], model
+    assert model.facts["hears_here"] == "uploads and previews"
+    assert model.detail.endswith("queue workers hear links, this host uploads and previews")
 
 
 def test_addresses_lose_their_passwords_in_logs() -> None:
@@ -377,3 +393,68 @@ def test_the_worker_needs_a_queue(tmp_path: Path) -> None:
 
     done = run_cli(tmp_path, "worker", check=False)
     assert done.returncode == 1 and "needs QUEUE_URL" in done.stderr
+
+
+async def test_a_members_uploads_through_two_bot_processes_take_one_slot(
+    settings: Settings, server: RangeServer
+) -> None:
+    """Uploads (and previews) are heard by the bot process they reach, but the member's one
+    new song at a time holds across every process on the queue's Redis, as for links."""
+    settings = dataclasses.replace(settings, test_discord_cdn=server.url(""))
+    song = VIDEOS[3]  # an mp3 on the stand-in; its answers are held, so both asks overlap
+    first, second = await Engine.open(settings), await Engine.open(settings)
+    try:
+        server.stall_s = 2.0
+        size = (server.root / f"{song}.mp3").stat().st_size
+
+        def upload(name: str) -> Upload:
+            return Upload(server.url(song) + f"?{name}", f"{name}.mp3", "audio/mpeg", size)
+
+        outcomes = await asyncio.gather(
+            first.recommend_upload(upload("a"), 3, member=77),
+            second.recommend_upload(upload("b"), 3, member=77),
+            return_exceptions=True,
+        )
+        refused = [o for o in outcomes if isinstance(o, OneSongAtATimeError)]
+        assert len(refused) == 1, outcomes
+        answered = [o for o in outcomes if not isinstance(o, BaseException)]
+        assert len(answered) == 1 and answered[0].query.source == "upload", outcomes
+        server.stall_s = 0
+        # The slot is free once the first is answered, in either process.
+        again = await second.recommend_upload(upload("c"), 3, member=77)
+        assert again.query.source == "upload"
+    finally:
+        server.stall_s = 0
+        await first.close()
+        await second.close()
+
+
+async def test_redis_going_away_mid_job_tells_the_member_at_once(
+    data: Path, fake_vggish: Path, pca_params: Path, server: RangeServer, queue_name: str
+) -> None:
+    """The bot's wait for a job ends with a clear refusal when Redis goes, not a hang to
+    the wait limit and not an error id."""
+    from scripts.local_servers import RedisServer
+
+    redis = RedisServer().start()
+    try:
+        settings = _settings(
+            data, fake_vggish, pca_params, server, queue_url=redis.url, queue_name=queue_name
+        )
+        worker = ListeningWorker(_worker_env(settings), "alone").start()
+        engine = await Engine.open(settings)
+        try:
+            asked = await _asked_mid_job(engine, server, VIDEOS[7], 5.0)
+            redis.stop()
+            with pytest.raises(QueueUnavailableError) as gone:
+                await asyncio.wait_for(asked, 60)  # a hang guard: it ends at the next poll
+            assert str(gone.value) == (
+                "earshot's listening queue is unreachable right now; try again in a minute."
+            )
+            assert f"QUEUE_URL redis://127.0.0.1:{redis.port}/0" in gone.value.operator_hint
+        finally:
+            server.stall_s = 0
+            worker.kill()
+            await engine.close()
+    finally:
+        redis.stop()

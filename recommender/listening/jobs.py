@@ -17,6 +17,7 @@ import time
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 from arq.jobs import Job, ResultNotFound, SerializationError
+from redis.exceptions import RedisError
 
 from ..addresses import redact
 from ..config import Settings
@@ -122,7 +123,10 @@ class ListenQueue:
                     "earshot's listeners answered in a form it does not accept; an operator "
                     "has been told."
                 ) from exc
-            except (OSError, ConnectionError) as exc:
+            except (OSError, ConnectionError, RedisError) as exc:
+                # Redis went away mid-wait (redis-py's errors are not OSErrors): the member
+                # is told now. The job, if Redis kept it, still runs once it is back, and
+                # its song is then in the shared cache.
                 raise QueueUnavailableError(self.settings.queue_url or "", exc) from exc
             if not isinstance(result, Listened):
                 raise EarshotError(f"a listening worker answered {type(result).__name__}")

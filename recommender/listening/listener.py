@@ -27,12 +27,9 @@ from ..catalog.store import Store
 from ..config import Settings
 from ..disk import describe_free, is_disk_full
 from ..errors import BusyError, DiskFullError, EarshotError, UnknownVideoError
-from ..song_keys import SOURCE_NAMES, song_key, split_key
+from ..song_keys import SOURCE_NAMES, split_key
 from ..sources.links import SongId
 from ..sources.pages import song_page
-from ..sources.previews import PREVIEW_SOURCES
-from ..sources.reference import SongRef
-from ..sources.uploads import Upload
 from ..sources.youtube import FetchOptions, js_runtime
 from .audio import ffmpeg_folder, ffmpeg_path
 from .embedder import PCA_PARAMS_SHA256, PcaParams
@@ -41,9 +38,6 @@ from .jobs import ListenQueue, QueueUnavailableError, wait_limit_s
 from .member_slots import MemberSlots
 from .model_source import model_id
 from .pace import ListeningPace, about
-from .previews import hear_preview
-from .searched import Searches, hear_words
-from .uploads import hear_upload
 from .workers import (
     Listened,
     ListenersStoppedError,
@@ -81,7 +75,6 @@ class Listener:
         self._queue_lock = asyncio.Lock()
         self.members = MemberSlots()  # one new song at a time per member
         self._slots_shared = False
-        self.searches = Searches(settings)  # songs named in words, found on YouTube
         self._closed = False
 
     @property
@@ -173,17 +166,6 @@ class Listener:
         pool = await self._workers()
         return await pool.run(check_model, timeout_s=max(self.settings.request_timeout_s, 300))
 
-    async def hear_ref(self, ref: SongRef, *, fetch_new: bool, member: int | None) -> Heard:
-        """A song named any way (``sources.naming``), heard from where its source allows:
-        YouTube, SoundCloud and Bandcamp through yt-dlp, the others from their previews,
-        and words through a YouTube search."""
-        if ref.source in PREVIEW_SOURCES:
-            return await hear_preview(self, ref, fetch_new=fetch_new, member=member)
-        if ref.source == "words":
-            return await hear_words(self, ref.id, fetch_new=fetch_new, member=member)
-        key = song_key(ref.source, ref.id)
-        return await self.hear(key, fetch_new=fetch_new, start_s=ref.start_s, member=member)
-
     @contextlib.asynccontextmanager
     async def fetching(
         self, kind: str, key: str, member: int | None, hold_s: float
@@ -192,6 +174,8 @@ class Listener:
         gone with everything in it when the block ends; held under the member's one new
         song at a time. The pid in its name lets a later start clear what a killed
         process left."""
+        if member is not None:
+            await self._share_slots()
         claim = (
             self.members.claim(member, key, hold_s)
             if member is not None
@@ -209,10 +193,6 @@ class Listener:
             if is_disk_full(exc):
                 raise DiskFullError(describe_free(self.settings.data_dir)) from None
             raise
-
-    async def hear_upload(self, upload: Upload, *, member: int | None) -> Heard:
-        """A member's file or voice message: fetched, heard, deleted; never kept."""
-        return await hear_upload(self, upload, member=member)
 
     async def hear(
         self, video_id: SongId, *, fetch_new: bool, start_s: float | None, member: int | None
@@ -274,12 +254,17 @@ class Listener:
             raise UnknownVideoError(video_id)
         if member is None:
             return await self._listen_shared(video_id, version, start_s)
+        await self._share_slots()
+        async with self.members.claim(member, video_id, wait_limit_s(self.settings)):
+            return await self._listen_shared(video_id, version, start_s)
+
+    async def _share_slots(self) -> None:
+        """With a queue, a member's one new song at a time holds across every bot process
+        on it (its Redis), for links, uploads and previews alike."""
         if self.queued and not self._slots_shared:
             with contextlib.suppress(QueueUnavailableError):  # then this process counts
                 self.members.share((await self.queue()).redis, self.settings.queue_name)
                 self._slots_shared = True
-        async with self.members.claim(member, video_id, wait_limit_s(self.settings)):
-            return await self._listen_shared(video_id, version, start_s)
 
     async def _listen_shared(
         self, video_id: str, version: str, start_s: float | None

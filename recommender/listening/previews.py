@@ -15,14 +15,14 @@ from ..sources.previews import FETCH_DEADLINE_S, PREVIEW_SOURCES, NoPreviewError
 from ..sources.reference import SongNotFoundError, SongRef, TrackInfo
 from ..sources.words import Wanted
 from .heard import Heard
-from .searched import hear_found, quote
+from .searched import Searches, hear_found, quote
 
 if TYPE_CHECKING:
     from .listener import Listener
 
 
 async def hear_preview(
-    listener: Listener, ref: SongRef, *, fetch_new: bool, member: int | None
+    listener: Listener, searches: Searches, ref: SongRef, *, fetch_new: bool, member: int | None
 ) -> Heard:
     key, name = song_key(ref.source, ref.id), PREVIEW_SOURCES[ref.source].name
     version = await listener.model_version()
@@ -47,7 +47,7 @@ async def hear_preview(
             no_preview = None
             listened = await listener.listen_file(path)
     if no_preview is not None:
-        return await _search_instead(listener, no_preview, name, fetch_new, member)
+        return await _search_instead(listener, searches, no_preview, name, fetch_new, member)
     if listened.model_version != version:  # the model changed meanwhile: cache nothing
         raise EarshotError(f"the worker ran model {listened.model_version}, expected {version}")
     await listener.store.write_behind(
@@ -61,14 +61,19 @@ async def hear_preview(
 
 
 async def _search_instead(
-    listener: Listener, info: TrackInfo, name: str, fetch_new: bool, member: int | None
+    listener: Listener,
+    searches: Searches,
+    info: TrackInfo,
+    name: str,
+    fetch_new: bool,
+    member: int | None,
 ) -> Heard:
     """A song its source names but offers no preview of: found on YouTube by its title,
     artist and length, as spotDL finds a Spotify song."""
     words = f"{info.title} {info.artist}".strip()
     wanted = Wanted(words, info.title, info.artist, info.duration_s)
     try:
-        found = await listener.searches.find(wanted)
+        found = await searches.find(wanted)
     except SongNotFoundError:
         raise SongNotFoundError(
             f"{name} offers no preview of {info.name}, and YouTube has no song that matches "

@@ -87,8 +87,8 @@ async def hear_found(
 
 
 async def hear_words(
-    listener: Listener, words: str, *, fetch_new: bool, member: int | None
+    listener: Listener, searches: Searches, words: str, *, fetch_new: bool, member: int | None
 ) -> Heard:
-    found = await listener.searches.find(Wanted(words))
+    found = await searches.find(Wanted(words))
     said = f"YouTube search for '{quote(words)}'"
     return await hear_found(listener, found, said, fetch_new=fetch_new, member=member)

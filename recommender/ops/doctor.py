@@ -306,33 +306,33 @@ async def check_queue(settings: Settings) -> Check:
 
 
 async def check_model(engine: Any) -> Check:
-    if engine.settings.queue_url:
-        return Check(
-            "VGGish model",
-            OK,
-            "not loaded here: queue workers listen, and each loads it before its first job",
-            {"loaded_here": False},
-        )
+    """The model loads and embeds here. With a queue, links are heard by the queue's
+    workers, but this host still hears members' uploads and previews itself (their bytes
+    are fetched here and never cross Redis), so it needs the model as much as they do."""
+    queued = bool(engine.settings.queue_url)
     started = time.perf_counter()
     try:
         result = await engine.listener.check_model()
     except Exception as exc:  # ModelError names every handle; anything else, as it is
-        return Check("VGGish model", FAIL, " ".join(str(exc).split()))
+        said = " ".join(str(exc).split())
+        if queued:
+            said = f"this host hears uploads and previews itself, and cannot: {said}"
+        return Check("VGGish model", FAIL, said)
     seconds = time.perf_counter() - started
     facts = {
         "handle": result.handle,
         "version": result.version,
         "shape": list(result.shape),
         "load_s": round(seconds, 1),
+        "loaded_here": True,
+        "hears_here": "uploads and previews" if queued else "everything",
     }
     if result.shape != (1, EMBEDDING_SIZE):
         return Check("VGGish model", FAIL, f"one second gave frames of shape {result.shape}", facts)
-    return Check(
-        "VGGish model",
-        OK,
-        f"loaded from {result.handle} in {seconds:.1f} s; 1 s of audio -> 1 x 128 frames",
-        facts,
-    )
+    loaded = f"loaded from {result.handle} in {seconds:.1f} s; 1 s of audio -> 1 x 128 frames"
+    if queued:
+        loaded = f"{loaded}; queue workers hear links, this host uploads and previews"
+    return Check("VGGish model", OK, loaded, facts)
 
 
 def _folder_size(path: Path) -> int:

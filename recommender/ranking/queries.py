@@ -15,7 +15,7 @@ from ..catalog.vocabulary import Vocabulary
 from ..errors import EarshotError
 from ..index.vector_index import VectorIndex
 from ..index.vectors import STEER_STRENGTH
-from ..listening.listener import Listener
+from ..listening.hearing import Hearing
 from ..results import Query
 from ..sources.links import watch_url
 from ..sources.reference import SongRef
@@ -27,8 +27,9 @@ Asked = tuple[Query, np.ndarray]
 
 
 class Queries:
-    def __init__(self, listener: Listener, facts: FactChecker, labels: Labels) -> None:
-        self.listener = listener
+    def __init__(self, hearing: Hearing, facts: FactChecker, labels: Labels) -> None:
+        self.hearing = hearing
+        self.listener = hearing.listener
         self.facts = facts
         self.labels = labels  # replaced when the catalog's classes are read again
         self._profiling: asyncio.Future[object] | None = None
@@ -36,8 +37,8 @@ class Queries:
     async def song(
         self, index: VectorIndex, ref: SongRef, listen: bool, member: int | None
     ) -> Asked:
-        """A song heard (``Listener.hear_ref``)."""
-        song = await self.listener.hear_ref(ref, fetch_new=listen, member=member)
+        """A song heard (``Hearing.ref``)."""
+        song = await self.hearing.ref(ref, fetch_new=listen, member=member)
         key, frames, labels = song.key or ref.id, song.frames, song.labels
         heard = await asyncio.to_thread(index.top_tags, frames)
         query = Query(
@@ -57,7 +58,7 @@ class Queries:
 
     async def upload(self, index: VectorIndex, upload: Upload, member: int | None) -> Asked:
         """A member's file or voice message, heard once and not kept."""
-        song = await self.listener.hear_upload(upload, member=member)
+        song = await self.hearing.upload(upload, member=member)
         query = Query(
             "", "", "upload", tags=await self._heard(index, song.frames), title=song.title,
             heard_from=song.heard_from,

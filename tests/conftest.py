@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
+
+# One BLAS thread per process, set before numpy loads (scripts/test.sh says why).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import contextlib
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator

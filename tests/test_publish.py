@@ -163,7 +163,7 @@ async def test_a_build_published_by_one_process_is_picked_up_by_another(
     try:
         assert a.index is None and b.index is None
         info = await a.reindex()
-        for _ in range(100):  # b's watcher looks every 0.2 s
+        for _ in range(600):  # b's watcher looks every 0.2 s (60 s: a hang guard)
             if b.index is not None:
                 break
             await asyncio.sleep(0.1)
@@ -178,7 +178,7 @@ async def test_a_build_published_by_one_process_is_picked_up_by_another(
             await asyncio.sleep(0.05)
         await rebuild
         assert answers and all(len(r.items) == 3 for r in answers)
-        for _ in range(100):
+        for _ in range(600):  # a hang guard, as above
             if b.index.path == a.index.path:
                 break
             await asyncio.sleep(0.1)

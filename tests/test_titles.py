@@ -122,8 +122,8 @@ async def test_the_engine_refuses_counts_outside_its_range(
     query = _catalog_videos(data, 1)[0]
     async with _engine(data, youtube) as engine:
         asked = len(youtube.requests)
-        for count in (0, -3, 51):
-            with pytest.raises(EarshotError, match="Ask for 1 to 50 suggestions"):
+        for count in (0, -3, 21):
+            with pytest.raises(EarshotError, match="Ask for 1 to 20 suggestions"):
                 await engine.recommend(query, count)
         assert len(youtube.requests) == asked  # refused before anything was looked up
 

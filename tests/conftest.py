@@ -20,6 +20,7 @@ from recommender.audioset.ontology import CLASS_LABELS_FILE, ONTOLOGY_FILE
 from recommender.config import Settings
 from recommender.engine import Engine
 from scripts.local_servers import PostgresServer, RedisServer, ServerUnavailable
+from scripts.standins import TEST_TAGGER_STEPS
 from scripts.standins.http_range import RangeServer
 from scripts.standins.music_apis import MusicApis
 from scripts.standins.oembed import OEmbedServer
@@ -211,7 +212,7 @@ def engine_settings(**changes: object) -> Settings:
     """Settings for an engine opened inside a test: its oEmbed is the stand-in, and a
     reindex trains one short tagger (the shipped one is measured in test_evaluate)."""
     base = dict(
-        tagger_steps=300,
+        tagger_steps=TEST_TAGGER_STEPS,
         tagger_members=1,
         allow_test_hosts=True,
         test_oembed_base=os.environ.get("EARSHOT_TEST_OEMBED_BASE"),

@@ -107,15 +107,18 @@ async def test_like_steers_a_song_toward_the_description(engine: Engine) -> None
     song = catalog_video(data, 5)
     plain = await engine.recommend(song, 10)
     own = set(plain.query.labels)
-    wanted = next(n for n, c in counts.most_common() if c >= 10 and n not in own)
-    steered = await engine.discover(**{kind_of(engine, wanted): wanted}, like=song, count=10)
-    assert steered.query.video_id == song and steered.query.described == wanted
 
-    def share(result) -> float:
-        hits = [carries(data, item.track_id, wanted) for item in result.items]
+    def share(result, label: str) -> float:
+        hits = [carries(data, item.track_id, label) for item in result.items]
         return sum(hits) / len(hits)
 
-    assert share(steered) >= max(2 * share(plain), 0.3)
+    # a common label the song is not heard as, and few of its plain neighbours carry
+    wanted = next(
+        n for n, c in counts.most_common() if c >= 10 and n not in own and share(plain, n) <= 0.2
+    )
+    steered = await engine.discover(**{kind_of(engine, wanted): wanted}, like=song, count=10)
+    assert steered.query.video_id == song and steered.query.described == wanted
+    assert share(steered, wanted) >= max(2 * share(plain, wanted), 0.3)
 
 
 def test_the_command_line_discovers(built_catalog: Path, tmp_path: Path) -> None:

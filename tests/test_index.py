@@ -180,6 +180,46 @@ def test_groups_clusters_and_annoy_chunks_find_the_exact_top(tmp_path: Path) -> 
     index.close()
 
 
+def test_a_damaged_annoy_group_is_checked_when_needed_and_searched_around(
+    tmp_path: Path,
+) -> None:
+    """A large build opens without hashing its many Annoy files (the bot's start would wait
+    on them); the first search that needs one checks it, and a damaged one is passed over
+    for an exact scan of its rows, so the answer stays right; verify names the file."""
+    rng = np.random.default_rng(3)
+    vectors, ids = _catalog_like(rng)
+    tagger = _tagger()
+    writer = IndexWriter(tmp_path, len(ids), vectors.shape[1], trees=10)
+    writer.add(ids, vectors)
+    writer.build()
+    build = writer.commit(tagger, VectorSpace(tagger), {})
+    group = build / "annoy" / "0.ann"
+    whole = group.read_bytes()
+    data = bytearray(whole)
+    for i in range(len(data) // 2, len(data) // 2 + 64):
+        data[i] ^= 0xFF
+    group.write_bytes(bytes(data))
+
+    index = VectorIndex(build)  # opens: the group's checksum waits for its first search
+    assert not index.damaged
+    row = 100  # inside the large group
+    exact = ids[np.argsort(-(vectors @ vectors[row]))[:10]].tolist()
+    hits = index.search(vectors[row], 10)
+    assert [h.track_id for h in hits] == exact  # the damaged group's rows, scanned
+    assert index.damaged
+    with pytest.raises(IndexUnreadableError, match=r"annoy/0\.ann is damaged"):
+        index.verify()
+    index.close()
+
+    group.write_bytes(whole)  # repaired: searched through Annoy again
+    index = VectorIndex(build)
+    hits = index.search(vectors[row], 10)
+    assert hits[0].track_id == ids[row] and len(set(exact) & {h.track_id for h in hits}) >= 8
+    assert not index.damaged and "annoy/0.ann" in index._checked
+    index.verify()
+    index.close()
+
+
 def test_an_old_layout_is_refused_clearly(tmp_path: Path) -> None:
     path = _build(
         tmp_path, np.random.default_rng(0).normal(size=(50, DIM)).astype(np.float32), np.arange(50)

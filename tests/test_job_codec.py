@@ -16,10 +16,11 @@ from arq.jobs import (
     serialize_job,
     serialize_result,
 )
+from arq.worker import JobExecutionFailed
 
 from recommender.errors import BusyError, DiskFullError, EarshotError
 from recommender.listening.job_codec import LISTEN_FUNCTION, RefusedPayloadError, decode, encode
-from recommender.listening.workers import Listened
+from recommender.listening.workers import Listened, ListenersDiedError
 from recommender.sources import refusals
 from recommender.sources.youtube import LiveStreamError, VideoUnavailableError
 
@@ -72,6 +73,12 @@ def test_results_read_back_as_themselves() -> None:
     back = deserialize_result(_result(False, TimeoutError("60 s")), deserializer=decode).result
     assert type(back) is EarshotError and "try again" in str(back)
     assert "TimeoutError: 60 s" in back.operator_hint
+    # a job whose workers died on every try: the member reads why, and it costs a cooldown
+    gave_up = JobExecutionFailed("max 2 retries exceeded")
+    back = deserialize_result(_result(False, gave_up), deserializer=decode).result
+    assert type(back) is ListenersDiedError and back.costs_cooldown
+    assert "stopped twice while hearing this song" in str(back)
+    assert "died on each of its 2 tries" in back.operator_hint
 
 
 class _Exploit:

@@ -156,9 +156,7 @@ async def test_a_build_published_by_one_process_is_picked_up_by_another(
         data = tmp_path / name
         shutil.copytree(built_catalog, data)
         shutil.rmtree(data / "index")
-        hosts.append(
-            engine_settings(data_dir=data, index_root=shared, tagger_steps=300, index_watch_s=0.2)
-        )
+        hosts.append(engine_settings(data_dir=data, index_root=shared, index_watch_s=0.2))
     a, b = await Engine.open(hosts[0]), await Engine.open(hosts[1])
     try:
         assert a.index is None and b.index is None

@@ -22,6 +22,7 @@ from recommender.engine import Engine
 from recommender.errors import BusyError
 from recommender.listening.jobs import QueueUnavailableError
 from recommender.listening.member_slots import MemberSlots, OneSongAtATimeError
+from recommender.listening.workers import ListenersDiedError
 from recommender.sources.uploads import Upload
 from recommender.sources.youtube import VideoUnavailableError
 from scripts.local_servers import free_port
@@ -265,9 +266,42 @@ async def test_a_worker_killed_mid_job_loses_nothing(
         rescuer = next(w for w in workers if w is not doomed)
         doomed.kill()
         server.stall_s = 0
-        result = await asyncio.wait_for(asked, 120)  # a hang guard: the bot's wait is 27 s
+        result = await asyncio.wait_for(asked, 120)  # a hang guard: the bot's wait is 37 s
         assert result.query.source == "download" and len(result.items) == 3
         assert any("(try 2)" in line for line in rescuer.lines), rescuer.log
+    finally:
+        for worker in workers:
+            worker.kill()
+        await engine.close()
+
+
+@pytest.mark.slow
+async def test_a_song_whose_workers_die_twice_is_not_tried_again_and_the_member_is_told(
+    settings: Settings, server: RangeServer
+) -> None:
+    """Retried once on another worker; when that one dies too, the next worker to see the
+    job fails it (the song may be what kills them), and the member reads why, in time."""
+    settings = dataclasses.replace(settings, request_timeout_s=6.0)
+    video = VIDEOS[3]
+    workers = [ListeningWorker(_worker_env(settings), name).start() for name in "abc"]
+    engine = await Engine.open(settings)
+    try:
+        asked = await _asked_mid_job(engine, server, video, 60.0)  # every try stalls
+        for attempt in (1, 2):  # each try killed once it is fetching the song
+            deadline = time.monotonic() + 60  # a hang guard: a mark expires 16 s after a try
+            while _probes(server, video) < attempt or not (
+                doomed := next((w for w in workers if w.alive and _took(w, video)), None)
+            ):
+                assert time.monotonic() < deadline, [w.log for w in workers]
+                assert not asked.done(), asked
+                await asyncio.sleep(0.05)
+            doomed.kill()
+        with pytest.raises(ListenersDiedError, match="stopped twice while hearing this song"):
+            await asyncio.wait_for(asked, 120)  # a hang guard: the bot's wait is 37 s
+        survivor = next(w for w in workers if w.alive)
+        assert not _took(survivor, video), survivor.log  # never a third try
+        assert any("max retries 2 exceeded" in line for line in survivor.lines), survivor.log
+        assert _probes(server, video) == 2
     finally:
         for worker in workers:
             worker.kill()

@@ -22,7 +22,7 @@ from tests.conftest import engine_settings
 async def engine(built_catalog: Path, tmp_path: Path):
     data = tmp_path / "data"
     shutil.copytree(built_catalog, data)
-    opened = await Engine.open(engine_settings(data_dir=data, tagger_steps=300))
+    opened = await Engine.open(engine_settings(data_dir=data))
     yield opened
     await opened.close()
 
@@ -91,7 +91,7 @@ async def test_an_index_from_an_older_version_is_rebuilt_not_fatal(
     bot says the index is missing) and reindex replaces it."""
     data = tmp_path / "data"
     shutil.copytree(built_catalog, data)
-    settings = engine_settings(data_dir=data, tagger_steps=300)
+    settings = engine_settings(data_dir=data)
     (build,) = (data / "index" / "builds").iterdir()
     meta = json.loads((build / "meta.json").read_text())
     del meta["layout"]  # what a build from before the chunked layout looks like

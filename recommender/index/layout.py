@@ -36,9 +36,12 @@ A build is written to ``builds/<name>.partial`` and renamed when complete, so a 
 mid-build leaves the old index serving; a reader that has the old build open keeps its mmap.
 
 A damaged build is unreadable, never fatal: opening it checks every file's size, the
-checksums of the small files and the shapes and ranges of what it loads, and ``verify``
-checks the large files too (the engine runs it in the background after opening, and the
-doctor runs it); either raises ``IndexUnreadableError`` naming the file.
+checksums of the small files it loads and the shapes and ranges of what it loads; a small
+Annoy file's checksum is checked when a search first needs it (a million-item build has
+hundreds, and the start would wait on them), and a damaged one is passed over for an exact
+scan of its rows; ``verify`` checks every file (the engine runs it in the background after
+opening, Annoy files first, and the doctor runs it). Each raises ``IndexUnreadableError``
+naming the file.
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ MAX_GROUPS = 8  # chunks a lookup visits at most (bounds the tail: README, "Scal
 # (n_jobs=-1, one thread per core, would not). Four keeps a build parallel where it counts.
 BUILD_THREADS = 4
 SOUND = "sound"  # the Annoy index over every row's fine block
+ANNOY_DIR = "annoy/"  # the build's folder of Annoy files, as the manifest names them
 _COPY_ROWS = 50_000
 _STAGING = "staging-vectors.f32"
 CHECK_AT_OPEN_BYTES = 64 << 20  # files up to this size have their checksum checked at open
@@ -157,10 +161,18 @@ def _manifest(build: Path) -> dict[str, dict[str, Any]]:
 
 
 def _check_manifest(
-    build: Path, files: dict[str, Any], *, up_to: float, stop: threading.Event | None = None
+    build: Path,
+    files: dict[str, Any],
+    *,
+    up_to: float,
+    stop: threading.Event | None = None,
+    deferred: str | None = None,
+    checked: set[str] | None = None,
 ) -> None:
     """Every file there in full, and the checksum of each up to ``up_to`` bytes (builds
-    from before checksums list sizes alone)."""
+    from before checksums list sizes alone). Files under the folder ``deferred`` have
+    their size checked only; names in ``checked`` are skipped, and each file whose
+    checksum matches is added to it."""
     for name, entry in files.items():
         size = entry if isinstance(entry, int) else entry["size"]
         try:
@@ -170,11 +182,16 @@ def _check_manifest(
         if found != size:
             raise ValueError(f"it is incomplete: {name} has {found} of {size} bytes")
         if (
-            isinstance(entry, dict)
-            and size <= up_to
-            and _sha256(build / name, stop) != entry["sha256"]
+            not isinstance(entry, dict)
+            or size > up_to
+            or (deferred is not None and name.startswith(deferred))
+            or (checked is not None and name in checked)
         ):
+            continue
+        if _sha256(build / name, stop) != entry["sha256"]:
             raise ValueError(f"{name} is damaged (its checksum does not match the build's)")
+        if checked is not None:
+            checked.add(name)
 
 
 def _prune_builds(builds: Path, keep: set[str], retain: int = 1, grace_s: float = 0.0) -> None:

@@ -15,6 +15,7 @@ from annoy import AnnoyIndex
 from ..results import IndexInfo
 from .layout import (
     _COPY_ROWS,
+    ANNOY_DIR,
     BUILDS,
     CHECK_AT_OPEN_BYTES,
     LAYOUT,
@@ -80,7 +81,14 @@ class VectorIndex:
                     f"{self._meta.get('layout')!r}, this version reads {LAYOUT!r})"
                 )
             count, dim = int(self._meta["count"]), int(self._meta["dim"])
-            _check_manifest(path, self._meta.get("files", {}), up_to=CHECK_AT_OPEN_BYTES)
+            self._checked: set[str] = set()  # files whose checksum matched
+            _check_manifest(
+                path,
+                self._files,
+                up_to=CHECK_AT_OPEN_BYTES,
+                deferred=ANNOY_DIR,
+                checked=self._checked,
+            )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise self._unreadable(exc) from None
         self._tagger = self._load("tagger.npz", lambda f: _finite_tagger(TagModel.load(f)))
@@ -99,7 +107,7 @@ class VectorIndex:
         self._annoy_lock = threading.Lock()
         self._profile: LabelProfile | None = None
         self._profile_lock = threading.Lock()
-        self.damaged = False  # a search met a row beyond its chunk's bound
+        self.damaged = False  # a search met a row beyond its chunk's bound, or bad Annoy
         self.stands_in_for = ""  # why CURRENT is not the build serving, when it is not
 
     def _unreadable(self, reason: object) -> IndexUnreadableError:
@@ -116,12 +124,19 @@ class VectorIndex:
         except Exception as exc:
             raise self._unreadable(f"{name} is damaged ({type(exc).__name__}: {exc})") from None
 
+    @property
+    def _files(self) -> dict[str, Any]:
+        return self._meta.get("files", {})
+
     def verify(self, stop: threading.Event | None = None) -> None:
-        """The checks too slow for an open: every file's checksum, and every vector finite.
+        """The checks too slow for an open: every file's checksum (the Annoy files first,
+        which searches otherwise check as they need them), and every vector finite.
         Raises IndexUnreadableError naming the first damaged file, or VerifyStopped once
         ``stop`` is set."""
         try:
-            _check_manifest(self.path, self._meta.get("files", {}), up_to=float("inf"), stop=stop)
+            _check_manifest(
+                self.path, self._files, up_to=float("inf"), stop=stop, checked=self._checked
+            )
         except (OSError, ValueError) as exc:
             raise self._unreadable(exc) from None
         for first in range(0, len(self), _COPY_ROWS):
@@ -261,16 +276,37 @@ class VectorIndex:
         return np.where(self._sorted_ids[found] == wanted, self._by_id[found], -1)
 
     def _annoy_of(self, name: str) -> AnnoyIndex:
+        """The Annoy index ``name``, loaded on first use, after its checksum (a small
+        file's) matches the build's; IndexUnreadableError if it does not."""
         with self._annoy_lock:
             annoy = self._annoy.get(name)
             if annoy is None:
-                annoy = AnnoyIndex(self.fine_dims, METRIC)
-                if not annoy.load(str(self.path / "annoy" / f"{name}.ann"), prefault=False):
-                    raise IndexUnreadableError(
-                        f"index build {self.path} has no readable annoy/{name}"
+                file = f"{ANNOY_DIR}{name}.ann"
+                try:
+                    _check_manifest(
+                        self.path,
+                        {k: v for k, v in self._files.items() if k == file},
+                        up_to=CHECK_AT_OPEN_BYTES,
+                        checked=self._checked,
                     )
+                except (OSError, ValueError) as exc:
+                    raise self._unreadable(exc) from None
+                annoy = AnnoyIndex(self.fine_dims, METRIC)
+                if not annoy.load(str(self.path / file), prefault=False):
+                    raise self._unreadable(f"{file} cannot be loaded")
                 self._annoy[name] = annoy
             return annoy
+
+    def _usable_annoy(self, name: str) -> AnnoyIndex | None:
+        """``_annoy_of(name)``, or None (logged once, the build marked damaged) when the
+        file is damaged: the caller scans exactly instead, and ``verify`` names it."""
+        try:
+            return self._annoy_of(name)
+        except IndexUnreadableError as exc:
+            if not self.damaged:
+                log.error("%s; searching around it", exc)
+            self.damaged = True
+            return None
 
     def bounds(self, query: np.ndarray) -> np.ndarray:
         """Per chunk, the highest score any of its rows can reach for ``query``."""
@@ -306,19 +342,18 @@ class VectorIndex:
                 break
             start, end = int(self._start[chunk]), int(self._end[chunk])
             number = int(self._annoy_file[chunk])
-            if number < 0:
+            annoy = None if number < 0 else self._usable_annoy(str(number))
+            if annoy is None:  # a chunk scanned whole (as a damaged group's is)
                 rows = np.arange(start, end)
             else:
-                found = self._annoy_of(str(number)).get_nns_by_vector(
-                    query[: self.fine_dims], want, search_k=search_k
-                )
+                found = annoy.get_nns_by_vector(query[: self.fine_dims], want, search_k=search_k)
                 rows = np.sort(np.asarray(found, dtype=np.int64)) + start
             self._offer(best, rows, query, k, accept, float(bounds[chunk]))
-        if not proven:
-            found = self._annoy_of(SOUND).get_nns_by_vector(
-                query[: self.fine_dims], want, search_k=search_k
-            )
+        sound = None if proven else self._usable_annoy(SOUND)
+        if sound is not None:
+            found = sound.get_nns_by_vector(query[: self.fine_dims], want, search_k=search_k)
             rows = np.sort(np.asarray(found, dtype=np.int64))
+            rows = rows[(rows >= 0) & (rows < len(self))]
             self._offer(best, rows, query, k, accept, float(bounds.max()))
         order = np.lexsort((best.rows, -best.scores))
         return [

@@ -14,16 +14,18 @@ import base64
 import binascii
 import json
 import logging
+import re
 from typing import Any
 
 import numpy as np
+from arq.worker import JobExecutionFailed
 
 from ..errors import EarshotError
 from ..song_keys import is_valid_key
 from ..sources.refusals import Refusal
 from ..sources.youtube import VideoUnavailableError
 from ..vggish_format import EMBEDDING_SIZE
-from .workers import Listened
+from .workers import Listened, ListenersDiedError
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +125,11 @@ def _encode_result(result: Any) -> dict[str, Any]:
                 "operator_hint": result.operator_hint,
             }
         }
-    if isinstance(result, BaseException):  # arq's own (a time limit, too many tries)
+    if isinstance(result, JobExecutionFailed) and (
+        tries := re.fullmatch(r"max (\d+) retries exceeded", str(result))
+    ):  # arq's word for a job whose workers died on every try
+        return _encode_result(ListenersDiedError(int(tries[1])))
+    if isinstance(result, BaseException):  # arq's own (a time limit, a job it could not read)
         return {
             "error": {
                 "class": "EarshotError",

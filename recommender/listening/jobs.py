@@ -5,7 +5,9 @@ any host take the jobs (see ``listen_worker``). A job's id is the video and the 
 version, so however many processes ask for one video, one job runs; the others wait on
 the same result. arq removes a job from the queue only when it has finished: a worker
 killed mid-job leaves it there, and another worker takes it once the dead one's
-in-progress mark expires (the job's time limit plus 10 s).
+in-progress mark expires (the job's time limit plus 10 s). A job is tried twice: a worker
+that dies on the second try too fails it, and the member is told (the song itself may be
+what kills them).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ log = logging.getLogger(__name__)
 
 RESULT_POLL_S = 0.05  # how often a waiting bot process asks Redis for the result
 KEEP_RESULT_S = 120  # long enough for every waiter to read it; the cache has it after
-JOB_TRIES = 3  # a job whose worker died is run again, up to this many times in all
+JOB_TRIES = 2  # a job whose worker died is run once more, then the member is told
+MARK_EXTRA_S = 10.0  # arq's in-progress mark outlives a job's time limit by this much
 
 
 class QueueUnavailableError(EarshotError):
@@ -54,8 +57,9 @@ def job_time_limit_s(settings: Settings) -> float:
 
 
 def wait_limit_s(settings: Settings) -> float:
-    """How long a bot waits for a job: one try, a dead worker's mark expiring, a retry."""
-    return 2 * job_time_limit_s(settings) + 15.0
+    """How long a bot waits for a job: each try's dead worker's mark expiring, then the
+    worker that finds the job out of tries failing it (the member is told why)."""
+    return JOB_TRIES * (job_time_limit_s(settings) + MARK_EXTRA_S) + 5.0
 
 
 def redis_settings(url: str) -> RedisSettings:

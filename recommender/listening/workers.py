@@ -55,6 +55,24 @@ class WorkerCrashedError(EarshotError):
     pass
 
 
+class ListenersDiedError(EarshotError):
+    """A queued song whose listening worker died on every try (killed, out of memory):
+    not run again, since the song itself may be what kills them."""
+
+    costs_cooldown = True
+
+    def __init__(self, tries: int) -> None:
+        times = {2: "twice", 3: "three times"}.get(tries, f"{tries} times")
+        super().__init__(
+            f"earshot's listeners stopped {times} while hearing this song, so it gave up on "
+            "it (an operator has been told); try another song, or this one later."
+        )
+        self.operator_hint = (
+            f"a listening job's worker died on each of its {tries} tries: look for the "
+            "OOM killer or a crash in the queue workers' logs"
+        )
+
+
 class ListenersStoppedError(WorkerCrashedError):
     """The pool was closed: earshot is stopping (a queue worker hands the job back)."""
 

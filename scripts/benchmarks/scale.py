@@ -157,6 +157,7 @@ def run(args: argparse.Namespace) -> dict:
         report["anchors"] = anchors(vectors, queries, exact, looked_up["recall_at_10"])
         index.close()
         del vectors
+        report["index_open"] = open_times(index.path)
 
         with FakeDiscord() as discord:
             bot = BotProcess(discord, data, tmp / "bot.log")
@@ -174,3 +175,33 @@ def run(args: argparse.Namespace) -> dict:
         "rss_mb": 1536,
     }
     return report
+
+
+def open_times(build: Path, runs: int = 3) -> dict:
+    """Seconds to open ``build`` (median of ``runs``, its files in the page cache): as
+    shipped (small files' checksums; Annoy files' as searches first need them), with every
+    small file's checksum at open (what the start paid before), and with no checksum."""
+    import statistics
+
+    import recommender.index.reader as reader
+    from recommender.index.vector_index import VectorIndex
+
+    def median_open(check_bytes: int, deferred: str | None) -> float:
+        saved = reader.CHECK_AT_OPEN_BYTES, reader.ANNOY_DIR
+        reader.CHECK_AT_OPEN_BYTES, reader.ANNOY_DIR = check_bytes, deferred  # type: ignore[assignment]
+        try:
+            times = []
+            for _ in range(runs):
+                t = time.perf_counter()
+                VectorIndex(build).close()
+                times.append(time.perf_counter() - t)
+            return round(statistics.median(times), 3)
+        finally:
+            reader.CHECK_AT_OPEN_BYTES, reader.ANNOY_DIR = saved
+
+    shipped = reader.CHECK_AT_OPEN_BYTES
+    return {
+        "shipped_s": median_open(shipped, reader.ANNOY_DIR),
+        "every_small_file_checked_s": median_open(shipped, None),
+        "no_checksums_s": median_open(0, reader.ANNOY_DIR),
+    }

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from scripts.standins import TEST_TAGGER_STEPS
 from scripts.standins.cli import ROOT
 from scripts.standins.discord_api import FakeDiscord
 
@@ -45,7 +46,7 @@ class BotProcess:
             "DATA_DIR": str(data),
             "SYNC_COMMANDS": str(discord.guild_id),
             "RECOMMEND_COOLDOWN_SECONDS": "0",
-            "TAGGER_STEPS": "300",
+            "TAGGER_STEPS": str(TEST_TAGGER_STEPS),
             "TAGGER_MEMBERS": "1",
             **env,
         }

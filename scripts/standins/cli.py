@@ -8,12 +8,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+from . import TEST_TAGGER_STEPS
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATA_DIR", "INDEX_"))}
-    env.update({"DATA_DIR": str(data_dir), "TAGGER_STEPS": "300", "TAGGER_MEMBERS": "1", **extra})
+    env.update(
+        {
+            "DATA_DIR": str(data_dir),
+            "TAGGER_STEPS": str(TEST_TAGGER_STEPS),
+            "TAGGER_MEMBERS": "1",
+            **extra,
+        }
+    )
     return env
 
 

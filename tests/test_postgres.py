@@ -464,3 +464,72 @@ def test_a_database_url_with_a_bad_port_is_one_line_from_every_command(tmp_path:
         assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
         assert "DATABASE_URL's port is not a number" in done.stderr, done.stderr
         assert "secret" not in done.stderr
+
+
+@pytest.mark.slow
+async def test_a_restart_mid_request_refuses_clearly_or_answers_and_loses_no_rating(
+    built_catalog: Path, tmp_path: Path
+) -> None:
+    """The operator restarts PostgreSQL while members ask and rate: every ask is answered
+    (a read waits a few seconds for the server) or refused in words (never an error id),
+    and every rating given meanwhile is stored once the server is back, without a restart
+    of earshot."""
+    from recommender.engine import Engine
+    from scripts.local_servers import PostgresServer
+    from tests.conftest import engine_settings
+
+    data = tmp_path / "data"
+    shutil.copytree(built_catalog, data)
+    with PostgresServer() as server:
+        run_cli(data, "migrate-to-postgres", DATABASE_URL=server.url)
+        (data / "earshot.sqlite3").rename(data / "moved-away.sqlite3")
+        engine = await Engine.open(engine_settings(data_dir=data, database_url=server.url))
+        try:
+            videos = [
+                v
+                for (v,) in await engine.store._all(
+                    "SELECT video_id FROM tracks ORDER BY id LIMIT 40"
+                )
+            ]
+            first = await engine.recommend(videos[0], 3)
+            await engine.record_reply(SNOWFLAKE, 1, 2, 3, first)
+            restarting = asyncio.ensure_future(asyncio.to_thread(server.restart, 2.0))
+            answered = refused = 0
+            raters = []
+            member = 100
+            while not restarting.done() or member < 110:
+                member += 1
+                assert await engine.react(member, SNOWFLAKE, "1", True) is True
+                raters.append(member)
+                try:
+                    result = await engine.recommend(videos[member % len(videos)], 3)
+                    assert len(result.items) == 3
+                    answered += 1
+                except DatabaseUnavailableError as exc:
+                    assert "try again in a minute" in str(exc) and exc.operator_hint
+                    refused += 1
+                await asyncio.sleep(0.1)
+            await restarting
+            deadline = asyncio.get_running_loop().time() + 60  # a hang guard
+            while engine.store.pending_writes:
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.1)
+            for rater in raters:  # every rating given while the server was down is there
+                assert await engine.store.ratings_of(rater) == [
+                    (first.items[0].track_id, first.items[0].video_id, 1)
+                ], rater
+            assert len((await engine.recommend(videos[1], 3)).items) == 3
+            assert answered + refused == len(raters)
+            # down for longer than a read waits: the ask is refused in words, the rating kept
+            restarting = asyncio.ensure_future(asyncio.to_thread(server.restart, 8.0))
+            await asyncio.sleep(1.0)
+            with pytest.raises(DatabaseUnavailableError, match="unreachable right now"):
+                await engine.recommend(videos[2], 3)
+            assert await engine.react(999, SNOWFLAKE, "1", True) is True
+            await restarting
+            while engine.store.pending_writes:
+                assert asyncio.get_running_loop().time() < deadline + 60
+                await asyncio.sleep(0.1)
+            assert len(await engine.store.ratings_of(999)) == 1
+        finally:
+            await engine.close()

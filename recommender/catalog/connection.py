@@ -36,8 +36,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import TextClause
 
 from ..disk import describe_free, is_disk_full
-from ..errors import BusyError
-from .db import Database
+from ..errors import BusyError, DatabaseUnavailableError
+from .db import Database, is_transient_postgres
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -47,6 +47,7 @@ from .rows import _sql
 log = logging.getLogger(__name__)
 
 MAX_PENDING_WRITES = 10_000  # queued while locked; past this, callers are told "busy"
+READ_RETRY_S = 5.0  # a read waits this long for a restarting PostgreSQL, then refuses
 FLUSH_ON_CLOSE_S = 15.0  # how long close() waits for queued writes
 
 # The connection of the write transaction this task is in, per store (tasks that share
@@ -200,8 +201,41 @@ class StoreCore:
         if current is not None and current[0] is self:
             yield current[1]
             return
-        async with self._read_engine.connect() as conn:  # a read needs no transaction
+        # a read needs no transaction
+        async with self._unavailable_in_words(), self._read_engine.connect() as conn:
             yield conn
+
+    @asynccontextmanager
+    async def _unavailable_in_words(self) -> AsyncIterator[None]:
+        """A PostgreSQL server gone (restarting, unreachable) as DatabaseUnavailableError,
+        the words a member reads, instead of the driver's error; the original is its
+        cause, which ``write_behind`` still knows to wait out."""
+        try:
+            yield
+        except DatabaseUnavailableError:
+            raise
+        except Exception as exc:
+            if self.database.is_sqlite or not is_transient_postgres(exc):
+                raise
+            raise DatabaseUnavailableError(self.where, exc) from exc
+
+    async def _read(self, run: Callable[[AsyncConnection], Awaitable[Any]]) -> Any:
+        """``run(conn)`` for a read, tried again for up to READ_RETRY_S while a PostgreSQL
+        server restarts (a read is safe to repeat), then DatabaseUnavailableError."""
+        deadline = asyncio.get_running_loop().time() + READ_RETRY_S
+        delay = 0.2
+        while True:
+            try:
+                async with self._connection() as conn:
+                    return await run(conn)
+            except DatabaseUnavailableError as exc:
+                current = _IN_TRANSACTION.get()
+                in_transaction = current is not None and current[0] is self
+                if in_transaction or asyncio.get_running_loop().time() + delay > deadline:
+                    raise
+                log.info("the database did not answer a read (%s); trying again", exc.__cause__)
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, 1.0)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -231,7 +265,7 @@ class StoreCore:
                         await conn.exec_driver_sql("ROLLBACK")
                     raise
             return
-        async with self.database.engine.begin() as conn:
+        async with self._unavailable_in_words(), self.database.engine.begin() as conn:
             token = _IN_TRANSACTION.set((self, conn))
             try:
                 yield conn
@@ -246,16 +280,22 @@ class StoreCore:
 
     async def _one(self, sql: str | TextClause, params: Mapping[str, Any] | None = None) -> tuple:
         clause = text(sql) if isinstance(sql, str) else sql
-        async with self._connection() as conn:
+
+        async def run(conn: AsyncConnection) -> tuple:
             row = (await conn.execute(clause, params)).first()
-        return tuple(row) if row is not None else ()
+            return tuple(row) if row is not None else ()
+
+        return await self._read(run)
 
     async def _all(
         self, sql: str | TextClause, params: Mapping[str, Any] | None = None
     ) -> list[tuple]:
         clause = text(sql) if isinstance(sql, str) else sql
-        async with self._connection() as conn:
+
+        async def run(conn: AsyncConnection) -> list[tuple]:
             return [tuple(r) for r in (await conn.execute(clause, params)).all()]
+
+        return await self._read(run)
 
     async def schema_version(self) -> int:
         async with self._connection() as conn:

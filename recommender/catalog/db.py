@@ -205,6 +205,8 @@ class Database:
     def is_transient(self, error: BaseException) -> bool:
         """Worth queueing and retrying: SQLite locked by another process; PostgreSQL
         unreachable for a while or asking for a retry; the disk under either full."""
+        if isinstance(error, DatabaseUnavailableError) and error.__cause__ is not None:
+            error = error.__cause__  # the driver's error, put in words by the store
         if is_disk_full(error):  # room comes back when the operator frees some
             return True
         if self.is_sqlite:

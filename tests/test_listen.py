@@ -259,6 +259,7 @@ async def test_a_song_is_refused_busy_on_the_wait_it_would_have(
     async with _opened(
         catalog, fake_vggish, pca_params, server, max_concurrent_requests=1, request_timeout_s=25.0
     ) as engine:
+        await engine.listener.warm_up()  # the model loaded first: the limit is a song's
         server.stall_s = 2.0
         await engine.recommend(IDS["busy0"], 2)  # how long a song takes, measured
         typical = engine.listener.pace.typical_s

@@ -147,7 +147,7 @@ class FakeDiscord:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
         self.port = 0
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.files: dict[int, tuple[bytes, str]] = {}  # attachment id -> (body, content type)
         self.cdn_reads: list[str] = []  # the paths of attachments fetched from the CDN
 
@@ -510,7 +510,8 @@ class FakeDiscord:
         parts = path.strip("/").split("/")
         method = request.method
         try:
-            result = self._route(method, parts, body or {}, dict(request.query))
+            with self.lock:  # a test's wait reads the state a route changes, never half of it
+                result = self._route(method, parts, body or {}, dict(request.query))
         except KeyError as exc:
             return self._json({"message": f"Unknown {exc}", "code": 10008}, 404)
         if parts[-1:] == ["callback"] and self.lose_next_answer:

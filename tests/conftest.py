@@ -267,3 +267,27 @@ def built_catalog(audioset_slice: Path, tmp_path_factory: pytest.TempPathFactory
     run_cli(data, "ingest", "--audioset", str(audioset_slice))
     run_cli(data, "reindex")
     return data
+
+
+# The modules that take longest, started first: the test command hands each process a
+# module at a time, and a long module started last would run alone at the end.
+LONGEST_FIRST = (
+    "test_queue.py",
+    "test_listen.py",
+    "test_bot.py",
+    "test_evaluate.py",
+    "test_cluster.py",
+    "test_doctor.py",
+    "test_start.py",
+    "test_reply.py",
+    "test_postgres.py",
+    "test_titles.py",
+    "test_faults.py",
+    "test_upload_memory.py",
+    "test_cli.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: in-file order kept

@@ -240,10 +240,39 @@ def make_slice(dest: Path, files: int, step: int = 1) -> Path:
     return dest
 
 
+@contextlib.contextmanager
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[tuple[Path, bool]]:
+    """A folder for the whole run, shared by the test command's processes: (folder, True)
+    to the first process that asks, which builds it under a lock; (folder, False) to the
+    rest, after it is built. Never changed after (copy it to change it)."""
+    import fcntl
+
+    run = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        run = run.parent  # the run's folder, above each process's own
+    folder = run / f"shared-{name}"
+    with open(run / f"shared-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the others wait while the first builds
+        try:
+            done = run / f"shared-{name}.built"
+            if done.exists():
+                yield folder, False
+                return
+            shutil.rmtree(folder, ignore_errors=True)  # a build cut short
+            folder.mkdir()
+            yield folder, True
+            done.touch()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def audioset_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """About 2,000 clips (some 800 music clips): 400 files spread over the sample."""
-    return make_slice(tmp_path_factory.mktemp("audioset-slice"), files=400, step=10)
+    with built_once(tmp_path_factory, "audioset-slice") as (folder, build):
+        if build:
+            make_slice(folder, files=400, step=10)
+    return folder
 
 
 @pytest.fixture(scope="session")
@@ -263,9 +292,10 @@ def built_catalog(audioset_slice: Path, tmp_path_factory: pytest.TempPathFactory
     """A data dir with the slice ingested and indexed. Copy it before changing it."""
     from scripts.standins.cli import run_cli
 
-    data = tmp_path_factory.mktemp("catalog")
-    run_cli(data, "ingest", "--audioset", str(audioset_slice))
-    run_cli(data, "reindex")
+    with built_once(tmp_path_factory, "catalog") as (data, build):
+        if build:
+            run_cli(data, "ingest", "--audioset", str(audioset_slice))
+            run_cli(data, "reindex")
     return data
 
 

@@ -78,13 +78,14 @@ def _sweep_at_scale(folder: Path, videos: int, oembed_base: str, checked: int) -
 
     import numpy as np
 
-    from recommender.catalog.store import MIGRATIONS
+    from recommender.catalog.schema import MIGRATIONS, render_migration
 
     db_path = folder / "earshot.sqlite3"
     started = time.perf_counter()
     with sqlite3.connect(db_path) as db:
         for migration in MIGRATIONS:
-            db.executescript(migration)
+            for statement in render_migration(migration, "sqlite"):
+                db.execute(statement)
         db.execute(f"PRAGMA user_version={len(MIGRATIONS)}")
         frames = np.zeros((1, 128), np.uint8).tobytes()
         for first in range(0, videos, 100_000):

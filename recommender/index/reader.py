@@ -283,11 +283,9 @@ class VectorIndex:
             if annoy is None:
                 file = f"{ANNOY_DIR}{name}.ann"
                 try:
+                    entry = {file: self._files[file]} if file in self._files else {}
                     _check_manifest(
-                        self.path,
-                        {k: v for k, v in self._files.items() if k == file},
-                        up_to=CHECK_AT_OPEN_BYTES,
-                        checked=self._checked,
+                        self.path, entry, up_to=CHECK_AT_OPEN_BYTES, checked=self._checked
                     )
                 except (OSError, ValueError) as exc:
                     raise self._unreadable(exc) from None

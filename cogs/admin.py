@@ -121,7 +121,7 @@ class Admin(commands.Cog):
         embed = discord.Embed(title="earshot", colour=discord.Colour.dark_teal())
         embed.add_field(
             name="Catalog",
-            value=f"{stats.tracks:,} tracks ({stats.member_tracks:,} from members)",
+            value=stats.catalog_in_words,
         )
         index = stats.index
         if index:

@@ -25,6 +25,7 @@ from .index.rebuild import rebuild_in_background
 from .index.rebuild_lock import rebuild_lock
 from .index.serving import ServedIndex
 from .index.vector_index import VectorIndex
+from .listening.adding import SongAdder
 from .listening.hearing import Hearing
 from .listening.listener import Listener
 from .ranking.presentation import Labels, taste_profile
@@ -62,6 +63,7 @@ class Engine:
         self.served = ServedIndex(settings.index_dir)
         self.listener = Listener(settings, store)
         self.facts = FactChecker(settings, store)
+        self.adder = SongAdder(self.listener, store)  # songs a server chose, into the catalog
         self.reindex_progress: tuple[str, int, int] | None = None  # while one runs
         self._reindex_lock = asyncio.Lock()
         self._suggester = Suggester(store, self.facts, settings)
@@ -280,6 +282,7 @@ class Engine:
         """Counts for people; ``videos`` adds what YouTube said of the catalog's videos (a
         scan of the catalog: for /stats and verify, not for start-up)."""
         index = self.index
+        songs, unlinked = await self.store.song_counts()
         return Stats(
             tracks=await self.store.count_tracks(),
             member_tracks=await self.store.count_tracks("member"),
@@ -291,4 +294,6 @@ class Engine:
             schema_version=await self.store.schema_version(),
             pending_writes=self.store.pending_writes,
             videos=await self.store.verification_counts() if videos else {},
+            songs=songs,
+            songs_without_video=unlinked,
         )

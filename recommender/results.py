@@ -62,6 +62,8 @@ class Recommendation:
     title: str = ""  # the video's title and channel, where YouTube told them in time
     channel: str = ""
     live: bool = False  # YouTube said it plays (checked within VIDEO_FACTS_TTL_DAYS)
+    song: bool = False  # one of the server's songs: title is "artist — title", channel its album
+    link_note: str = ""  # what the link is when it is not the song itself (a search)
 
 
 @dataclass(frozen=True)
@@ -123,8 +125,44 @@ class Stats:
     schema_version: int
     pending_writes: int = 0
     videos: dict[str, int] = field(default_factory=dict)  # live, restricted, gone, unchecked
+    songs: dict[str, int] = field(default_factory=dict)  # the server's songs, by source
+    songs_without_video: int = 0  # library songs with no video found to link to
+
+    @property
+    def song_count(self) -> int:
+        return sum(self.songs.values())
 
     @property
     def catalog_clips(self) -> int:
-        """AudioSet clips, without members' songs."""
-        return self.tracks - self.member_tracks
+        """AudioSet clips, without members' songs or the server's."""
+        return self.tracks - self.member_tracks - self.song_count
+
+    @property
+    def catalog_in_words(self) -> str:
+        """The catalog by kind, for the stats, /stats and the doctor: "120 songs (100 from
+        folders, 20 from Subsonic; 30 with no video to link to), 8,836 AudioSet clips,
+        12 members' songs"."""
+        parts = []
+        if self.songs:
+            sources = ", ".join(
+                f"{n:,} from {SONG_SOURCE_NAMES.get(source, source)}"
+                for source, n in sorted(self.songs.items(), key=lambda kv: -kv[1])
+            )
+            unlinked = (
+                f"; {self.songs_without_video:,} with no video to link to"
+                if self.songs_without_video
+                else ""
+            )
+            parts.append(f"{self.song_count:,} songs ({sources}{unlinked})")
+        parts.append(f"{self.catalog_clips:,} AudioSet clips")
+        parts.append(f"{self.member_tracks:,} members' songs")
+        return ", ".join(parts)
+
+
+SONG_SOURCE_NAMES = {  # where the server's songs came from, as the catalog's figures say
+    "folder": "folders",
+    "subsonic": "Subsonic",
+    "youtube": "YouTube playlists",
+    "soundcloud": "SoundCloud sets",
+    "bandcamp": "Bandcamp albums",
+}

@@ -17,6 +17,7 @@ SOURCE_NAMES = {
     "soundcloud": "SoundCloud",
     "bandcamp": "Bandcamp",
     "words": "a search by name",
+    "song": "the server's library",  # a song added from a folder or a Subsonic server
 }
 
 
@@ -32,6 +33,7 @@ SONG_IDS: dict[str, re.Pattern[str]] = {
     "soundcloud": re.compile(rf"{_NAME}{{1,100}}/{_NAME}{{1,100}}"),  # user/track
     # label/track: the artist's subdomain, then the track's name
     "bandcamp": re.compile(rf"[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?/{_NAME}{{1,200}}"),
+    "song": re.compile(r"[0-9a-f]{16}"),  # song_facts.library_key
 }
 
 

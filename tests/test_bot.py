@@ -355,7 +355,7 @@ def test_stats_for_owners(world) -> None:
     fields = {f["name"]: f["value"] for f in answer["message"]["embeds"][0]["fields"]}
     tracks, members, cached, rated = _counts(data)
     assert answer["ephemeral"]
-    assert fields["Catalog"] == f"{tracks:,} tracks ({members:,} from members)"
+    assert fields["Catalog"] == f"{tracks - members:,} AudioSet clips, {members:,} members' songs"
     assert fields["Cached songs"] == f"{cached:,}" and fields["Ratings"] == f"{rated:,}"
     indexed = int(fields["Index"].split(" items")[0].replace(",", ""))
     assert 0 < indexed <= tracks and "built" in fields["Index"]

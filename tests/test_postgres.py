@@ -17,9 +17,11 @@ import pytest
 from recommender.audioset.tfrecord import ClipRecord
 from recommender.catalog import db
 from recommender.catalog.migrate import verify
+from recommender.catalog.schema import TABLES
 from recommender.catalog.store import SCHEMA_VERSION, Store, StoreError
 from recommender.errors import DatabaseUnavailableError
 from recommender.ratings import Reply
+from recommender.song_facts import SongFound, library_key
 from recommender.video_facts import Status, VideoFacts
 from scripts.standins.cli import run_cli, run_json
 
@@ -158,6 +160,12 @@ async def _fill_sqlite(data: Path) -> None:
             None,
             join_catalog=True,
         )
+        for n, found in enumerate(
+            [SongFound("/music/a.flac", "Ártist", "Sông", "Albüm", 201.5, "USRC17607839"),
+             SongFound("/music/b.mp3", "", "b", "", None, "")]
+        ):  # fmt: skip
+            key = library_key("folder", found.origin)
+            await store.add_song(key, "folder", found, np.full((5, 128), 9 + n, np.uint8), 200.0)
         tracks = [(t.id, t.video_id) async for chunk in store.iter_tracks() for t in chunk]
         await store.record_reply(Reply(SNOWFLAKE, SNOWFLAKE + 1, 5, 6, "q", tuple(tracks[:10])))
         await store.record_reply(Reply(SNOWFLAKE + 9, None, 5, 6, "q", tuple(tracks[10:15])))
@@ -194,16 +202,17 @@ def test_migrate_to_postgres_copies_verifies_and_refuses_twice(
 
     result = run_cli(data, "migrate-to-postgres", "--to", postgres_url)
     lines = result.stdout.splitlines()
-    assert lines[-1].startswith("verified: 10 tables,"), result.stdout
+    assert lines[-1].startswith(f"verified: {len(TABLES)} tables,"), result.stdout
     rows = {line.split()[0]: line.split() for line in lines[1:-1]}
     assert set(rows) == {
         "tracks", "ingested_files", "classes", "embeddings", "replies", "reply_items",
-        "reactions", "ratings", "video_facts", "forgotten",
+        "reactions", "ratings", "video_facts", "forgotten", "songs",
     }  # fmt: skip
     for table, (_, source_rows, target_rows, source_sha, target_sha, verdict) in rows.items():
         assert source_rows == target_rows and source_sha == target_sha, table
         assert verdict == "ok"
-    assert rows["tracks"][1] == "43" and rows["ratings"][1] == "14" and rows["classes"][1] == "2"
+    assert rows["tracks"][1] == "45" and rows["ratings"][1] == "14" and rows["classes"][1] == "2"
+    assert rows["songs"][1] == "2"
     assert _file_sha(sqlite_file) == before  # only read
 
     # The same data through the store on either side; new tracks continue after the ids.
@@ -219,13 +228,17 @@ def test_migrate_to_postgres_copies_verifies_and_refuses_twice(
                 ("class_parents", ()),
                 ("verification_counts", ()),
                 ("count_tracks", ("member",)),
+                ("song_counts", ()),
+                ("song_origins", ("folder",)),
             ]:
                 assert await getattr(new, method)(*args) == await getattr(old, method)(*args)
-            ids = list(range(1, 44))
+            ids = list(range(1, 46))
             assert (await new.tracks_by_ids(ids)).keys() == (await old.tracks_by_ids(ids)).keys()
+            keys = [library_key("folder", "/music/a.flac"), "song:0000000000000000"]
+            assert await new.songs_of(keys) == await old.songs_of(keys) != {}
             await new.add_member_track("anotherSong", np.zeros((3, 128), np.uint8), 3.0)
             (added,) = await new.tracks_by_video("anotherSong")
-            assert added.id == 44
+            assert added.id == 46
         finally:
             await old.close()
             await new.close()
@@ -237,7 +250,7 @@ def test_migrate_to_postgres_copies_verifies_and_refuses_twice(
     assert "already holds earshot data" in refused.stderr and "--replace" in refused.stderr
 
     replaced = run_cli(data, "migrate-to-postgres", "--replace", DATABASE_URL=postgres_url)
-    assert "verified: 10 tables" in replaced.stdout
+    assert f"verified: {len(TABLES)} tables" in replaced.stdout
 
     # A row altered in PostgreSQL afterwards: verify names the table.
     asyncio.run(

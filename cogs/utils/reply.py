@@ -130,7 +130,8 @@ def _suggestions(items: list[Recommendation], title: int, channel: int, detail: 
         name = plain(item.title, title) if item.title else untitled(item.video_id)
         by = f" — {plain(item.channel, channel)}" if item.channel and channel else ""
         when = f" · from {clock(item.start_s)}" if item.start_s else ""
-        lines.append(f"**{n}.** [{name}]({item.url}){by}{when}")
+        note = f" · *{item.link_note}*" if item.link_note else ""  # the link is a search
+        lines.append(f"**{n}.** [{name}]({item.url}){by}{when}{note}")
         labels = " · ".join(item.labels[:LABELS_SHOWN])
         why = "; ".join(item.reasons)
         parts = [discord.utils.escape_markdown(shorten(labels, detail))] if labels else []

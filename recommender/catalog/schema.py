@@ -19,7 +19,8 @@ _TYPES: dict[str, dict[str, str]] = {
 }
 
 # Each entry moves the schema from version i to i + 1. Never edit a released entry: append.
-# {id_pk}, {int64}, {real} and {blob} are rendered per dialect (see _TYPES).
+# {id_pk}, {int64}, {real} and {blob} are rendered per dialect (see _TYPES). Statements are
+# split at semicolons, so no comment may hold one.
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE tracks (
@@ -118,6 +119,27 @@ MIGRATIONS: tuple[str, ...] = (
     -- what of a cached song was heard: '' the song, 'preview' an excerpt its site gave
     ALTER TABLE embeddings ADD COLUMN heard TEXT NOT NULL DEFAULT ''
     """,
+    """
+    -- songs a server chose (a folder, a Subsonic server, a playlist): their frames are a
+    -- tracks row (source 'song', video_id = song_key), and this is what members read of them
+    CREATE TABLE songs (
+        song_key        TEXT PRIMARY KEY,      -- "song:<hex>" for a library's, else the site's key
+        source          TEXT NOT NULL,         -- folder, subsonic, youtube, soundcloud, bandcamp
+        origin          TEXT NOT NULL,         -- where its audio was heard: a path, a server's id
+        artist          TEXT NOT NULL DEFAULT '',
+        title           TEXT NOT NULL DEFAULT '',
+        album           TEXT NOT NULL DEFAULT '',
+        duration_s      {real},
+        isrc            TEXT NOT NULL DEFAULT '',
+        name_key        TEXT NOT NULL DEFAULT '',  -- artist and title, normalised (song_facts)
+        video_id        TEXT NOT NULL DEFAULT '',  -- the YouTube video found for it, '' none
+        link_checked_at {real},                    -- when a video was looked for, NULL not yet
+        added_at        {real} NOT NULL,
+        UNIQUE (source, origin)
+    );
+    CREATE INDEX songs_isrc ON songs (isrc);
+    CREATE INDEX songs_name ON songs (name_key)
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -134,8 +156,9 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ratings", ("user_id", "message_id", "position")),
     ("video_facts", ("video_id",)),
     ("forgotten", ("user_id",)),
+    ("songs", ("song_key",)),
 )
-TEXT_KEYS = frozenset({"name", "video_id", "model", "reaction"})
+TEXT_KEYS = frozenset({"name", "video_id", "model", "reaction", "song_key"})
 
 
 def render_migration(step: str, dialect: str) -> list[str]:

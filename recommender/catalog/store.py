@@ -3,8 +3,9 @@
 One store over SQLite (the default, in DATA_DIR) or PostgreSQL (DATABASE_URL), through
 SQLAlchemy's async core. Its methods live with their tables: ``connection`` (opening,
 writes that wait out a lock or a full disk, transactions), ``tracks`` (classes, ingest,
-tracks, the embedding cache), ``facts`` (what YouTube says of the videos) and
-``replies`` (replies, reactions, ratings); ``db`` holds what differs by dialect.
+tracks, the embedding cache), ``songs`` (the songs a server chose), ``facts`` (what
+YouTube says of the videos) and ``replies`` (replies, reactions, ratings); ``db`` holds
+what differs by dialect.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from .facts import FactsTable
 from .replies import RepliesTables
 from .rows import Track, frames_from_blob, read_tracks
 from .schema import MIGRATIONS, SCHEMA_VERSION
+from .songs import SongsTable
 from .tracks import TracksTables
 
 __all__ = [
@@ -29,5 +31,5 @@ __all__ = [
 ]
 
 
-class Store(TracksTables, FactsTable, RepliesTables, StoreCore):
+class Store(TracksTables, SongsTable, FactsTable, RepliesTables, StoreCore):
     """The earshot database, every table's methods on one object."""

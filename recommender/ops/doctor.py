@@ -368,6 +368,9 @@ async def check_catalog(engine: Any) -> list[Check]:
     counts = {
         "tracks": stats.tracks,
         "member_tracks": stats.member_tracks,
+        "songs": stats.songs,
+        "songs_without_video": stats.songs_without_video,
+        "audioset_clips": stats.catalog_clips,
         "cached_embeddings": stats.cached_embeddings,
         "ratings": stats.ratings,
     }
@@ -375,7 +378,7 @@ async def check_catalog(engine: Any) -> list[Check]:
         Check(
             "catalog",
             OK,
-            f"{stats.tracks:,} clips ({stats.member_tracks:,} from members' songs), "
+            f"{stats.catalog_in_words}; "
             f"{stats.cached_embeddings:,} songs cached, {stats.ratings:,} ratings",
             counts,
         )

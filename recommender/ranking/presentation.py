@@ -10,6 +10,9 @@ import numpy as np
 from ..catalog.store import Track
 from ..index.vector_index import VectorIndex
 from ..results import Recommendation, TasteProfile
+from ..song_facts import Song, search_link
+from ..song_keys import split_key
+from ..sources.links import watch_url
 from ..sources.pages import song_page
 from ..video_facts import VideoFacts
 from .pipeline import Ranked
@@ -96,6 +99,26 @@ def recommendation(
         round(sound, 4),
         round(max(0.0, index.cosine(hit, query)), 4),
         reasons,
+    )
+
+
+NO_VIDEO_FOUND = "no video found: a YouTube Music search"
+
+
+def with_song(item: Recommendation, song: Song | None) -> Recommendation:
+    """One of the server's songs as members read it: "artist — title" and its album,
+    linked to the video found for it, else to a YouTube Music search that says so (a
+    library's file is never sent)."""
+    if song is None:
+        return item
+    if song.video_id:
+        url, note = watch_url(song.video_id), ""
+    elif split_key(song.key)[0] == "song":
+        url, note = search_link(song.artist, song.title), NO_VIDEO_FOUND
+    else:  # a playlist's song plays on its own page
+        url, note = item.url, ""
+    return dataclasses.replace(
+        item, title=song.shown, channel=song.album, url=url, song=True, link_note=note
     )
 
 

@@ -10,6 +10,7 @@ import asyncio
 
 import numpy as np
 
+from ..catalog.songs import SONG_SOURCE
 from ..catalog.store import Store
 from ..catalog.verify import FactChecker
 from ..config import Settings
@@ -19,7 +20,7 @@ from ..results import Recommendation
 from ..video_facts import DEAD, VideoFacts
 from .candidates import StoreCandidates
 from .pipeline import SearchSettings, suggest
-from .presentation import Labels, recommendation, with_facts
+from .presentation import Labels, recommendation, with_facts, with_song
 
 CHECKS_BUDGET_S = 6.0  # how long one reply may spend replacing suggestions found dead
 NO_MORE_MATCHES = "the catalog has no more matches for this song that you have not ruled out"
@@ -86,10 +87,14 @@ class Suggester:
         shortfall = ""
         if live < count:
             shortfall = NO_MORE_MATCHES if exhausted else OUT_OF_TIME
+        songs = await self.store.songs_of([t.video_id for t in chosen if t.source == SONG_SOURCE])
         items = [
-            with_facts(
-                recommendation(self.labels, index, vector, r, track),
-                facts.get(track.video_id),
+            with_song(
+                with_facts(
+                    recommendation(self.labels, index, vector, r, track),
+                    facts.get(track.video_id),
+                ),
+                songs.get(track.video_id),
             )
             for r, track in zip(ranked, chosen, strict=True)
             if track.video_id not in dead

@@ -15,14 +15,22 @@ FORMATS = {
     "m4a": ["-c:a", "aac", "-b:a", "128k"],
     "webm": ["-c:a", "libopus", "-b:a", "64k"],
     "flac": ["-c:a", "flac"],
+    "opus": ["-c:a", "libopus", "-b:a", "64k"],
 }
 
 
 def make_song(
-    path: Path, seconds: float, *, tone: float = 220.0, rate: int = 44_100, silent: bool = False
+    path: Path,
+    seconds: float,
+    *,
+    tone: float = 220.0,
+    rate: int = 44_100,
+    silent: bool = False,
+    tags: dict[str, str] | None = None,
 ) -> Path:
     """A stereo 'song': a chord with a beat-like tremolo and a little noise (or, with
-    ``silent``, digital silence of the same length)."""
+    ``silent``, digital silence of the same length); ``tags`` as ffmpeg writes them for
+    the format (artist, title, album, ISRC...)."""
     chord = "+".join(f"0.2*sin({tone * k}*2*PI*t)" for k in (1.0, 1.25, 1.5, 2.0))
     expression = f"({chord})*(0.6+0.4*sin(2*PI*2*t))" if not silent else "0"
     noise = 0.0 if silent else 0.02
@@ -48,6 +56,11 @@ def make_song(
             "-map",
             "[a]",
             *FORMATS[extension],
+            *(
+                part
+                for key, value in (tags or {}).items()
+                for part in ("-metadata", f"{key}={value}")
+            ),
             str(path),
         ],
         check=True,

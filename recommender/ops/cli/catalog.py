@@ -9,10 +9,14 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...config import Settings
 from ...results import IndexInfo
 from .common import SPLITS, bars, command, engine_for, folder_option
+
+if TYPE_CHECKING:
+    from ...listening.adding import AddReport
 
 
 async def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
@@ -69,6 +73,42 @@ async def ingest_from(
     return 0
 
 
+async def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    """Add songs the server chose to the catalog: each SOURCE is a folder of audio files
+    (mp3, flac, ogg, opus, m4a, aac, wav; read recursively, named by their tags). Each song
+    is heard as a member's song is, and refused for the same reasons. Safe to stop and run
+    again: what was added stays, and the next run goes on. Suggestable after the next
+    reindex."""
+    reports: list[AddReport] = []
+    async with engine_for(settings) as engine:
+        for source in args.sources:
+            with bars() as progress:
+                report = await engine.adder.folder(Path(source), progress)
+            reports.append(report)
+            _print_added(str(source), report, args.show)
+            if report.stopped:
+                break
+        stats = await engine.stats()
+    print(f"catalog now: {stats.catalog_in_words}")
+    if any(r.added for r in reports):
+        print("next: python -m recommender reindex (the new songs are suggested after it)")
+    return 1 if any(r.stopped for r in reports) else 0
+
+
+def _print_added(source: str, report: AddReport, show: int) -> None:
+    print(
+        f"{source}: {report.found:,} songs found, {report.added:,} added, "
+        f"{report.already:,} already there, {report.refused_count:,} refused"
+    )
+    for reason, names in sorted(report.refused.items(), key=lambda kv: -len(kv[1])):
+        more = len(names) - show
+        listed = ", ".join(names[:show]) + (f" and {more:,} more" if more > 0 else "")
+        print(f"  refused ({len(names):,}): {reason}\n    {listed}")
+    if report.stopped:
+        print(f"stopped early: {report.stopped}", file=sys.stderr)
+        print("what was added stays; run the same command again to go on", file=sys.stderr)
+
+
 async def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     """Train the tagger on the catalog, build a new Annoy index beside the live one, and swap
     it in atomically."""
@@ -93,7 +133,7 @@ async def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(dataclasses.asdict(stats), indent=2))
         return 0
-    print(f"tracks:            {stats.tracks} ({stats.member_tracks} asked about by members)")
+    print(f"catalog:           {stats.catalog_in_words}")
     print(f"indexed items:     {stats.indexed}")
     print(f"cached embeddings: {stats.cached_embeddings}")
     print(f"ratings:           {stats.ratings}")
@@ -160,6 +200,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         choices=list(SPLITS),
         help="with --download: which splits to extract",
     )
+
+    p = command(sub, cmd_add, "add songs the server chose (a folder of audio files) to the catalog")
+    p.add_argument("sources", nargs="+", metavar="SOURCE", help="a folder of audio files")
+    p.add_argument(
+        "--show", type=int, default=10, metavar="N",
+        help="name at most N refused songs per reason (default 10)",
+    )  # fmt: skip
 
     p = command(sub, cmd_reindex, "rebuild the search index and swap it in")
 

@@ -1,0 +1,219 @@
+"""Filling the catalog with songs a server chose: each song found by a source is heard the
+way a member's song is (the same sections, the same workers and limits), then stored with
+what its source said of it, one song per transaction.
+
+A run is resumable: a song is stored only once heard, and a run skips the songs already
+stored from its source, so running it again after a stop goes on where it ended. The same
+recording named twice (the same ISRC, or the same artist and title with lengths within
+2 s) is stored once. One run at a time per DATA_DIR: a second is refused, naming the first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..catalog.store import Store
+from ..disk import describe_free, is_disk_full
+from ..errors import DatabaseUnavailableError, DiskFullError, EarshotError
+from ..results import Progress, no_progress
+from ..song_facts import SongFound, library_key
+from ..sources.folder import audio_files, read_song
+from .audio import DecodeError
+from .listener import Listener
+from .workers import ListenersStoppedError
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = "adding.lock"
+UNEXPECTED = "earshot failed on it unexpectedly (the log has the details)"
+
+# What ends a whole run rather than one song: nothing after it could be stored either.
+_STOPS_THE_RUN = (DiskFullError, DatabaseUnavailableError, ListenersStoppedError)
+
+
+class AddRunningError(EarshotError):
+    def __init__(self, holder: str) -> None:
+        super().__init__(
+            f"Another add is filling the catalog right now ({holder}). Wait for it to end, "
+            "or stop it: a stopped add loses nothing, and running it again goes on."
+        )
+
+
+class BadSourceError(EarshotError):
+    """What was given to add names nothing earshot can add songs from."""
+
+
+@dataclass
+class AddReport:
+    """What one run did: songs added, songs already in the catalog, and songs refused,
+    by the reason they were refused for (the same words a member would read)."""
+
+    source: str
+    found: int = 0
+    added: int = 0
+    already: int = 0
+    refused: dict[str, list[str]] = field(default_factory=dict)
+    stopped: str = ""  # why the run ended before its last song ('' it did not)
+
+    @property
+    def refused_count(self) -> int:
+        return sum(len(names) for names in self.refused.values())
+
+    def refuse(self, reason: str, name: str) -> None:
+        self.refused.setdefault(reason, []).append(name)
+
+
+@contextlib.contextmanager
+def _one_add_at_a_time(data_dir: Path):  # type: ignore[no-untyped-def]
+    """An exclusive lock on DATA_DIR/adding.lock, released however the run ends (the
+    kernel releases it when a killed run's process is gone)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+            raise AddRunningError(holder or "another process") from None
+        os.ftruncate(fd, 0)
+        with contextlib.suppress(OSError):  # a full disk: the lock holds without its note
+            os.pwrite(fd, f"process {os.getpid()}".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+Hear = Callable[[SongFound], Awaitable[tuple[np.ndarray, float | None]]]
+
+
+class SongAdder:
+    """Adds a source's songs to the catalog: ``await adder.folder(path, progress)``."""
+
+    def __init__(self, listener: Listener, store: Store) -> None:
+        self.listener = listener
+        self.store = store
+        self.settings = listener.settings
+
+    async def folder(self, folder: Path, progress: Progress = no_progress) -> AddReport:
+        """Every audio file under ``folder`` (mp3, flac, ogg/opus, m4a/aac, wav), named by
+        its tags or else its file name."""
+        if not folder.is_dir():
+            raise BadSourceError(
+                f"{folder} is not a folder earshot can read. Give a folder of audio files "
+                "(mp3, flac, ogg, opus, m4a, aac, wav), a Subsonic server's address, or a "
+                "playlist or album link."
+            )
+
+        async def hear(found: SongFound) -> tuple[np.ndarray, float | None]:
+            listened = await self.listener.listen_file(Path(found.origin))
+            return listened.frames, found.duration_s or listened.duration_s
+
+        with _one_add_at_a_time(self.settings.data_dir):
+            paths = await asyncio.to_thread(lambda: list(audio_files(folder)))
+            songs = _read_each(paths)
+            return await self._add("folder", len(paths), songs, hear, progress)
+
+    async def _add(
+        self,
+        source: str,
+        total: int,
+        songs: AsyncIterator[SongFound],
+        hear: Hear,
+        progress: Progress,
+    ) -> AddReport:
+        report = AddReport(source, found=total)
+        done_before = await self.store.song_origins(source)
+        done = 0
+        progress("adding", 0, total)
+        queue: asyncio.Queue[SongFound | None] = asyncio.Queue(maxsize=64)
+        workers = max(1, self.settings.max_concurrent_requests)
+
+        async def feed() -> None:
+            try:
+                async for found in songs:
+                    await queue.put(found)
+            finally:
+                for _ in range(workers):
+                    await queue.put(None)
+
+        async def work() -> None:
+            nonlocal done
+            while (found := await queue.get()) is not None:
+                if not report.stopped:
+                    await self._one(source, found, done_before, hear, report)
+                done += 1
+                progress("adding", done, total)
+
+        feeder = asyncio.create_task(feed())
+        try:
+            await asyncio.gather(*(work() for _ in range(workers)))
+        finally:
+            feeder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feeder
+        log.info(
+            "add from %s: %d found, %d added, %d already there, %d refused%s",
+            source, report.found, report.added, report.already, report.refused_count,
+            f"; stopped: {report.stopped}" if report.stopped else "",
+        )  # fmt: skip
+        return report
+
+    async def _one(
+        self,
+        source: str,
+        found: SongFound,
+        done_before: set[str],
+        hear: Hear,
+        report: AddReport,
+    ) -> None:
+        if found.origin in done_before:
+            report.already += 1
+            return
+        try:
+            if await self.store.same_song(found, found.duration_s) is not None:
+                report.already += 1
+                return
+            frames, duration_s = await hear(found)
+            same = await self.store.add_song(
+                library_key(source, found.origin), source, found, frames, duration_s
+            )
+        except _STOPS_THE_RUN as exc:
+            report.stopped = str(exc)
+            return
+        except EarshotError as exc:
+            report.refuse(_reason(exc), found.shown)
+            return
+        except Exception as exc:
+            if is_disk_full(exc):  # the database's own error, or the file system's
+                report.stopped = str(DiskFullError(describe_free(self.settings.data_dir)))
+                return
+            log.exception("adding %s failed", found.origin)  # one song's surprise: named
+            report.refuse(UNEXPECTED, found.shown)
+            return
+        if same is None:
+            report.added += 1
+        else:
+            report.already += 1
+
+
+def _reason(exc: EarshotError) -> str:
+    """The refusal's words without a file's own detail ("... can read (Invalid data)"),
+    so the summary groups songs refused for one reason."""
+    said = str(exc)
+    return said.split(" (", 1)[0] if isinstance(exc, DecodeError) else said
+
+
+async def _read_each(paths: Iterable[Path]) -> AsyncIterator[SongFound]:
+    """Each file's tags, read in a thread (a slow disk never stalls the loop)."""
+    for path in paths:
+        yield await asyncio.to_thread(read_song, path)

@@ -1,0 +1,222 @@
+"""`python -m recommender add`: the songs a server chose, from a folder, heard as a
+member's songs are, stored once each, resumable, one run at a time; then suggested as
+"artist — title" with a link that plays (or a search that says so)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from recommender.listening.adding import _one_add_at_a_time
+from recommender.song_facts import Song, SongFound, isrc_or_empty, library_key, name_key
+from recommender.sources.folder import audio_files, from_file_name, read_song
+from scripts.standins.cli import ROOT, cli_env, run_cli, run_json
+from scripts.standins.media import make_song
+
+
+@pytest.fixture(scope="module")
+def catalog(built_catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = tmp_path_factory.mktemp("add") / "data"
+    shutil.copytree(built_catalog, data)
+    return data
+
+
+@pytest.fixture()
+def data(catalog: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "data"
+    shutil.copytree(catalog, copy)
+    return copy
+
+
+@pytest.fixture()
+def env(fake_vggish: Path, pca_params: Path) -> dict[str, str]:
+    return {"VGGISH_MODEL": str(fake_vggish), "VGGISH_PCA_PARAMS": str(pca_params)}
+
+
+def _tags(artist: str, title: str, album: str = "", isrc: str = "") -> dict[str, str]:
+    tags = {"artist": artist, "title": title}
+    if album:
+        tags["album"] = album
+    if isrc:
+        tags["ISRC"] = isrc
+    return tags
+
+
+def make_library(root: Path) -> Path:
+    """Six songs in five formats (one named only by its file), two duplicates, three files
+    that cannot be songs, and two that are not audio files at all."""
+    album = root / "Artist A" / "Album X"
+    album.mkdir(parents=True)
+    one = _tags("Artist A", "Song One", "Album X", "US-AAA-20-00001")
+    make_song(album / "01 - Song One.mp3", 12.0, tone=220.0, tags=one)
+    make_song(root / "two.flac", 12.0, tone=262.0, tags=_tags("Artist B", "Song Two", "B-Sides"))
+    make_song(root / "three.ogg", 12.0, tone=294.0, tags=_tags("Artist C", "Song Three"))
+    make_song(root / "four.m4a", 12.0, tone=330.0, tags=_tags("Artist D", "Song Four", "Four"))
+    make_song(root / "five.opus", 12.0, tone=349.0, tags=_tags("Artist E", "Song Five"))
+    make_song(root / "Untagged Artist - Untagged Song.wav", 12.0, tone=392.0)
+    # The same recording twice: a copy elsewhere (same ISRC), and a re-rip named alike.
+    (root / "copies").mkdir()
+    shutil.copy(album / "01 - Song One.mp3", root / "copies" / "song one (copy).mp3")
+    again = _tags("artist b", "Song Two!")
+    make_song(root / "copies" / "two again.ogg", 13.0, tone=262.0, tags=again)
+    # Not songs: a cut-off file, a text file named like audio, digital silence.
+    whole = make_song(root / "whole.mp3", 12.0, tone=440.0)
+    (root / "cut off.mp3").write_bytes(whole.read_bytes()[:2000])
+    whole.unlink()
+    (root / "notes.flac").write_text("these are liner notes, not audio\n" * 50)
+    make_song(root / "silence.wav", 12.0, silent=True)
+    (root / "cover.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a picture")
+    (root / "readme.txt").write_text("my music")
+    return root
+
+
+def _rows(data: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(data / "earshot.sqlite3") as db:
+        return db.execute(sql).fetchall()
+
+
+def _whole_songs(data: Path) -> list[tuple]:
+    """Every song with its track, checking that neither exists without the other."""
+    songs = _rows(data, "SELECT song_key, artist, title, album FROM songs ORDER BY title")
+    tracks = _rows(data, "SELECT video_id, length(frames) FROM tracks WHERE source = 'song'")
+    assert sorted(k for k, *_ in songs) == sorted(k for k, _ in tracks)
+    assert all(size > 0 and size % 128 == 0 for _, size in tracks)
+    return songs
+
+
+def test_a_folder_is_added_once_with_its_tags_and_what_is_not_a_song_is_refused_by_name(
+    data: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    library = make_library(tmp_path / "music")
+    first = run_cli(data, "add", str(library), **env)
+    summary = first.stdout
+    assert "11 songs found, 6 added, 2 already there, 3 refused" in summary, summary
+    assert "not audio ffmpeg can read" in summary and "notes.flac" in summary
+    assert "silent" in summary and "silence.wav" in summary
+    assert "cut off.mp3" in summary
+    assert "cover.jpg" not in summary and "readme.txt" not in summary
+    assert "next: python -m recommender reindex" in summary
+    songs = _whole_songs(data)
+    assert [(a, t, al) for _, a, t, al in songs] == [
+        ("Artist E", "Song Five", ""),
+        ("Artist D", "Song Four", "Four"),
+        ("Artist A", "Song One", "Album X"),
+        ("Artist C", "Song Three", ""),
+        ("Artist B", "Song Two", "B-Sides"),
+        ("Untagged Artist", "Untagged Song", ""),
+    ]
+    isrc = _rows(data, "SELECT isrc FROM songs WHERE title = 'Song One'")
+    assert isrc == [("USAAA2000001",)]
+    stats = run_json(data, "stats")
+    assert stats["songs"] == {"folder": 6} and stats["songs_without_video"] == 6
+    assert "6 songs (6 from folders; 6 with no video to link to)" in run_cli(data, "stats").stdout
+
+    again = run_cli(data, "add", str(library), **env).stdout
+    assert "11 songs found, 0 added, 8 already there, 3 refused" in again, again
+    assert "next: python -m recommender reindex" not in again
+    assert _whole_songs(data) == songs
+
+
+def test_a_stopped_add_keeps_every_song_whole_and_the_next_run_goes_on(
+    data: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    library = tmp_path / "music"
+    library.mkdir()
+    for n in range(10):
+        make_song(library / f"Artist {n} - Song {n}.ogg", 10.0, tone=180.0 + 23 * n)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "recommender", "add", str(library)],
+        cwd=ROOT,
+        env=cli_env(data, **env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 300  # guards a hang; two songs take seconds
+        while time.monotonic() < deadline and process.poll() is None:
+            if len(_rows(data, "SELECT song_key FROM songs")) >= 2:
+                break
+            time.sleep(0.1)
+        assert process.poll() is None, "the add ended before it could be stopped"
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    kept = _whole_songs(data)
+    assert 2 <= len(kept) < 10
+    resumed = run_cli(data, "add", str(library), **env).stdout
+    assert f"10 songs found, {10 - len(kept)} added, {len(kept)} already there" in resumed
+    assert len(_whole_songs(data)) == 10
+
+
+def test_a_second_add_at_once_is_refused_naming_the_first(
+    data: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    library = tmp_path / "music"
+    library.mkdir()
+    make_song(library / "a.mp3", 5.0)
+    with _one_add_at_a_time(data):
+        second = run_cli(data, "add", str(library), check=False, **env)
+    assert second.returncode == 1
+    assert f"Another add is filling the catalog right now (process {os.getpid()})" in second.stderr
+    assert "Traceback" not in second.stderr
+    assert _rows(data, "SELECT COUNT(*) FROM songs") == [(0,)]
+    missing = run_cli(data, "add", str(tmp_path / "nowhere"), check=False, **env)
+    assert missing.returncode == 1 and "is not a folder earshot can read" in missing.stderr
+
+
+# --- reading a folder, and when two names are one recording --------------------------
+
+
+def test_a_folder_is_walked_once_per_file_and_never_out_through_a_link(tmp_path: Path) -> None:
+    root = tmp_path / "music"
+    (root / "b").mkdir(parents=True)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    for path in (root / "b" / "2.MP3", root / "1.flac", outside / "x.mp3", root / "._1.flac"):
+        path.write_bytes(b"x")
+    (root / "same.flac").symlink_to(root / "1.flac")
+    (root / "out.mp3").symlink_to(outside / "x.mp3")
+    (root / "loop").symlink_to(root, target_is_directory=True)
+    assert [p.relative_to(root).as_posix() for p in audio_files(root)] == ["1.flac", "b/2.MP3"]
+
+
+def test_a_song_is_named_by_its_tags_else_by_its_file_name(tmp_path: Path) -> None:
+    assert from_file_name(Path("03 - Daft Punk - One More Time.mp3")) == (
+        "Daft Punk",
+        "One More Time",
+    )
+    assert from_file_name(Path("Daft_Punk_-_Aerodynamic.flac")) == ("Daft Punk", "Aerodynamic")
+    assert from_file_name(Path("untitled track.wav")) == ("", "untitled track")
+    junk = tmp_path / "Someone - Something.mp3"
+    junk.write_bytes(os.urandom(5000))
+    found = read_song(junk)
+    assert (found.artist, found.title, found.duration_s) == ("Someone", "Something", None)
+    loud = "x" * 5000
+    tagged = make_song(tmp_path / "t.flac", 2.0, tags={"artist": loud, "title": "Short"})
+    assert len(read_song(tagged).artist) == 300
+
+
+def test_one_recording_named_twice_is_one_song() -> None:
+    assert isrc_or_empty("us-rc1-76-07839") == "USRC17607839"
+    assert isrc_or_empty("not an isrc") == isrc_or_empty("") == ""
+    assert name_key("Beyoncé", "Halo!") == name_key("beyonce ", "halo") != name_key("Beyoncé", "")
+    assert name_key("Simon & Garfunkel", "Cecilia") == name_key("simon and garfunkel", "cecilia")
+    stored = Song("song:1", "folder", "/a", "Artist", "Title", "", 200.0, "")
+    assert stored.same_recording(SongFound("/b", "artist", "title"), 201.5)
+    assert not stored.same_recording(SongFound("/b", "artist", "title"), 203.0)  # another cut
+    assert stored.same_recording(SongFound("/b", "artist", "title"), None)
+    coded = Song("song:2", "folder", "/c", "Artist", "Title", "", 200.0, "USRC17607839")
+    assert not coded.same_recording(SongFound("/d", "Artist", "Title", isrc="GBAYE0000351"), 200)
+    assert coded.same_recording(SongFound("/d", "Other", "Name", isrc="USRC17607839"), 90.0)
+    assert library_key("folder", "/a") == library_key("folder", "/a") != library_key("folder", "/b")

@@ -109,6 +109,20 @@ def _queue_url(env: Mapping[str, str]) -> str | None:
     return raw
 
 
+SUGGEST_FROM = ("songs-first", "songs-only", "everything")
+
+
+def _suggest_from(env: Mapping[str, str]) -> str:
+    raw = env.get("SUGGEST_FROM", "").strip().lower() or SUGGEST_FROM[0]
+    if raw not in SUGGEST_FROM:
+        raise ConfigError(
+            f"SUGGEST_FROM must be one of {', '.join(SUGGEST_FROM)}, got {raw!r} (songs-first: "
+            "the server's songs, with AudioSet's clips only where they run short or are "
+            "clearly better)"
+        )
+    return raw
+
+
 def _bool(env: Mapping[str, str], name: str) -> bool:
     raw = env.get(name, "").strip().lower()
     if raw in ("", "0", "false", "no", "off"):
@@ -131,6 +145,7 @@ class Settings:
     index_search_k: int = 1000  # 0: Annoy's default (trees * count)
     index_overfetch: int = 20
     index_max_groups: int = 8
+    suggest_from: str = "songs-first"  # songs-first, songs-only or everything (AudioSet too)
     tagger_steps: int = 1200
     tagger_members: int = 2
     db_busy_timeout_s: float = 5.0
@@ -205,6 +220,7 @@ class Settings:
             index_search_k=_int(env, "INDEX_SEARCH_K", 1000, 0, 10_000_000),
             index_overfetch=_int(env, "INDEX_OVERFETCH", 20, 1, 200),
             index_max_groups=_int(env, "INDEX_MAX_GROUPS", 8, 1, 100_000),
+            suggest_from=_suggest_from(env),
             tagger_steps=_int(env, "TAGGER_STEPS", 1200, 10, 1_000_000),
             tagger_members=_int(env, "TAGGER_MEMBERS", 2, 1, 16),
             db_busy_timeout_s=_float(env, "DB_BUSY_TIMEOUT_SECONDS", 5.0, 0.1, 600.0),

@@ -15,7 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from recommender.index.layout import Hit
 from recommender.listening.adding import _one_add_at_a_time
+from recommender.ranking.pipeline import Ranked
+from recommender.ranking.songs_first import SONGS_FIRST_MARGIN, songs_first
 from recommender.song_facts import Song, SongFound, isrc_or_empty, library_key, name_key
 from recommender.sources.folder import audio_files, from_file_name, read_song
 from scripts.standins.cli import ROOT, cli_env, run_cli, run_json
@@ -125,6 +128,44 @@ def test_a_folder_is_added_once_with_its_tags_and_what_is_not_a_song_is_refused_
     assert _whole_songs(data) == songs
 
 
+def test_added_songs_are_suggested_first_after_a_reindex_as_artist_and_title(
+    data: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    library = tmp_path / "music"
+    library.mkdir()
+    for n, tone in enumerate((196.0, 247.0, 311.0), 1):
+        tags = _tags(f"Band {n}", f"Tune {n}", f"Record {n}")
+        make_song(library / f"{n}.flac", 15.0, tone=tone, tags=tags)
+    run_cli(data, "add", str(library), **env)
+    run_cli(data, "reindex", **env)
+
+    def ask(mode: str) -> list[dict]:
+        asked = ["recommend", "--file", str(library / "2.flac"), "--count", "8"]
+        return run_json(data, *asked, SUGGEST_FROM=mode, **env)["items"]
+
+    own = ask("songs-only")  # (synthetic songs that sound near-identical are shown once)
+    titles = {i["title"] for i in own}
+    assert len(titles) == len(own) and titles <= {f"Band {n} — Tune {n}" for n in (1, 2, 3)}
+    for item in own:
+        n = item["title"][5]
+        assert item["song"] is True and item["video_id"].startswith("song:")
+        assert item["channel"] == f"Record {n}"
+        assert item["url"] == f"https://music.youtube.com/search?q=Band+{n}+Tune+{n}"
+        assert item["link_note"] == "no video found: a YouTube Music search"
+    first = ask("songs-first")
+    assert len(first) == 8 and sum(i["song"] for i in first) == len(own)  # clips fill in
+    for place, item in enumerate(first):  # a clip goes before a song only by the margin
+        later_songs = [i["score"] for i in first[place:] if i["song"]]
+        if not item["song"] and later_songs:
+            assert item["score"] > max(later_songs) + SONGS_FIRST_MARGIN - 1e-3
+    assert all(i["url"].startswith("https://www.youtube.com/watch?v=") for i in first[3:]
+               if not i["song"])  # fmt: skip
+    everything = ask("everything")
+    assert len(everything) == 8
+    scores = [i["score"] for i in everything]
+    assert scores == sorted(scores, reverse=True)
+
+
 def test_a_stopped_add_keeps_every_song_whole_and_the_next_run_goes_on(
     data: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -220,3 +261,18 @@ def test_one_recording_named_twice_is_one_song() -> None:
     assert not coded.same_recording(SongFound("/d", "Artist", "Title", isrc="GBAYE0000351"), 200)
     assert coded.same_recording(SongFound("/d", "Other", "Name", isrc="USRC17607839"), 90.0)
     assert library_key("folder", "/a") == library_key("folder", "/a") != library_key("folder", "/b")
+
+
+def test_songs_first_lets_a_clip_ahead_only_by_the_margin_and_clips_fill_in() -> None:
+    def ranked(track: int, score: float) -> Ranked:
+        return Ranked(Hit(track, score, track), score, ())
+
+    songs = {1, 2, 3}
+    own = [ranked(1, 3.0), ranked(2, 2.0), ranked(3, 0.5)]
+    everything = [ranked(10, 4.5), ranked(11, 3.9), ranked(1, 3.0), ranked(12, 2.2)]
+    order = songs_first(own, everything, songs.__contains__, 6, margin=1.0)
+    # 10 beats song 1 by 1.5 (> 1): ahead; 11 beats it by 0.9 only: after songs 1 and 2,
+    # ahead of song 3 (by 3.4); 12 beats song 2 by 0.2: behind it; song 1 is there once.
+    assert [r.hit.track_id for r in order] == [10, 1, 11, 2, 12, 3]
+    assert [r.hit.track_id for r in songs_first(own, everything, songs.__contains__, 2)] == [10, 1]
+    assert [r.hit.track_id for r in songs_first([], everything, songs.__contains__, 2)] == [10, 11]

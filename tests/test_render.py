@@ -6,7 +6,9 @@ import dataclasses
 import re
 
 from cogs.utils.reply import render, shorten
+from recommender.ranking.presentation import with_song
 from recommender.results import Query, Recommendation, RecommendResult
+from recommender.song_facts import Song
 
 
 def _item(n: int, title: str) -> Recommendation:
@@ -82,6 +84,29 @@ def test_a_soundcloud_suggestion_links_to_its_own_page_and_stays_out_of_play_all
     assert "**1.** [A SoundCloud track](https://soundcloud.com/forss/flickermood)" in text
     assert "[▶ Play all 2 as one YouTube queue]" in text
     assert result.play_all_url is not None and "soundcloud" not in result.play_all_url
+
+
+def test_a_library_song_reads_artist_and_title_with_its_album_and_says_a_search_is_its_link() -> (
+    None
+):
+    found = Song("song:0123456789abcdef", "folder", "/m/x.flac", "Nina Simone", "Sinnerman",
+                 "Pastel Blues", 622.0, "")  # fmt: skip
+    base = dataclasses.replace(_item(1, ""), video_id=found.key, start_s=0.0, url="", live=False)
+    song = with_song(base, found)
+    linked = with_song(base, dataclasses.replace(found, video_id="gxUzrrI5zW0"))
+    result = RecommendResult(
+        Query("abcdefghijk", "https://youtu.be/abcdefghijk", "cache"), [song, linked]
+    )
+    lines = (render(result).description or "").splitlines()
+    assert lines[0] == (
+        "**1.** [Nina Simone — Sinnerman](https://music.youtube.com/search?q=Nina+Simone+Sinnerman)"
+        " — Pastel Blues · *no video found: a YouTube Music search*"
+    )
+    assert lines[2] == (
+        "**2.** [Nina Simone — Sinnerman](https://www.youtube.com/watch?v=gxUzrrI5zW0)"
+        " — Pastel Blues"
+    )
+    assert result.play_all_url is None  # a song is keyed by itself, not by a video
 
 
 def test_a_shortened_text_ends_between_words() -> None:

@@ -102,6 +102,11 @@ class SongsTable(StoreCore):
             )
         return None
 
+    async def song_track_ids(self) -> frozenset[int]:
+        """The tracks that are the server's songs (SUGGEST_FROM picks among them)."""
+        rows = await self._all("SELECT id FROM tracks WHERE source = :s", {"s": SONG_SOURCE})
+        return frozenset(int(i) for (i,) in rows)
+
     async def songs_of(self, keys: Sequence[str]) -> dict[str, Song]:
         """The catalog's songs among these keys (the rest are clips or members' songs)."""
         found: dict[str, Song] = {}

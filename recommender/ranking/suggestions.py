@@ -7,6 +7,7 @@ the reply's time for checks is spent; a shorter answer says which.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import numpy as np
 
@@ -19,12 +20,14 @@ from ..ratings import MemberRatings
 from ..results import Recommendation
 from ..video_facts import DEAD, VideoFacts
 from .candidates import StoreCandidates
-from .pipeline import SearchSettings, suggest
+from .pipeline import Ranked, SearchSettings, suggest
 from .presentation import Labels, recommendation, with_facts, with_song
+from .songs_first import songs_first
 
 CHECKS_BUDGET_S = 6.0  # how long one reply may spend replacing suggestions found dead
 NO_MORE_MATCHES = "the catalog has no more matches for this song that you have not ruled out"
 OUT_OF_TIME = "YouTube did not confirm enough of the others as playable in time"
+NO_SONGS = "this server has no songs of its own to suggest yet"
 
 
 class Suggester:
@@ -35,6 +38,15 @@ class Suggester:
         self.search = SearchSettings(
             settings.index_overfetch, settings.index_search_k or -1, settings.index_max_groups
         )
+        self.suggest_from = settings.suggest_from
+        self._songs: tuple[VectorIndex | None, frozenset[int]] = (None, frozenset())
+
+    async def _song_ids(self, index: VectorIndex) -> frozenset[int]:
+        """The server's songs among the tracks, read again when the served index changes
+        (a song joins the index at a reindex)."""
+        if self._songs[0] is not index:
+            self._songs = (index, await self.store.song_track_ids())
+        return self._songs[1]
 
     async def suggest(
         self,
@@ -55,18 +67,27 @@ class Suggester:
             ratings = MemberRatings.from_rows(await self.store.ratings_of(member))
         loop, dead = asyncio.get_running_loop(), set[str]()
         started, extra = loop.time(), 0
+        songs = await self._song_ids(index) if self.suggest_from != "everything" else frozenset()
+        if self.suggest_from == "songs-only" and not songs:
+            return [], {}, NO_SONGS
         while True:
             known = StoreCandidates(self.store, loop, ratings, member, guild, dead)
-            ranked = await asyncio.to_thread(
-                suggest,
-                index,
-                vector,
-                ratings,
-                known.describe,
-                count=count + extra,
-                exclude_video=video_id,
-                search=self.search,
-            )
+
+            def rank(n: int, known: StoreCandidates = known) -> list[Ranked]:
+                def ranking(accept: Callable[[int], bool] | None = None) -> list[Ranked]:
+                    return suggest(
+                        index, vector, ratings, known.describe, count=n,
+                        exclude_video=video_id, search=self.search, accept=accept,
+                    )  # fmt: skip
+
+                if not songs:
+                    return ranking()
+                own = ranking(songs.__contains__)
+                if self.suggest_from == "songs-only":
+                    return own
+                return songs_first(own, ranking(), songs.__contains__, n)
+
+            ranked = await asyncio.to_thread(rank, count + extra)
             chosen = [known.tracks[r.hit.track_id] for r in ranked]
             asked = [video_id] if video_id else []
             facts = await self.facts.current(asked + [t.video_id for t in chosen])

@@ -169,6 +169,9 @@ class Settings:
     facts_ttl_s: float = 30 * 86400.0  # how long a video's title and status are trusted
     titles_budget_s: float = 1.5  # at reply time, how long oEmbed checks may take
     verify_rate: float = 5.0  # oEmbed requests per second in `verify`
+    # `add`'s pace per outside service: seconds between requests to it.
+    add_youtube_pace_s: float = 2.0
+    add_subsonic_pace_s: float = 0.0
     # Past one machine (all unset: the embedded default, SQLite and in-process workers).
     database_url: str | None = None  # postgresql://... for shared state; None: SQLite
     queue_url: str | None = None  # redis://... : listening jobs go to `recommender worker`s
@@ -244,6 +247,8 @@ class Settings:
             facts_ttl_s=86400.0 * _float(env, "VIDEO_FACTS_TTL_DAYS", 30.0, 0.0, 3650.0),
             titles_budget_s=_float(env, "TITLES_BUDGET_SECONDS", 1.5, 0.0, 30.0),
             verify_rate=_float(env, "VERIFY_RATE", 5.0, 0.1, 100.0),
+            add_youtube_pace_s=_float(env, "ADD_YOUTUBE_PACE_SECONDS", 2.0, 0.0, 3600.0),
+            add_subsonic_pace_s=_float(env, "ADD_SUBSONIC_PACE_SECONDS", 0.0, 0.0, 3600.0),
             database_url=_database_url(env),
             queue_url=_queue_url(env),
             queue_name=env.get("QUEUE_NAME", "").strip() or "earshot:listen",

@@ -23,6 +23,7 @@ from recommender.song_facts import Song, SongFound, isrc_or_empty, library_key, 
 from recommender.sources.folder import audio_files, from_file_name, read_song
 from scripts.standins.cli import ROOT, cli_env, run_cli, run_json
 from scripts.standins.media import make_song
+from scripts.standins.youtube_search import Result, YouTubeSearch
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,11 @@ def data(catalog: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture()
 def env(fake_vggish: Path, pca_params: Path) -> dict[str, str]:
-    return {"VGGISH_MODEL": str(fake_vggish), "VGGISH_PCA_PARAMS": str(pca_params)}
+    return {
+        "VGGISH_MODEL": str(fake_vggish),
+        "VGGISH_PCA_PARAMS": str(pca_params),
+        "ADD_YOUTUBE_PACE_SECONDS": "0",  # the search stand-in needs no pace
+    }
 
 
 def _tags(artist: str, title: str, album: str = "", isrc: str = "") -> dict[str, str]:
@@ -107,6 +112,7 @@ def test_a_folder_is_added_once_with_its_tags_and_what_is_not_a_song_is_refused_
     assert "cut off.mp3" in summary
     assert "cover.jpg" not in summary and "readme.txt" not in summary
     assert "next: python -m recommender reindex" in summary
+    assert "links: 0 videos found, 6 songs with none" in summary  # the stand-in knows none
     songs = _whole_songs(data)
     assert [(a, t, al) for _, a, t, al in songs] == [
         ("Artist E", "Song Five", ""),
@@ -129,14 +135,17 @@ def test_a_folder_is_added_once_with_its_tags_and_what_is_not_a_song_is_refused_
 
 
 def test_added_songs_are_suggested_first_after_a_reindex_as_artist_and_title(
-    data: Path, env: dict[str, str], tmp_path: Path
+    data: Path, env: dict[str, str], tmp_path: Path, youtube_search: YouTubeSearch
 ) -> None:
     library = tmp_path / "music"
     library.mkdir()
     for n, tone in enumerate((196.0, 247.0, 311.0), 1):
         tags = _tags(f"Band {n}", f"Tune {n}", f"Record {n}")
         make_song(library / f"{n}.flac", 15.0, tone=tone, tags=tags)
-    run_cli(data, "add", str(library), **env)
+    youtube_search.add("Band 1 Tune 1", songs=[Result("BandOneTun1", "Tune 1", "Band 1", 15)])
+    added = run_cli(data, "add", str(library), **env).stdout
+    assert "links: 1 videos found, 2 songs with none" in added
+    assert "1 with no video" not in added and "2 with no video to link to" in added
     run_cli(data, "reindex", **env)
 
     def ask(mode: str) -> list[dict]:
@@ -150,8 +159,12 @@ def test_added_songs_are_suggested_first_after_a_reindex_as_artist_and_title(
         n = item["title"][5]
         assert item["song"] is True and item["video_id"].startswith("song:")
         assert item["channel"] == f"Record {n}"
-        assert item["url"] == f"https://music.youtube.com/search?q=Band+{n}+Tune+{n}"
-        assert item["link_note"] == "no video found: a YouTube Music search"
+        if n == "1":  # the video found for it
+            assert item["url"] == "https://www.youtube.com/watch?v=BandOneTun1"
+            assert item["link_note"] == ""
+        else:
+            assert item["url"] == f"https://music.youtube.com/search?q=Band+{n}+Tune+{n}"
+            assert item["link_note"] == "no video found: a YouTube Music search"
     first = ask("songs-first")
     assert len(first) == 8 and sum(i["song"] for i in first) == len(own)  # clips fill in
     for place, item in enumerate(first):  # a clip goes before a song only by the margin

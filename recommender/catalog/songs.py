@@ -116,6 +116,32 @@ class SongsTable(StoreCore):
             found.update({row[0]: _song(row) for row in rows})
         return found
 
+    async def songs_to_link(self, after: str, limit: int, older_than: float) -> list[Song]:
+        """Library songs (keyed "song:") with no video looked for yet, or none found
+        before ``older_than``, in key order after ``after`` (a keyset cursor)."""
+        rows = await self._all(
+            f"SELECT {_COLUMNS} FROM songs WHERE song_key > :after AND song_key LIKE 'song:%'"
+            " AND video_id = '' AND (link_checked_at IS NULL OR link_checked_at < :older)"
+            " ORDER BY song_key LIMIT :n",
+            {"after": after, "older": older_than, "n": limit},
+        )
+        return [_song(r) for r in rows]
+
+    async def count_songs_to_link(self, older_than: float) -> int:
+        row = await self._one(
+            "SELECT COUNT(*) FROM songs WHERE song_key LIKE 'song:%' AND video_id = ''"
+            " AND (link_checked_at IS NULL OR link_checked_at < :older)",
+            {"older": older_than},
+        )
+        return int(row[0])
+
+    async def save_song_link(self, key: str, video_id: str, at: float) -> None:
+        """The YouTube video found for a song ('' none), and when it was looked for."""
+        await self._execute(
+            "UPDATE songs SET video_id = :v, link_checked_at = :at WHERE song_key = :k",
+            {"v": video_id, "at": at, "k": key},
+        )
+
     async def song_counts(self) -> tuple[dict[str, int], int]:
         """Songs by source, and how many of the library's have no video to link to (a
         playlist's songs play on their own page)."""

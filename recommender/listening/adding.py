@@ -29,6 +29,7 @@ from ..song_facts import SongFound, library_key
 from ..sources.folder import audio_files, read_song
 from .audio import DecodeError
 from .listener import Listener
+from .song_links import SongLinks
 from .workers import ListenersStoppedError
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ class SongAdder:
         self.listener = listener
         self.store = store
         self.settings = listener.settings
+        self.links = SongLinks(self.settings, store)  # a YouTube video for each song
 
     async def folder(self, folder: Path, progress: Progress = no_progress) -> AddReport:
         """Every audio file under ``folder`` (mp3, flac, ogg/opus, m4a/aac, wav), named by

@@ -28,10 +28,12 @@ from ..audioset.tfrecord import ClipRecord, CorruptRecordError, read_clips
 from ..index.tagger import train_tagger
 from ..index.vector_index import BUILD_THREADS, IndexWriter, VectorIndex
 from ..index.vectors import SOUND_DIMS, VectorSpace
+from ..ranking.pipeline import SearchSettings
 from ..vggish_format import EMBEDDING_SIZE
 from .descriptions import STEER_STRENGTH, describe_protocol
 from .labels import label_matrix
 from .simulation import simulate_feedback
+from .songs_first import songs_first_protocol
 
 K = 10
 SEED_TREES = 50
@@ -205,6 +207,7 @@ def evaluate(
     describe: bool = False,
     steer_strength: float = STEER_STRENGTH,
     folds: int = 1,
+    songs_share: float = 0.0,
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict:
     specific_labels = list(ontology.specific)
@@ -325,6 +328,12 @@ def evaluate(
                 heard_index.close()
             report["descriptions"] = {"labelled": labelled, "heard": heard}
         index.close()
+    if songs_share > 0:
+        search = SearchSettings(overfetch, search_k)
+        report["songs_first"] = songs_first_protocol(
+            catalog, space, specific, queries, share=songs_share, trees=trees, search=search,
+            progress=progress,
+        )  # fmt: skip
     earshot_results = np.array(results)
     exact = np.array(
         [_exact_top(items @ v, q) for q, v in zip(queries, query_vectors, strict=True)]

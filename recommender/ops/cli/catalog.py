@@ -16,6 +16,7 @@ from ...results import IndexInfo
 from .common import SPLITS, bars, command, engine_for, folder_option
 
 if TYPE_CHECKING:
+    from ...engine import Engine
     from ...listening.adding import AddReport
 
 
@@ -88,11 +89,35 @@ async def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
             _print_added(str(source), report, args.show)
             if report.stopped:
                 break
+        if not args.no_links and not any(r.stopped for r in reports):
+            await _find_links(engine, None)
         stats = await engine.stats()
     print(f"catalog now: {stats.catalog_in_words}")
     if any(r.added for r in reports):
         print("next: python -m recommender reindex (the new songs are suggested after it)")
     return 1 if any(r.stopped for r in reports) else 0
+
+
+async def cmd_links(args: argparse.Namespace, settings: Settings) -> int:
+    """Find a YouTube video for each library song that has none yet, by its artist and
+    title (the rules a song named in words is found by), at ADD_YOUTUBE_PACE_SECONDS
+    between searches; a song with none links to a YouTube Music search and is looked for
+    again after 30 days. Resumable: stop it at any time and run it again."""
+    async with engine_for(settings) as engine:
+        return 0 if await _find_links(engine, args.limit) else 1
+
+
+async def _find_links(engine: Engine, limit: int | None) -> bool:
+    with bars() as progress:
+        report = await engine.adder.links.sweep(progress, limit)
+    print(
+        f"links: {report.found:,} videos found, {report.none:,} songs with none "
+        f"(they link to a YouTube Music search), {report.left:,} not looked for yet"
+    )
+    if report.stopped:
+        print(f"links stopped early: {report.stopped}", file=sys.stderr)
+        print("run `python -m recommender links` later to go on", file=sys.stderr)
+    return not report.stopped
 
 
 def _print_added(source: str, report: AddReport, show: int) -> None:
@@ -207,6 +232,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--show", type=int, default=10, metavar="N",
         help="name at most N refused songs per reason (default 10)",
     )  # fmt: skip
+    p.add_argument(
+        "--no-links", action="store_true",
+        help="do not look for each new song's YouTube video now (`links` does it later)",
+    )  # fmt: skip
+
+    p = command(sub, cmd_links, "find a YouTube video for each library song that has none")
+    p.add_argument("--limit", type=int, metavar="N", help="look for at most N songs this run")
 
     p = command(sub, cmd_reindex, "rebuild the search index and swap it in")
 

@@ -94,6 +94,7 @@ async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         feedback_members=args.members,
         describe=args.describe,
         folds=args.folds,
+        songs_share=args.songs,
         progress=lambda msg: log.info("%s", msg),
     )
     if args.json:
@@ -121,11 +122,31 @@ async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         _print_feedback(report["feedback"])
     if "descriptions" in report:
         _print_descriptions(report["descriptions"])
+    if "songs_first" in report:
+        _print_songs_first(report["songs_first"])
     print(
         f"earshot / seed: {report['ratio_vs_seed']:.2f}x; "
         f"Annoy recall@10 {report['annoy_recall_at_10']:.3f}"
     )
     return 0
+
+
+def _print_songs_first(report: dict) -> None:
+    print(
+        f"songs first: {report['songs']} of {report['catalog']} clips marked as songs "
+        "(heard only: their labels unread)"
+    )
+    for name, m in report["modes"].items():
+        mostly = m["mostly_songs_share"]
+        told = (
+            f", 8+ songs in {mostly:.0%} of the {m['queries_with_10_songs_within_margin']} "
+            "queries with 10 songs within the margin"
+            if mostly is not None
+            else ""
+        )
+        print(
+            f"  {name:20} P@10 {m['p_at_10']:.3f}, songs in top 10 {m['songs_in_top_10']:.1f}{told}"
+        )
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -179,5 +200,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also measure /discover: the top 10 for a label, for a pair of labels, and a "
         "song steered toward a label, each beside the chance rate",
+    )
+    p.add_argument(
+        "--songs",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="also measure SUGGEST_FROM=songs-first: mark this share of the catalog (0.2: a "
+        "fifth) as the server's songs, heard only, and compare with everything",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -172,6 +172,10 @@ class Settings:
     # `add`'s pace per outside service: seconds between requests to it.
     add_youtube_pace_s: float = 2.0
     add_subsonic_pace_s: float = 0.0
+    # A Subsonic server's user for `add` (never shown: not in a repr, a log or a file).
+    subsonic_user: str = ""
+    subsonic_password: str = field(default="", repr=False)
+    subsonic_api_key: str = field(default="", repr=False)
     # Past one machine (all unset: the embedded default, SQLite and in-process workers).
     database_url: str | None = None  # postgresql://... for shared state; None: SQLite
     queue_url: str | None = None  # redis://... : listening jobs go to `recommender worker`s
@@ -249,6 +253,9 @@ class Settings:
             verify_rate=_float(env, "VERIFY_RATE", 5.0, 0.1, 100.0),
             add_youtube_pace_s=_float(env, "ADD_YOUTUBE_PACE_SECONDS", 2.0, 0.0, 3600.0),
             add_subsonic_pace_s=_float(env, "ADD_SUBSONIC_PACE_SECONDS", 0.0, 0.0, 3600.0),
+            subsonic_user=env.get("SUBSONIC_USER", "").strip(),
+            subsonic_password=env.get("SUBSONIC_PASSWORD", ""),
+            subsonic_api_key=env.get("SUBSONIC_API_KEY", "").strip(),
             database_url=_database_url(env),
             queue_url=_queue_url(env),
             queue_name=env.get("QUEUE_NAME", "").strip() or "earshot:listen",

@@ -27,6 +27,8 @@ from ..errors import DatabaseUnavailableError, DiskFullError, EarshotError
 from ..results import Progress, no_progress
 from ..song_facts import SongFound, library_key
 from ..sources.folder import audio_files, read_song
+from ..sources.subsonic import Credentials, Subsonic
+from ..sources.web import NotThereError, SourceUnavailableError
 from .audio import DecodeError
 from .listener import Listener
 from .song_links import SongLinks
@@ -37,8 +39,11 @@ log = logging.getLogger(__name__)
 LOCK_NAME = "adding.lock"
 UNEXPECTED = "earshot failed on it unexpectedly (the log has the details)"
 
-# What ends a whole run rather than one song: nothing after it could be stored either.
-_STOPS_THE_RUN = (DiskFullError, DatabaseUnavailableError, ListenersStoppedError)
+# What ends a whole run rather than one song: nothing after it could be stored either
+# (a source that stopped answering; one song missing there, NotThereError, is refused).
+_STOPS_THE_RUN = (
+    DiskFullError, DatabaseUnavailableError, ListenersStoppedError, SourceUnavailableError,
+)  # fmt: skip
 
 
 class AddRunningError(EarshotError):
@@ -125,6 +130,44 @@ class SongAdder:
             songs = _read_each(paths)
             return await self._add("folder", len(paths), songs, hear, progress)
 
+    async def subsonic(
+        self,
+        url: str,
+        *,
+        playlist: str | None = None,
+        album: str | None = None,
+        progress: Progress = no_progress,
+    ) -> AddReport:
+        """A Subsonic server's songs: its whole library, or one ``playlist`` or ``album``
+        (by name or id), signed in as SUBSONIC_USER. Each song's audio is streamed as a
+        bounded mp3 the server makes of it, heard, and dropped."""
+        s = self.settings
+        credentials = Credentials(s.subsonic_user, s.subsonic_password, s.subsonic_api_key)
+        server = Subsonic(url, credentials)
+        pace = Pace(s.add_subsonic_pace_s)
+
+        async def hear(found: SongFound) -> tuple[np.ndarray, float | None]:
+            await pace.wait()
+            async with self.listener.fetching("song", found.origin, None, 0) as folder:
+                path = await asyncio.to_thread(
+                    server.fetch, found.origin, folder, s.download_max_bytes
+                )
+                listened = await self.listener.listen_file(path)
+            return listened.frames, found.duration_s or listened.duration_s
+
+        try:
+            await asyncio.to_thread(server.ping)
+            with _one_add_at_a_time(s.data_dir):
+                if playlist is not None:
+                    songs = await asyncio.to_thread(server.playlist, playlist)
+                elif album is not None:
+                    songs = await asyncio.to_thread(server.album, album)
+                else:
+                    songs = await asyncio.to_thread(lambda: list(server.library()))
+                return await self._add("subsonic", len(songs), _each(songs), hear, progress)
+        finally:
+            server.close()
+
     async def _add(
         self,
         source: str,
@@ -189,6 +232,9 @@ class SongAdder:
             same = await self.store.add_song(
                 library_key(source, found.origin), source, found, frames, duration_s
             )
+        except NotThereError as exc:
+            report.refuse(_reason(exc), found.shown)
+            return
         except _STOPS_THE_RUN as exc:
             report.stopped = str(exc)
             return
@@ -213,6 +259,31 @@ def _reason(exc: EarshotError) -> str:
     so the summary groups songs refused for one reason."""
     said = str(exc)
     return said.split(" (", 1)[0] if isinstance(exc, DecodeError) else said
+
+
+async def _each(songs: Iterable[SongFound]) -> AsyncIterator[SongFound]:
+    for song in songs:
+        yield song
+
+
+class Pace:
+    """At least ``interval_s`` between the starts of requests to one service, however many
+    tasks ask."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        if self.interval_s <= 0:
+            return
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            delay = self._next - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self._next = loop.time() + self.interval_s
 
 
 async def _read_each(paths: Iterable[Path]) -> AsyncIterator[SongFound]:

@@ -307,8 +307,9 @@ def _clear_temp(config: WorkerConfig) -> None:
         pid = folder.name.removeprefix("pool-")
         if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
-    leftovers = [*base.glob("preview-*-*"), *base.glob("upload-*-*")] if base.is_dir() else []
-    for left in leftovers:  # a killed process's previews and members' uploads
+    kinds = ("preview", "upload", "song")  # Listener.fetching's folders
+    leftovers = [p for k in kinds for p in base.glob(f"{k}-*-*")] if base.is_dir() else []
+    for left in leftovers:  # a killed process's previews, members' uploads, added songs
         pid = left.name.split("-")[1]
         if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(left, ignore_errors=True)

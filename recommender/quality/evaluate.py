@@ -330,10 +330,13 @@ def evaluate(
         index.close()
     if songs_share > 0:
         search = SearchSettings(overfetch, search_k)
-        report["songs_first"] = songs_first_protocol(
-            catalog, space, specific, queries, share=songs_share, trees=trees, search=search,
-            progress=progress,
-        )  # fmt: skip
+        report["songs_first"] = {
+            kind: songs_first_protocol(
+                catalog, space, specific, queries, share=songs_share, trees=trees,
+                search=search, heard=kind == "heard", progress=progress,
+            )
+            for kind in ("heard", "labelled")
+        }  # fmt: skip
     earshot_results = np.array(results)
     exact = np.array(
         [_exact_top(items @ v, q) for q, v in zip(queries, query_vectors, strict=True)]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from ...config import Settings
 from ...results import IndexInfo
+from ...sources.catalog_source import ACCEPTED, source_kind
 from .common import SPLITS, bars, command, engine_for, folder_option
 
 if TYPE_CHECKING:
@@ -75,18 +76,37 @@ async def ingest_from(
 
 
 async def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
-    """Add songs the server chose to the catalog: each SOURCE is a folder of audio files
-    (mp3, flac, ogg, opus, m4a, aac, wav; read recursively, named by their tags). Each song
-    is heard as a member's song is, and refused for the same reasons. Safe to stop and run
-    again: what was added stays, and the next run goes on. Suggestable after the next
-    reindex."""
+    """Add songs the server chose to the catalog. Each SOURCE is a folder of audio files
+    (mp3, flac, ogg, opus, m4a, aac, wav; read recursively, named by their tags) or a
+    Subsonic server's address (Navidrome, Gonic, Airsonic...: its whole library, or
+    --playlist or --album; sign in with SUBSONIC_USER and SUBSONIC_PASSWORD). Each song is
+    heard as a member's song is, and refused for the same reasons; the same recording
+    named twice is added once. Then each new song's YouTube video is looked for. Safe to
+    stop and run again: what was added stays, and the next run goes on. The new songs are
+    suggested after the next reindex."""
+    kinds = {source: source_kind(source) for source in args.sources}
+    sites = [source for source, kind in kinds.items() if kind == "site"]
+    if sites:
+        print(
+            f"add cannot take music sites' links yet ({sites[0]}); give {ACCEPTED}",
+            file=sys.stderr,
+        )
+        return 2
+    if (args.playlist or args.album) and "subsonic" not in kinds.values():
+        print("--playlist and --album pick a list on a Subsonic server", file=sys.stderr)
+        return 2
     reports: list[AddReport] = []
     async with engine_for(settings) as engine:
-        for source in args.sources:
+        for source, kind in kinds.items():
             with bars() as progress:
-                report = await engine.adder.folder(Path(source), progress)
+                if kind == "folder":
+                    report = await engine.adder.folder(Path(source), progress)
+                else:
+                    report = await engine.adder.subsonic(
+                        source, playlist=args.playlist, album=args.album, progress=progress
+                    )
             reports.append(report)
-            _print_added(str(source), report, args.show)
+            _print_added(source, report, args.show)
             if report.stopped:
                 break
         if not args.no_links and not any(r.stopped for r in reports):
@@ -226,8 +246,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="with --download: which splits to extract",
     )
 
-    p = command(sub, cmd_add, "add songs the server chose (a folder of audio files) to the catalog")
-    p.add_argument("sources", nargs="+", metavar="SOURCE", help="a folder of audio files")
+    p = command(
+        sub, cmd_add, "add songs the server chose (a folder, a Subsonic server) to the catalog"
+    )
+    p.add_argument("sources", nargs="+", metavar="SOURCE", help=ACCEPTED)
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--playlist", metavar="NAME", help="a Subsonic server's playlist (name or id)"
+    )
+    which.add_argument("--album", metavar="NAME", help="a Subsonic server's album (name or id)")
     p.add_argument(
         "--show", type=int, default=10, metavar="N",
         help="name at most N refused songs per reason (default 10)",

@@ -122,8 +122,8 @@ async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         _print_feedback(report["feedback"])
     if "descriptions" in report:
         _print_descriptions(report["descriptions"])
-    if "songs_first" in report:
-        _print_songs_first(report["songs_first"])
+    for songs in report.get("songs_first", {}).values():
+        _print_songs_first(songs)
     print(
         f"earshot / seed: {report['ratio_vs_seed']:.2f}x; "
         f"Annoy recall@10 {report['annoy_recall_at_10']:.3f}"
@@ -132,9 +132,10 @@ async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _print_songs_first(report: dict) -> None:
+    kind = "heard only: their labels unread" if report["heard"] else "keeping their labels"
     print(
-        f"songs first: {report['songs']} of {report['catalog']} clips marked as songs "
-        "(heard only: their labels unread)"
+        f"songs first: {report['songs']} of {report['catalog']} clips marked as songs ({kind}); "
+        f"the best P@10 songs alone could give: {report['songs_only_ceiling_p_at_10']:.3f}"
     )
     for name, m in report["modes"].items():
         mostly = m["mostly_songs_share"]

@@ -8,6 +8,7 @@
     python -m scripts.benchmarks titles [--videos N] [--json]
     python -m scripts.benchmarks cluster [--songs N] [--json]
     python -m scripts.benchmarks sources [--songs N] [--json]
+    python -m scripts.benchmarks adding [--songs N] [--seconds S] [--json]
     python -m scripts.benchmarks targets [--only RUN,...] [--reuse] [--json]
 
 from the repository's root; ``python scripts/benchmark.py NAME ...`` runs the same.
@@ -26,6 +27,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from scripts.benchmarks import (
+    adding,
     bot,
     cluster,
     listen,
@@ -50,6 +52,7 @@ REGISTRY: dict[str, ModuleType] = {
     "titles": titles,
     "cluster": cluster,
     "sources": sources,
+    "adding": adding,
     "targets": targets,
 }
 

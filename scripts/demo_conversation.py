@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from scripts.standins.bot_process import BotProcess  # noqa: E402
+from scripts.standins.cli import run_cli  # noqa: E402
 from scripts.standins.discord_api import FakeDiscord, Member  # noqa: E402
 from scripts.standins.media import make_song  # noqa: E402
 from scripts.standins.music_apis import MusicApis  # noqa: E402
@@ -51,6 +52,47 @@ def _ratings(data: Path, user: int) -> int:
 
 def _answer(discord: FakeDiscord, record: dict, reactions: int) -> dict:
     return discord.wait_for(lambda: discord.public_reply(record, reactions), 120, "the reply")[0]
+
+
+# The server's own songs (invented artists), one of them with a video YouTube Music finds.
+LIBRARY = [
+    ("The Quiet Hours", "Lantern", "Low Tide", 233.0),
+    ("Mara Vell", "Northern Line", "Commuter", 187.0),
+    ("Okonkwo Trio", "Harmattan", "Dry Season", 301.0),
+    ("Juno Park", "Paper Boats", "", 205.0),
+]
+
+
+def _songs_first(
+    discord: FakeDiscord, data: Path, tmp: Path, search: YouTubeSearch, asked: str, env: dict
+) -> list[str]:
+    """The owner adds a folder of songs and reindexes while the bot runs; the next reply
+    draws from them first (SUGGEST_FROM=songs-first, the default)."""
+    music = tmp / "music"
+    music.mkdir()
+    for n, (artist, title, album, seconds) in enumerate(LIBRARY):
+        tags = {"artist": artist, "title": title, **({"album": album} if album else {})}
+        make_song(music / f"{n + 1:02d} {title}.flac", seconds, tone=180.0 + 35 * n, tags=tags)
+    found = Result("LanternQH01", "Lantern", "The Quiet Hours", 233, "Low Tide")
+    search.add("The Quiet Hours Lantern", songs=[found])
+    added = run_cli(data, "add", str(music), ADD_YOUTUBE_PACE_SECONDS="0", **env).stdout
+    run_cli(data, "reindex", **env)
+    current = (data / "index" / "CURRENT").read_text().strip()
+    discord.wait_for(lambda: current in _served(tmp / "bot.log"), 60, "the new index")
+    sam = Member(4747, "sam")
+    reply = _answer(
+        discord, discord.interaction(sam, "recommend", song=f"https://youtu.be/{asked}"), 6
+    )
+    return [
+        "", "The owner adds a folder of four songs, then reindexes:", "",
+        f"    $ python -m recommender add {music.name}", "",
+        *("    " + line for line in added.strip().splitlines()), "",
+        f"Sam: `/recommend song:https://youtu.be/{asked}`", "", "```", _embed_text(reply), "```",
+    ]  # fmt: skip
+
+
+def _served(log: Path) -> str:
+    return log.read_text(errors="replace") if log.exists() else ""
 
 
 def main() -> int:
@@ -84,10 +126,7 @@ def main() -> int:
                     Result(songs[1], "Around the World", "Daft Punk", 429, "Homework"),
                 ],
             )
-            bot = BotProcess(
-                discord,
-                data,
-                Path(tmp) / "bot.log",
+            env = dict(
                 EARSHOT_TEST_ALLOW_LOOPBACK="1",
                 EARSHOT_TEST_OEMBED_BASE=youtube.base,
                 EARSHOT_TEST_MUSIC_BASE=apis.base,
@@ -99,6 +138,7 @@ def main() -> int:
                 TAGGER_STEPS="1200",
                 TAGGER_MEMBERS="2",
             )
+            bot = BotProcess(discord, data, Path(tmp) / "bot.log", **env)
             bot.start()
             try:
                 ana = Member(4242, "ana")
@@ -166,6 +206,7 @@ def main() -> int:
                 out += ["", "Leo records a voice message, then Apps > Find similar music on it"]
                 out += ["(only he sees the answer)", "", "```"]
                 out += [_embed_text(discord.messages[record["original"]]), "```"]
+                out += _songs_first(discord, data, Path(tmp), search, songs[0], env)
                 print("\n".join(out))
             finally:
                 bot.stop()

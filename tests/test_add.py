@@ -13,12 +13,15 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from recommender.catalog.store import Store
 from recommender.index.layout import Hit
 from recommender.listening.adding import _one_add_at_a_time
 from recommender.ranking.pipeline import Ranked
 from recommender.ranking.songs_first import SONGS_FIRST_MARGIN, songs_first
+from recommender.ratings import MemberRatings, Reply
 from recommender.song_facts import Song, SongFound, isrc_or_empty, library_key, name_key
 from recommender.sources.folder import audio_files, from_file_name, read_song
 from scripts.standins.cli import ROOT, cli_env, run_cli, run_json
@@ -289,3 +292,23 @@ def test_songs_first_lets_a_clip_ahead_only_by_the_margin_and_clips_fill_in() ->
     assert [r.hit.track_id for r in order] == [10, 1, 11, 2, 12, 3]
     assert [r.hit.track_id for r in songs_first(own, everything, songs.__contains__, 2)] == [10, 1]
     assert [r.hit.track_id for r in songs_first([], everything, songs.__contains__, 2)] == [10, 11]
+
+
+async def test_a_members_rating_of_a_song_is_kept_and_steers_like_any_other(tmp_path: Path) -> None:
+    """A song is rated by its reaction like a clip: the rating names the song's track and
+    key, the member's ratings carry it, and forgetting the member forgets it."""
+    store = await Store.open(tmp_path / "earshot.sqlite3")
+    try:
+        found = SongFound("/m/a.flac", "Juno Park", "Paper Boats", "", 205.0)
+        key = library_key("folder", found.origin)
+        await store.add_song(key, "folder", found, np.full((4, 128), 7, np.uint8), 205.0)
+        (track,) = await store.tracks_by_video(key)
+        assert track.source == "song" and track.labels == ()
+        await store.record_reply(Reply(1001, 5, 6, 42, "asked1234ab", ((track.id, key),)))
+        assert await store.set_reaction(42, 1001, "1", True)
+        assert await store.ratings_of(42) == [(track.id, key, 1)]
+        assert MemberRatings.from_rows(await store.ratings_of(42)).liked() == [track.id]
+        await store.forget_member(42)
+        assert await store.ratings_of(42) == []
+    finally:
+        await store.close()

@@ -46,7 +46,7 @@ def report(audioset: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
         tmp_path_factory.mktemp("evaluate"),
         "evaluate", "--train", split, "--test", split, "--meta", str(audioset),
         "--holdout", "0.5", "--describe", "--folds", "2",
-        "--feedback", "--seeds", "4", "--members", "40", "--json",
+        "--feedback", "--seeds", "4", "--members", "40", "--songs", "0.2", "--json",
         timeout_s=1800,  # a hang guard: about a minute on an idle 2-core machine
         **SMALL,
     )  # fmt: skip
@@ -117,6 +117,29 @@ def test_ratings_lift_every_kind_of_member(report: dict) -> None:
     community = feedback["community"]
     assert community["server_without_ratings_identical"]
     assert community["lean"] > 1.0, community
+
+
+def test_songs_first_puts_songs_first_by_the_margin_and_never_beats_the_ceiling(
+    report: dict,
+) -> None:
+    """A fifth of the catalog as songs: the wider the margin, the more songs in the top 10
+    (all of them with no margin's limit); 8 or more wherever 10 are within the margin; and
+    no ranking of the songs alone beats the best P@10 they could give."""
+    for kind in ("heard", "labelled"):
+        songs = report["songs_first"][kind]
+        assert songs["heard"] == (kind == "heard") and 700 < songs["songs"] < 1100
+        modes = songs["modes"]
+        counts = [modes[f"songs-first@{m}"]["songs_in_top_10"] for m in ("0", "1", "2", "inf")]
+        assert counts == sorted(counts) and counts[-1] == 10.0, (kind, counts)
+        assert modes["everything"]["songs_in_top_10"] < 5 < counts[2]
+        for margin in ("1", "2", "inf"):
+            assert modes[f"songs-first@{margin}"]["mostly_songs_share"] == 1.0
+        ceiling = songs["songs_only_ceiling_p_at_10"]
+        assert 0.5 < ceiling < 1 and modes["songs-first@inf"]["p_at_10"] < ceiling
+    heard, labelled = (report["songs_first"][k]["modes"] for k in ("heard", "labelled"))
+    assert heard["songs-first@inf"]["p_at_10"] < labelled["songs-first@inf"]["p_at_10"]
+    rows = targets.check({"songs": report})
+    assert [row["figure"] is not None for row in rows if row["run"] == "songs"] == [True, True]
 
 
 def test_every_quality_target_reads_a_figure_from_the_report(report: dict) -> None:

@@ -32,7 +32,10 @@ from .stale_buttons import StaleButton
 log = logging.getLogger(__name__)
 
 BACKGROUND_STOP_S = 5.0
-EXTENSIONS = ("cogs.recommend", "cogs.discover", "cogs.feedback", "cogs.taste", "cogs.admin")
+EXTENSIONS = (
+    "cogs.recommend", "cogs.discover", "cogs.feedback", "cogs.taste", "cogs.admin",
+    "cogs.catalog",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -101,11 +104,13 @@ class Earshot(commands.AutoShardedBot):
             home, why = (await self.application_info()).guild_id, "the application's server"
         if home is None:
             log.info(
-                "/reindex and /stats are global, shown to server administrators only; set "
-                "OWNER_GUILD_ID to a server of yours to show them to every owner there"
+                "/reindex, /stats and /catalog are global, shown to server administrators "
+                "only; set OWNER_GUILD_ID to a server of yours to show them to every owner there"
             )
         else:
-            log.info("/reindex and /stats live in server %s (%s), for every owner", home, why)
+            log.info(
+                "/reindex, /stats and /catalog live in server %s (%s), for every owner", home, why
+            )
         return home
 
     async def sync_commands(self, where: str) -> list[app_commands.AppCommand]:

@@ -64,7 +64,7 @@ async def checks(env: Mapping[str, str]) -> list[Check]:
 
 
 def owner_commands(env: Mapping[str, str]) -> Check:
-    """Whether every owner will see /reindex and /stats (see bot.Earshot._home_guild)."""
+    """Whether every owner will see the owner commands (see bot.Earshot._home_guild)."""
     home = env.get("OWNER_GUILD_ID", "").strip()
     if home.isdigit():
         return Check(
@@ -74,8 +74,8 @@ def owner_commands(env: Mapping[str, str]) -> Check:
         return Check(
             "owner commands",
             WARN,
-            "BOT_ADMINS who are not server administrators will not see /reindex and /stats "
-            "unless the application names a server of its own in the Developer Portal: set "
+            "BOT_ADMINS who are not server administrators will not see /reindex, /stats and "
+            "/catalog unless the application names a server of its own in the Developer Portal: set "
             "OWNER_GUILD_ID to a server of yours",
         )
     return Check("owner commands", OK, "shown to server administrators; owners run them")

@@ -11,7 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.checks import owner_only
+from bot.checks import add_owner_cog, owner_only
 from bot.health import resident_mb
 from recommender.errors import CatalogEmptyError, EarshotError
 
@@ -177,13 +177,4 @@ class Admin(commands.Cog):
 
 
 async def setup(bot: Earshot) -> None:
-    """With a home server, the owner commands live there alone, shown to everyone in it
-    (only owners may run them); members elsewhere never see them. Without one, they are
-    global and shown to server administrators."""
-    admin = Admin(bot)
-    if bot.home_guild_id is None:
-        await bot.add_cog(admin)
-        return
-    for command in admin.__cog_app_commands__:
-        command.default_permissions = None
-    await bot.add_cog(admin, guild=discord.Object(bot.home_guild_id))
+    await add_owner_cog(bot, Admin(bot))

@@ -80,14 +80,26 @@ def _songs_first(
     current = (data / "index" / "CURRENT").read_text().strip()
     discord.wait_for(lambda: current in _served(tmp / "bot.log"), 60, "the new index")
     sam = Member(4747, "sam")
-    reply = _answer(
-        discord, discord.interaction(sam, "recommend", song=f"https://youtu.be/{asked}"), 6
+    asked_link = f"https://youtu.be/{asked}"
+    reply = _answer(discord, discord.interaction(sam, "recommend", song=asked_link), 6)
+    hum = make_song(tmp / "sam-hums.ogg", 14.0, tone=215.0)  # close to "Northern Line"
+    voice = discord.upload(hum, voice=True, duration_s=14.0)
+    record = discord.message_command(
+        sam, "Find similar music", discord.post(sam, "", attachments=[voice])
+    )
+    discord.wait_for(
+        lambda: (discord.messages.get(record.get("original")) or {}).get("embeds"), 120, "Sam's"
     )
     return [
         "", "The owner adds a folder of four songs, then reindexes:", "",
         f"    $ python -m recommender add {music.name}", "",
         *("    " + line for line in added.strip().splitlines()), "",
-        f"Sam: `/recommend song:https://youtu.be/{asked}`", "", "```", _embed_text(reply), "```",
+        f"Sam: `/recommend song:{asked_link}`: none of the four sounds like it, so",
+        "AudioSet's clips, clearly closer, keep their places.", "",
+        "```", _embed_text(reply), "```", "",
+        "Sam hums something like one of the songs into a voice message, then Apps > Find",
+        "similar music on it (only he sees the answer):", "",
+        "```", _embed_text(discord.messages[record["original"]]), "```",
     ]  # fmt: skip
 
 

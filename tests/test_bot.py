@@ -177,7 +177,7 @@ def test_logs_in_and_syncs_the_commands(world) -> None:
     discord, _, _, _ = world
     names = {c["name"]: c for c in discord.commands}
     everyone = {"recommend", "discover", "taste", "Find similar music"}
-    assert set(names) == everyone | {"reindex", "stats"}
+    assert set(names) == everyone | {"reindex", "stats", "catalog"}
     options = {o["name"]: o for o in names["recommend"]["options"]}
     assert options["count"]["type"] == 4 and options["count"]["min_value"] == 1
     assert options["count"]["max_value"] == 20 and not options["count"].get("required")
@@ -187,6 +187,10 @@ def test_logs_in_and_syncs_the_commands(world) -> None:
     assert options["file"]["type"] == 11 and options["share"]["type"] == 5
     assert "url" not in options  # renamed: it takes more than links
     assert str(names["reindex"]["default_member_permissions"]) == "8"  # hidden from members
+    assert str(names["catalog"]["default_member_permissions"]) == "8"
+    (add,) = names["catalog"]["options"]
+    assert add["name"] == "add" and add["type"] == 1
+    assert [o["name"] for o in add["options"]] == ["source", "playlist", "album"]
     calls = [(c.method, c.path) for c in discord.calls]
     assert ("GET", "/users/@me") in calls and ("GET", "/oauth2/applications/@me") in calls
 
@@ -336,6 +340,41 @@ def test_reindex_is_for_owners_and_recommend_keeps_answering(world) -> None:
     assert after["kind"] == "public"
 
 
+def _rows(data: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(data / "earshot.sqlite3") as db:
+        return db.execute(sql).fetchall()
+
+
+def test_owners_add_a_folder_of_songs_with_progress_and_a_summary(world, tmp_path: Path) -> None:
+    discord, _, _, data = world
+    music = tmp_path / "music"
+    music.mkdir()
+    make_song(music / "one.flac", 12.0, tone=233.0, tags={"artist": "Owl City", "title": "Owls"})
+    make_song(music / "two.ogg", 12.0, tone=277.0, tags={"artist": "Low", "title": "Lullaby"})
+    (music / "three.mp3").write_text("not audio at all")
+    refused = outcome(discord, discord.interaction(member(), "catalog add", source=str(music)))
+    assert refused["ephemeral"] and "Only the bot's owners" in refused["content"]
+    site = discord.interaction(OWNER, "catalog add", source="https://www.deezer.com/playlist/1")
+    assert "cannot add music sites' links yet" in outcome(discord, site)["content"]
+    started = discord.interaction(OWNER, "catalog add", source=str(music))
+    assert "Adding songs in the background" in outcome(discord, started)["content"]
+    again = outcome(discord, discord.interaction(OWNER, "catalog add", source=str(music)))
+    assert "Songs are being added already" in again["content"]
+    final = discord.wait_for(
+        lambda: (
+            "Run /reindex" in discord.messages[started["original"]]["content"]
+            and discord.messages[started["original"]]["content"]
+        ),
+        300,  # a hang guard: two songs take seconds
+        "the songs to be added",
+    )
+    assert final.startswith("3 songs found: 2 added, 0 already there, 1 refused.")
+    assert "not audio ffmpeg can read (three.mp3)" in final
+    assert "link to a YouTube Music search" in final
+    titles = _rows(data, "SELECT artist, title FROM songs ORDER BY title")
+    assert titles == [("Low", "Lullaby"), ("Owl City", "Owls")]
+
+
 def _counts(data: Path) -> tuple[int, int, int, int]:
     with sqlite3.connect(data / "earshot.sqlite3") as db:
         return tuple(  # type: ignore[return-value]
@@ -354,8 +393,10 @@ def test_stats_for_owners(world) -> None:
     answer = outcome(discord, discord.interaction(OWNER, "stats"))
     fields = {f["name"]: f["value"] for f in answer["message"]["embeds"][0]["fields"]}
     tracks, members, cached, rated = _counts(data)
+    songs = _rows(data, "SELECT COUNT(*) FROM songs")[0][0]  # /catalog add may have run
     assert answer["ephemeral"]
-    assert fields["Catalog"] == f"{tracks - members:,} AudioSet clips, {members:,} members' songs"
+    clips = f"{tracks - members - songs:,} AudioSet clips, {members:,} members' songs"
+    assert fields["Catalog"].endswith(clips)
     assert fields["Cached songs"] == f"{cached:,}" and fields["Ratings"] == f"{rated:,}"
     indexed = int(fields["Index"].split(" items")[0].replace(",", ""))
     assert 0 < indexed <= tracks and "built" in fields["Index"]

@@ -259,7 +259,8 @@ def test_owner_commands_live_in_the_home_server_for_every_owner(
         bot.start()
         try:
             everyone = {"recommend", "discover", "taste", "Find similar music"}
-            assert discord.visible_commands(helper, home) == everyone | {"reindex", "stats"}
+            owners = {"reindex", "stats", "catalog"}
+            assert discord.visible_commands(helper, home) == everyone | owners
             assert discord.visible_commands(helper, elsewhere) == everyone
             admin_elsewhere = member(administrator=True)
             assert discord.visible_commands(admin_elsewhere, elsewhere) == everyone
@@ -267,7 +268,7 @@ def test_owner_commands_live_in_the_home_server_for_every_owner(
             assert stats["ephemeral"] and stats["message"]["embeds"], stats
             passer_by = outcome(discord, discord.interaction(member(), "stats", guild_id=home))
             assert "Only the bot's owners" in passer_by["content"]
-            assert "/reindex and /stats live in server" in bot.log_text()
+            assert "/reindex, /stats and /catalog live in server" in bot.log_text()
         finally:
             bot.stop()
 

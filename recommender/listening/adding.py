@@ -23,7 +23,7 @@ import numpy as np
 
 from ..catalog.store import Store
 from ..disk import describe_free, is_disk_full
-from ..errors import DatabaseUnavailableError, DiskFullError, EarshotError
+from ..errors import BusyError, DatabaseUnavailableError, DiskFullError, EarshotError
 from ..results import Progress, no_progress
 from ..song_facts import SongFound, library_key
 from ..sources.folder import audio_files, read_song
@@ -111,7 +111,9 @@ class SongAdder:
         self.settings = listener.settings
         self.links = SongLinks(self.settings, store)  # a YouTube video for each song
 
-    async def folder(self, folder: Path, progress: Progress = no_progress) -> AddReport:
+    async def folder(
+        self, folder: Path, progress: Progress = no_progress, *, workers: int | None = None
+    ) -> AddReport:
         """Every audio file under ``folder`` (mp3, flac, ogg/opus, m4a/aac, wav), named by
         its tags or else its file name."""
         if not folder.is_dir():
@@ -128,7 +130,7 @@ class SongAdder:
         with _one_add_at_a_time(self.settings.data_dir):
             paths = await asyncio.to_thread(lambda: list(audio_files(folder)))
             songs = _read_each(paths)
-            return await self._add("folder", len(paths), songs, hear, progress)
+            return await self._add("folder", len(paths), songs, hear, progress, workers)
 
     async def subsonic(
         self,
@@ -137,6 +139,7 @@ class SongAdder:
         playlist: str | None = None,
         album: str | None = None,
         progress: Progress = no_progress,
+        workers: int | None = None,
     ) -> AddReport:
         """A Subsonic server's songs: its whole library, or one ``playlist`` or ``album``
         (by name or id), signed in as SUBSONIC_USER. Each song's audio is streamed as a
@@ -164,7 +167,9 @@ class SongAdder:
                     songs = await asyncio.to_thread(server.album, album)
                 else:
                     songs = await asyncio.to_thread(lambda: list(server.library()))
-                return await self._add("subsonic", len(songs), _each(songs), hear, progress)
+                return await self._add(
+                    "subsonic", len(songs), _each(songs), hear, progress, workers
+                )
         finally:
             server.close()
 
@@ -175,13 +180,15 @@ class SongAdder:
         songs: AsyncIterator[SongFound],
         hear: Hear,
         progress: Progress,
+        workers: int | None = None,
     ) -> AddReport:
+        """``workers``: songs heard at once (default MAX_CONCURRENT_REQUESTS)."""
         report = AddReport(source, found=total)
         done_before = await self.store.song_origins(source)
         done = 0
         progress("adding", 0, total)
         queue: asyncio.Queue[SongFound | None] = asyncio.Queue(maxsize=64)
-        workers = max(1, self.settings.max_concurrent_requests)
+        workers = max(1, workers or self.settings.max_concurrent_requests)
 
         async def feed() -> None:
             try:
@@ -228,7 +235,7 @@ class SongAdder:
             if await self.store.same_song(found, found.duration_s) is not None:
                 report.already += 1
                 return
-            frames, duration_s = await hear(found)
+            frames, duration_s = await _when_not_busy(hear, found)
             same = await self.store.add_song(
                 library_key(source, found.origin), source, found, frames, duration_s
             )
@@ -252,6 +259,19 @@ class SongAdder:
             report.added += 1
         else:
             report.already += 1
+
+
+BUSY_RETRY_S = 5.0
+
+
+async def _when_not_busy(hear: Hear, found: SongFound) -> tuple[np.ndarray, float | None]:
+    """Members' songs come first: when the listeners are too busy to take one more, the
+    song waits its turn and is asked again, never refused for it."""
+    while True:
+        try:
+            return await hear(found)
+        except BusyError:
+            await asyncio.sleep(BUSY_RETRY_S)
 
 
 def _reason(exc: EarshotError) -> str:

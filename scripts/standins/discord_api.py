@@ -789,7 +789,8 @@ class FakeDiscord:
         self, member: Member, name: str, guild_id: int | None = None, **options: Any
     ) -> dict:
         """A member runs /name with options in a server (default: the first); returns
-        the interaction record. Raises if no connected shard owns that server."""
+        the interaction record. Raises if no connected shard owns that server. A name of
+        two words is a group's subcommand ("catalog add"), sent as Discord nests it."""
         typed: list[dict] = []
         files: dict[str, dict] = {}
         for key, value in options.items():
@@ -800,6 +801,9 @@ class FakeDiscord:
                 kind = 5 if isinstance(value, bool) else 4 if isinstance(value, int) else 3
                 typed.append({"name": key, "type": kind, "value": value})
         guild_id = guild_id or self.guild_id
+        name, _, sub = name.partition(" ")
+        if sub:
+            typed = [{"name": sub, "type": 1, "options": typed}]
         data: dict[str, Any] = {
             "id": self.command_id(name),
             "name": name,

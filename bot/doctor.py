@@ -75,7 +75,7 @@ def owner_commands(env: Mapping[str, str]) -> Check:
             "owner commands",
             WARN,
             "BOT_ADMINS who are not server administrators will not see /reindex, /stats and "
-            "/catalog unless the application names a server of its own in the Developer Portal: set "
-            "OWNER_GUILD_ID to a server of yours",
+            "/catalog unless the application names a server of its own in the Developer "
+            "Portal: set OWNER_GUILD_ID to a server of yours",
         )
     return Check("owner commands", OK, "shown to server administrators; owners run them")

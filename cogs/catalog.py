@@ -17,7 +17,9 @@ from discord.ext import commands
 
 from bot.checks import add_owner_cog, owner_only
 from recommender.errors import EarshotError
-from recommender.sources.catalog_source import ACCEPTED, source_kind
+from recommender.sources.catalog_source import source_kind
+from recommender.sources.music_lists import parse_list
+from recommender.sources.urls import BadLink
 
 if TYPE_CHECKING:
     from bot.bot import Earshot
@@ -49,7 +51,7 @@ class Catalog(commands.Cog):
 
     @catalog.command(name="add", description="Add songs from a folder or a Subsonic server")
     @app_commands.describe(
-        source="A folder on the bot's machine, or a Subsonic server's address (https://...)",
+        source="A folder on the bot's machine, a Subsonic server, or a Deezer or Apple Music list",
         playlist="Only this playlist of the Subsonic server (its name or id)",
         album="Only this album of the Subsonic server (its name or id)",
     )
@@ -77,7 +79,10 @@ class Catalog(commands.Cog):
             return f"Songs are being added already: {self._progress_text()}."
         kind = source_kind(source)
         if kind == "site":
-            return f"earshot cannot add music sites' links yet. Give {ACCEPTED}."
+            try:
+                parse_list(source)
+            except BadLink as exc:
+                return f"{exc}."
         if (playlist or album) and kind != "subsonic":
             return "A playlist or an album is picked on a Subsonic server; give its address."
         if playlist and album:
@@ -97,8 +102,11 @@ class Catalog(commands.Cog):
         adder = self.bot.engine.adder
         # One listening slot stays free for members' songs while a catalog fills.
         share = max(1, self.bot.engine.settings.max_concurrent_requests - 1)
-        if source_kind(source) == "folder":
+        kind = source_kind(source)
+        if kind == "folder":
             added = adder.folder(Path(source).expanduser(), self._report, workers=share)
+        elif kind == "site":
+            added = adder.music_list(source, self._report, workers=share)
         else:
             added = adder.subsonic(
                 source, playlist=playlist, album=album, progress=self._report, workers=share

@@ -126,7 +126,7 @@ def test_a_wrong_password_is_said_and_nothing_is_added(
     assert server.streamed == [] and _songs(data) == []
     site = run_cli(data, "add", "https://open.spotify.com/playlist/37i9dQZF1DXcBWIGoYBM5M",
                    check=False, **env)  # fmt: skip
-    assert site.returncode == 2 and "cannot take music sites' links yet" in site.stderr
+    assert site.returncode == 1 and "cannot list the songs of that link" in site.stderr
 
 
 def test_a_server_that_goes_away_mid_run_stops_it_in_words_and_the_next_run_goes_on(

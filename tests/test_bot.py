@@ -354,8 +354,11 @@ def test_owners_add_a_folder_of_songs_with_progress_and_a_summary(world, tmp_pat
     (music / "three.mp3").write_text("not audio at all")
     refused = outcome(discord, discord.interaction(member(), "catalog add", source=str(music)))
     assert refused["ephemeral"] and "Only the bot's owners" in refused["content"]
-    site = discord.interaction(OWNER, "catalog add", source="https://www.deezer.com/playlist/1")
-    assert "cannot add music sites' links yet" in outcome(discord, site)["content"]
+    site = discord.interaction(OWNER, "catalog add", source="https://soundcloud.com/a/sets/b")
+    assert (
+        "cannot list the songs of that link; give a Deezer playlist"
+        in outcome(discord, site)["content"]
+    )
     started = discord.interaction(OWNER, "catalog add", source=str(music))
     assert "Adding songs in the background" in outcome(discord, started)["content"]
     again = outcome(discord, discord.interaction(OWNER, "catalog add", source=str(music)))

@@ -26,11 +26,16 @@ from ..disk import describe_free, is_disk_full
 from ..errors import BusyError, DatabaseUnavailableError, DiskFullError, EarshotError
 from ..results import Progress, no_progress
 from ..song_facts import SongFound, library_key
+from ..sources import apple_music, deezer
 from ..sources.folder import audio_files, read_song
+from ..sources.music_lists import list_songs, parse_list
 from ..sources.subsonic import Credentials, Subsonic
-from ..sources.web import NotThereError, SourceUnavailableError
+from ..sources.urls import BadLink
+from ..sources.web import NotThereError, SourceUnavailableError, WebClient
+from ..sources.words import Wanted
 from .audio import DecodeError
 from .listener import Listener
+from .searched import Searches
 from .song_links import SongLinks
 from .workers import ListenersStoppedError
 
@@ -38,6 +43,7 @@ log = logging.getLogger(__name__)
 
 LOCK_NAME = "adding.lock"
 UNEXPECTED = "earshot failed on it unexpectedly (the log has the details)"
+LIST_APIS = {"deezer": deezer.API, "apple_music": apple_music.API}
 
 # What ends a whole run rather than one song: nothing after it could be stored either
 # (a source that stopped answering; one song missing there, NotThereError, is refused).
@@ -99,7 +105,9 @@ def _one_add_at_a_time(data_dir: Path):  # type: ignore[no-untyped-def]
         os.close(fd)
 
 
-Hear = Callable[[SongFound], Awaitable[tuple[np.ndarray, float | None]]]
+# A song heard: its key ('' for a library's own, keyed by its origin), frames and length.
+HeardSong = tuple[str, np.ndarray, float | None]
+Hear = Callable[[SongFound], Awaitable[HeardSong]]
 
 
 class SongAdder:
@@ -123,9 +131,9 @@ class SongAdder:
                 "playlist or album link."
             )
 
-        async def hear(found: SongFound) -> tuple[np.ndarray, float | None]:
+        async def hear(found: SongFound) -> HeardSong:
             listened = await self.listener.listen_file(Path(found.origin))
-            return listened.frames, found.duration_s or listened.duration_s
+            return "", listened.frames, found.duration_s or listened.duration_s
 
         with _one_add_at_a_time(self.settings.data_dir):
             paths = await asyncio.to_thread(lambda: list(audio_files(folder)))
@@ -149,14 +157,14 @@ class SongAdder:
         server = Subsonic(url, credentials)
         pace = Pace(s.add_subsonic_pace_s)
 
-        async def hear(found: SongFound) -> tuple[np.ndarray, float | None]:
+        async def hear(found: SongFound) -> HeardSong:
             await pace.wait()
             async with self.listener.fetching("song", found.origin, None, 0) as folder:
                 path = await asyncio.to_thread(
                     server.fetch, found.origin, folder, s.download_max_bytes
                 )
                 listened = await self.listener.listen_file(path)
-            return listened.frames, found.duration_s or listened.duration_s
+            return "", listened.frames, found.duration_s or listened.duration_s
 
         try:
             await asyncio.to_thread(server.ping)
@@ -172,6 +180,35 @@ class SongAdder:
                 )
         finally:
             server.close()
+
+    async def music_list(
+        self, link: str, progress: Progress = no_progress, *, workers: int | None = None
+    ) -> AddReport:
+        """A Deezer playlist or album, or an Apple Music album: each song named by artist
+        and title is found on YouTube Music by the rules words are found by, then heard
+        from there as a member's link is, at ADD_YOUTUBE_PACE_SECONDS a song. The video
+        found is the song's key and link."""
+        s = self.settings
+        try:
+            ref = parse_list(link)
+        except BadLink as exc:
+            raise BadSourceError(f"{exc}.") from None
+        test_base = s.test_music_base if s.allow_test_hosts else None
+        api = f"{test_base}/{ref.service}" if test_base else LIST_APIS[ref.service]
+        async with WebClient(ref.name, allow_loopback=test_base is not None) as client:
+            songs = await list_songs(client, ref, api)
+        searches, pace = Searches(s), Pace(s.add_youtube_pace_s)
+
+        async def hear(found: SongFound) -> HeardSong:
+            await pace.wait()
+            wanted = Wanted(f"{found.artist} {found.title}".strip(), found.title,
+                            found.artist, found.duration_s)  # fmt: skip
+            video = await searches.find(wanted)
+            listened, _ = await self.listener.listen(video.video_id)
+            return video.video_id, listened.frames, found.duration_s or listened.duration_s
+
+        with _one_add_at_a_time(s.data_dir):
+            return await self._add(ref.service, len(songs), _each(songs), hear, progress, workers)
 
     async def _add(
         self,
@@ -235,9 +272,9 @@ class SongAdder:
             if await self.store.same_song(found, found.duration_s) is not None:
                 report.already += 1
                 return
-            frames, duration_s = await _when_not_busy(hear, found)
+            key, frames, duration_s = await _when_not_busy(hear, found)
             same = await self.store.add_song(
-                library_key(source, found.origin), source, found, frames, duration_s
+                key or library_key(source, found.origin), source, found, frames, duration_s
             )
         except NotThereError as exc:
             report.refuse(_reason(exc), found.shown)
@@ -264,7 +301,7 @@ class SongAdder:
 BUSY_RETRY_S = 5.0
 
 
-async def _when_not_busy(hear: Hear, found: SongFound) -> tuple[np.ndarray, float | None]:
+async def _when_not_busy(hear: Hear, found: SongFound) -> HeardSong:
     """Members' songs come first: when the listeners are too busy to take one more, the
     song waits its turn and is asked again, never refused for it."""
     while True:

@@ -77,21 +77,16 @@ async def ingest_from(
 
 async def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     """Add songs the server chose to the catalog. Each SOURCE is a folder of audio files
-    (mp3, flac, ogg, opus, m4a, aac, wav; read recursively, named by their tags) or a
+    (mp3, flac, ogg, opus, m4a, aac, wav; read recursively, named by their tags), a
     Subsonic server's address (Navidrome, Gonic, Airsonic...: its whole library, or
-    --playlist or --album; sign in with SUBSONIC_USER and SUBSONIC_PASSWORD). Each song is
+    --playlist or --album; sign in with SUBSONIC_USER and SUBSONIC_PASSWORD), or a Deezer
+    playlist or album or an Apple Music album (each song found on YouTube Music by its
+    artist and title, and heard from there at ADD_YOUTUBE_PACE_SECONDS). Each song is
     heard as a member's song is, and refused for the same reasons; the same recording
     named twice is added once. Then each new song's YouTube video is looked for. Safe to
     stop and run again: what was added stays, and the next run goes on. The new songs are
     suggested after the next reindex."""
     kinds = {source: source_kind(source) for source in args.sources}
-    sites = [source for source, kind in kinds.items() if kind == "site"]
-    if sites:
-        print(
-            f"add cannot take music sites' links yet ({sites[0]}); give {ACCEPTED}",
-            file=sys.stderr,
-        )
-        return 2
     if (args.playlist or args.album) and "subsonic" not in kinds.values():
         print("--playlist and --album pick a list on a Subsonic server", file=sys.stderr)
         return 2
@@ -101,6 +96,8 @@ async def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
             with bars() as progress:
                 if kind == "folder":
                     report = await engine.adder.folder(Path(source), progress)
+                elif kind == "site":
+                    report = await engine.adder.music_list(source, progress)
                 else:
                     report = await engine.adder.subsonic(
                         source, playlist=args.playlist, album=args.album, progress=progress

@@ -33,6 +33,8 @@ class MusicApis:
         self.apple: dict[str, dict] = {}
         self.spotify: dict[str, dict] = {}
         self.spotify_page_changed = False
+        self.deezer_lists: dict[tuple[str, str], tuple[str, list[str]]] = {}  # -> title, ids
+        self.apple_albums: dict[str, tuple[str, list[str]]] = {}  # album id -> title, ids
         self.status_for: dict[str, int] = {}
         self.redirect_for: dict[str, str] = {}
         self.delay_s = 0.0
@@ -61,13 +63,22 @@ class MusicApis:
                     return
                 segments = [s for s in parts.path.split("/") if s]
                 query = parse_qs(parts.query)
-                if segments[:2] == ["deezer", "track"] and len(segments) == 3:
+                if segments[:2] in (["deezer", "playlist"], ["deezer", "album"]):
+                    self._send(200, json.dumps(server.deezer_list(segments, query)).encode(),
+                               "application/json")  # fmt: skip
+                elif segments[:2] == ["deezer", "track"] and len(segments) == 3:
                     track = server.deezer.get(segments[2]) or {
                         "error": {"type": "DataException", "message": "no data", "code": 800}
                     }
                     self._send(200, json.dumps(track).encode(), "application/json")
                 elif segments == ["apple_music", "lookup"]:
                     found = [server.apple[i] for i in query.get("id", []) if i in server.apple]
+                    for album in query.get("id", []):
+                        if album in server.apple_albums:
+                            title, ids = server.apple_albums[album]
+                            found = [{"wrapperType": "collection", "collectionId": int(album),
+                                      "collectionName": title}]  # fmt: skip
+                            found += [{**server.apple[i], "collectionName": title} for i in ids]
                     body = {"resultCount": len(found), "results": found}
                     self._send(200, json.dumps(body).encode(), "text/javascript")
                 elif segments[:3] == ["spotify", "embed", "track"] and len(segments) == 4:
@@ -126,6 +137,31 @@ class MusicApis:
             "album": {"id": 302127, "title": "Discovery", "type": "album"},
             "type": "track",
         }
+
+    def deezer_list(self, segments: list[str], query: dict[str, list[str]]) -> dict:
+        """``/playlist/ID`` and ``/album/ID``, and their ``/tracks`` a page at a time
+        (``index``, ``limit``; ``next`` while more remain), as Deezer's API answers."""
+        kind, list_id = segments[1], segments[2] if len(segments) > 2 else ""
+        found = self.deezer_lists.get((kind, list_id))
+        if found is None:
+            return {"error": {"type": "DataException", "message": "no data", "code": 800}}
+        title, ids = found
+        if segments[3:] != ["tracks"]:
+            return {"id": int(list_id), "title": title, "nb_tracks": len(ids), "type": kind}
+        index = int((query.get("index") or ["0"])[0])
+        limit = min(int((query.get("limit") or ["25"])[0]), 100)
+        page = [{k: v for k, v in self.deezer[i].items() if k != "isrc"}
+                for i in ids[index : index + limit]]  # fmt: skip
+        body: dict = {"data": page, "total": len(ids)}
+        if index + limit < len(ids):
+            body["next"] = f"https://api.deezer.com/{kind}/{list_id}/tracks?index={index + limit}"
+        return body
+
+    def add_deezer_list(self, kind: str, list_id: str, title: str, track_ids: list[str]) -> None:
+        self.deezer_lists[(kind, list_id)] = (title, track_ids)
+
+    def add_apple_album(self, album_id: str, title: str, track_ids: list[str]) -> None:
+        self.apple_albums[album_id] = (title, track_ids)
 
     def add_apple(self, track_id: str, title: str, artist: str, seconds: int, preview: str):
         self.apple[track_id] = {

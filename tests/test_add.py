@@ -312,3 +312,40 @@ async def test_a_members_rating_of_a_song_is_kept_and_steers_like_any_other(tmp_
         assert await store.ratings_of(42) == []
     finally:
         await store.close()
+
+
+def test_a_disk_that_fills_mid_run_stops_it_in_words_and_loses_no_song(
+    catalog: Path, env: dict[str, str], tmp_path: Path, small_disk
+) -> None:
+    library = tmp_path / "music"
+    library.mkdir()
+    for n in range(8):
+        make_song(library / f"Artist {n} - Song {n}.ogg", 10.0, tone=170.0 + 29 * n)
+    size = sum(p.stat().st_size for p in catalog.rglob("*") if p.is_file())
+    disk = small_disk(size + 8 * 1024 * 1024)
+    data = disk.path / "data"
+    shutil.copytree(catalog, data)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "recommender", "add", str(library), "--no-links"],
+        cwd=ROOT,
+        env=cli_env(data, **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300  # guards a hang; a song takes a second or two
+    while time.monotonic() < deadline and process.poll() is None:
+        if len(_rows(data, "SELECT song_key FROM songs")) >= 1:
+            break
+        time.sleep(0.05)
+    disk.fill()
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 1, out + err
+    assert "stopped early: There is no disk space left: the disk holding" in err, err
+    assert "run the same command again to go on" in err and "Traceback" not in err
+    kept = _whole_songs(data)
+    assert 1 <= len(kept) < 8
+    disk.free()
+    resumed = run_cli(data, "add", str(library), "--no-links", **env).stdout
+    assert f"8 songs found, {8 - len(kept)} added, {len(kept)} already there" in resumed
+    assert len(_whole_songs(data)) == 8

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from recommender.sources.music_lists import parse_list
 from recommender.sources.urls import BadLink
-from scripts.standins.cli import run_cli
+from scripts.standins.cli import ROOT, cli_env, run_cli
 from scripts.standins.http_range import RangeServer
 from scripts.standins.media import make_song
 from scripts.standins.music_apis import MusicApis
@@ -122,3 +124,43 @@ def test_an_apple_music_album_and_the_links_no_service_lists(
         with pytest.raises(BadLink, match="cannot list the songs of that link; give a Deezer"):
             parse_list(link)
     assert parse_list("https://www.deezer.com/fr/album/302127").kind == "album"
+
+
+def _peak_mb(data: Path, env: dict[str, str], *args: str) -> tuple[float, str]:
+    """The add command's own peak memory (MB), run in one process, and what it printed."""
+    code = (
+        "import resource, runpy, sys\n"
+        f"sys.argv = ['recommender', *{list(args)!r}]\n"
+        "try:\n    runpy.run_module('recommender', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=cli_env(data, **env),
+        capture_output=True, text=True, timeout=600,  # a hang guard: seconds each
+    )  # fmt: skip
+    peak = [line for line in result.stdout.splitlines() if line.startswith("peak ")]
+    assert peak, result.stdout + result.stderr
+    return int(peak[-1].split()[1]) / 1024, result.stdout
+
+
+def test_a_five_thousand_song_playlist_is_read_in_flat_memory(
+    data: Path,
+    env: dict[str, str],
+    music_services: MusicApis,
+    youtube_search: YouTubeSearch,
+) -> None:
+    """A list's songs stream through a bounded queue: 5,000 of them (50 of Deezer's pages,
+    each song already there after the first) cost no more memory than 50."""
+    deezer_id, title, artist, seconds, video = SONGS[0]
+    music_services.add_deezer(deezer_id, title, artist, seconds, "")
+    youtube_search.add(f"{artist} {title}", songs=[Result(video, title, artist, seconds)])
+    music_services.add_deezer_list("playlist", "1", "One", [deezer_id])
+    run_cli(data, "add", "https://www.deezer.com/playlist/1", "--no-links", **env)
+    music_services.add_deezer_list("playlist", "50", "Fifty", [deezer_id] * 50)
+    music_services.add_deezer_list("playlist", "5000", "Many", [deezer_id] * 5000)
+    small, said = _peak_mb(data, env, "add", "https://www.deezer.com/playlist/50", "--no-links")
+    assert "50 songs found, 0 added, 50 already there" in said
+    large, said = _peak_mb(data, env, "add", "https://www.deezer.com/playlist/5000", "--no-links")
+    assert "5,000 songs found, 0 added, 5,000 already there" in said
+    assert large - small < 40, (small, large)  # about 1 kB a song would be 5 MB

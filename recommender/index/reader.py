@@ -207,6 +207,11 @@ class VectorIndex:
         """The labels this build's tagger hears most confidently in ``frames``."""
         return self._space.top_tags(frames)
 
+    def heard_tags(self, hit: Hit) -> list[int]:
+        """The tags this build's tagger heard in an unlabelled item (a member's or a
+        server's song), surest first."""
+        return self._space.heard_tags(self.vector_of(hit))
+
     def sound_similarity(self, hit: Hit, query: np.ndarray) -> float:
         """How alike a hit and a query vector sound: the cosine of their sound blocks."""
         return self._space.sound_similarity(self.vector_of(hit), query)

@@ -132,8 +132,15 @@ class VectorSpace:
 
     def top_tags(self, frames: np.ndarray, count: int = 5, floor: float = 0.1) -> list[int]:
         """The labels the tagger hears most confidently, best first."""
-        p = self.tag_probabilities(frames)
-        order = np.argsort(-p)[:count]
+        return self._surest(self.tag_probabilities(frames), count, floor)
+
+    def heard_tags(self, item: np.ndarray, count: int = 3, floor: float = 0.25) -> list[int]:
+        """An unlabelled item's tags as the build heard them: its vector's tag block holds
+        the tagger's probabilities (a labelled item's holds its labels)."""
+        return self._surest(np.asarray(item[SOUND_DIMS:], dtype=np.float32), count, floor)
+
+    def _surest(self, p: np.ndarray, count: int, floor: float) -> list[int]:
+        order = np.argsort(-p, kind="stable")[:count]
         return [self.labels[i] for i in order if p[i] >= floor]
 
 

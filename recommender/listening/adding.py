@@ -257,6 +257,12 @@ class SongAdder:
         )  # fmt: skip
         return report
 
+    def _no_room(self) -> str:
+        return (
+            f"There is no disk space left: {describe_free(self.settings.data_dir)}. Free "
+            "some space there."
+        )
+
     async def _one(
         self,
         source: str,
@@ -279,6 +285,9 @@ class SongAdder:
         except NotThereError as exc:
             report.refuse(_reason(exc), found.shown)
             return
+        except DiskFullError:
+            report.stopped = self._no_room()
+            return
         except _STOPS_THE_RUN as exc:
             report.stopped = str(exc)
             return
@@ -287,7 +296,7 @@ class SongAdder:
             return
         except Exception as exc:
             if is_disk_full(exc):  # the database's own error, or the file system's
-                report.stopped = str(DiskFullError(describe_free(self.settings.data_dir)))
+                report.stopped = self._no_room()
                 return
             log.exception("adding %s failed", found.origin)  # one song's surprise: named
             report.refuse(UNEXPECTED, found.shown)

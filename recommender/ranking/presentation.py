@@ -89,12 +89,14 @@ def recommendation(
     reasons = list(ranked.reasons)
     if index.is_close_sound(sound):
         reasons.append("a close match in sound")
+    # A song without AudioSet's labels shows what the tagger heard in it instead.
+    known = track.labels or tuple(index.heard_tags(hit))
     return Recommendation(
         track.id,
         track.video_id,
         track.start_s,
         song_page(track.video_id, track.start_s),
-        labels.telling_first(track.labels),
+        labels.telling_first(known),
         round(hit.score, 4),
         round(sound, 4),
         round(max(0.0, index.cosine(hit, query)), 4),

@@ -14,7 +14,10 @@ from scripts.benchmarks import REGISTRY, parser, targets
 from scripts.benchmarks.harness import at_share, emit
 from scripts.standins.cli import ROOT
 
-NAMES = ("listen", "bot", "rerank", "scale", "lookups", "titles", "cluster", "sources", "targets")
+NAMES = (
+    "listen", "bot", "rerank", "scale", "lookups", "titles", "cluster", "sources", "adding",
+    "targets",
+)  # fmt: skip
 # The rerank report's keys, in order: tools read these reports.
 RERANK_KEYS = [
     "benchmark",

@@ -116,6 +116,7 @@ def test_an_apple_music_album_and_the_links_no_service_lists(
     ]  # fmt: skip
     missing = run_cli(data, "add", "https://www.deezer.com/album/1", check=False, **env)
     assert missing.returncode == 1 and "Deezer has no album 1" in missing.stderr
+    assert "Traceback" not in missing.stderr
     for link in (
         "https://open.spotify.com/playlist/37i9dQZF1DXcBWIGoYBM5M",
         "https://www.deezer.com/track/3135556",

@@ -196,7 +196,10 @@ class SongAdder:
         test_base = s.test_music_base if s.allow_test_hosts else None
         api = f"{test_base}/{ref.service}" if test_base else LIST_APIS[ref.service]
         async with WebClient(ref.name, allow_loopback=test_base is not None) as client:
-            songs = await list_songs(client, ref, api)
+            try:
+                songs = await list_songs(client, ref, api)
+            except BadLink as exc:  # the service has no such list
+                raise BadSourceError(f"{exc}.") from None
         searches, pace = Searches(s), Pace(s.add_youtube_pace_s)
 
         async def hear(found: SongFound) -> HeardSong:

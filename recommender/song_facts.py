@@ -12,9 +12,16 @@ from dataclasses import dataclass
 from urllib.parse import quote_plus
 
 SAME_LENGTH_S = 2.0  # one recording named twice: the same artist and title, lengths this close
+MAX_FACT_LENGTH = 300  # a longer artist, title or album is noise (or an attack on the reply)
 YOUTUBE_MUSIC_SEARCH = "https://music.youtube.com/search?q="
 
 _ISRC = re.compile(r"[A-Z]{2}[A-Z0-9]{3}[0-9]{7}")
+
+
+def fact_text(value: object) -> str:
+    """A source's artist, title or album as one line of at most MAX_FACT_LENGTH
+    characters ('' for nothing)."""
+    return " ".join(str(value).split())[:MAX_FACT_LENGTH] if value else ""
 
 
 def isrc_or_empty(text: str) -> str:

@@ -321,3 +321,22 @@ LONGEST_FIRST = (
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: in-file order kept
+
+
+@pytest.fixture()
+def catalog_copy(built_catalog: Path, tmp_path: Path) -> Path:
+    """A copy of the indexed catalog for one test to change (DATA_DIR)."""
+    copy = tmp_path / "data"
+    shutil.copytree(built_catalog, copy)
+    return copy
+
+
+def add_env(model: Path, pca: Path, **extra: str) -> dict[str, str]:
+    """What an `add` command runs with in a test: the stand-in VGGish, and no pace (the
+    stand-ins need none)."""
+    return {
+        "VGGISH_MODEL": str(model),
+        "VGGISH_PCA_PARAMS": str(pca),
+        "ADD_YOUTUBE_PACE_SECONDS": "0",
+        **extra,
+    }

@@ -27,29 +27,17 @@ from recommender.sources.folder import audio_files, from_file_name, read_song
 from scripts.standins.cli import ROOT, cli_env, run_cli, run_json
 from scripts.standins.media import make_song
 from scripts.standins.youtube_search import Result, YouTubeSearch
-
-
-@pytest.fixture(scope="module")
-def catalog(built_catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = tmp_path_factory.mktemp("add") / "data"
-    shutil.copytree(built_catalog, data)
-    return data
+from tests.conftest import add_env
 
 
 @pytest.fixture()
-def data(catalog: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "data"
-    shutil.copytree(catalog, copy)
-    return copy
+def data(catalog_copy: Path) -> Path:
+    return catalog_copy
 
 
 @pytest.fixture()
 def env(fake_vggish: Path, pca_params: Path) -> dict[str, str]:
-    return {
-        "VGGISH_MODEL": str(fake_vggish),
-        "VGGISH_PCA_PARAMS": str(pca_params),
-        "ADD_YOUTUBE_PACE_SECONDS": "0",  # the search stand-in needs no pace
-    }
+    return add_env(fake_vggish, pca_params)
 
 
 def _tags(artist: str, title: str, album: str = "", isrc: str = "") -> dict[str, str]:
@@ -315,16 +303,16 @@ async def test_a_members_rating_of_a_song_is_kept_and_steers_like_any_other(tmp_
 
 
 def test_a_disk_that_fills_mid_run_stops_it_in_words_and_loses_no_song(
-    catalog: Path, env: dict[str, str], tmp_path: Path, small_disk
+    built_catalog: Path, env: dict[str, str], tmp_path: Path, small_disk
 ) -> None:
     library = tmp_path / "music"
     library.mkdir()
     for n in range(8):
         make_song(library / f"Artist {n} - Song {n}.ogg", 10.0, tone=170.0 + 29 * n)
-    size = sum(p.stat().st_size for p in catalog.rglob("*") if p.is_file())
+    size = sum(p.stat().st_size for p in built_catalog.rglob("*") if p.is_file())
     disk = small_disk(size + 8 * 1024 * 1024)
     data = disk.path / "data"
-    shutil.copytree(catalog, data)
+    shutil.copytree(built_catalog, data)
     process = subprocess.Popen(
         [sys.executable, "-m", "recommender", "add", str(library), "--no-links"],
         cwd=ROOT,

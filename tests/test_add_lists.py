@@ -5,7 +5,6 @@ video found (the media stand-in), keyed and linked by that video."""
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from scripts.standins.http_range import RangeServer
 from scripts.standins.media import make_song
 from scripts.standins.music_apis import MusicApis
 from scripts.standins.youtube_search import Result, YouTubeSearch
+from tests.conftest import add_env
 
 SONGS = [  # Deezer id, title, artist, seconds, the video YouTube Music finds ('' none)
     ("3135556", "One More Time", "Daft Punk", 320, "FGBhQbmPwH8"),
@@ -38,23 +38,17 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture()
-def data(built_catalog: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "data"
-    shutil.copytree(built_catalog, copy)
-    return copy
+def data(catalog_copy: Path) -> Path:
+    return catalog_copy
 
 
 @pytest.fixture()
 def env(fake_vggish: Path, pca_params: Path, media: Path):  # type: ignore[no-untyped-def]
     with RangeServer(media) as server:
-        yield {
-            "VGGISH_MODEL": str(fake_vggish),
-            "VGGISH_PCA_PARAMS": str(pca_params),
-            "EARSHOT_TEST_ALLOW_LOOPBACK": "1",
-            "EARSHOT_TEST_MEDIA_BASE": server.url(""),
-            "SECTION_SECONDS": "5",
-            "ADD_YOUTUBE_PACE_SECONDS": "0",
-        }
+        yield add_env(
+            fake_vggish, pca_params, EARSHOT_TEST_ALLOW_LOOPBACK="1",
+            EARSHOT_TEST_MEDIA_BASE=server.url(""), SECTION_SECONDS="5",
+        )  # fmt: skip
 
 
 def _songs(data: Path) -> list[tuple]:

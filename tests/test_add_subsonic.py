@@ -5,7 +5,6 @@ are said in words, and lose nothing."""
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -14,15 +13,9 @@ import pytest
 from scripts.standins.cli import run_cli
 from scripts.standins.media import make_song
 from scripts.standins.subsonic import Album, SubsonicServer, Track
+from tests.conftest import add_env
 
 PASSWORD = "s3cret pass"
-
-
-@pytest.fixture(scope="module")
-def catalog(built_catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = tmp_path_factory.mktemp("subsonic") / "data"
-    shutil.copytree(built_catalog, data)
-    return data
 
 
 @pytest.fixture(scope="module")
@@ -40,21 +33,13 @@ def albums(tmp_path_factory: pytest.TempPathFactory) -> list[Album]:
 
 
 @pytest.fixture()
-def data(catalog: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "data"
-    shutil.copytree(catalog, copy)
-    return copy
+def data(catalog_copy: Path) -> Path:
+    return catalog_copy
 
 
 @pytest.fixture()
 def env(fake_vggish: Path, pca_params: Path) -> dict[str, str]:
-    return {
-        "VGGISH_MODEL": str(fake_vggish),
-        "VGGISH_PCA_PARAMS": str(pca_params),
-        "ADD_YOUTUBE_PACE_SECONDS": "0",
-        "SUBSONIC_USER": "earshot",
-        "SUBSONIC_PASSWORD": PASSWORD,
-    }
+    return add_env(fake_vggish, pca_params, SUBSONIC_USER="earshot", SUBSONIC_PASSWORD=PASSWORD)
 
 
 def _songs(data: Path) -> list[tuple]:

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import mutagen
 
-from ..song_facts import SongFound, isrc_or_empty
+from ..song_facts import SongFound, fact_text, isrc_or_empty
 
 log = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = frozenset({".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wav"})
-MAX_TAG_LENGTH = 300  # a tag longer than this is noise (or an attack on the reply), cut
 
 _ARTIST_TITLE = re.compile(r"^\s*(?:\d{1,3}[\s.\-_]+)?(?P<artist>.+?)\s+[-–—]\s+(?P<title>.+?)\s*$")
 
@@ -54,7 +53,7 @@ def _first(tags: object, *names: str) -> str:
         if isinstance(values, str):
             values = [values]
         for value in values or ():
-            text = " ".join(str(value).split())[:MAX_TAG_LENGTH]
+            text = fact_text(value)
             if text:
                 return text
     return ""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..song_facts import SongFound, isrc_or_empty
+from ..song_facts import SongFound, fact_text, isrc_or_empty
 from . import apple_music, deezer
 from .urls import BadLink, split_link
 from .web import WebClient
@@ -90,12 +90,12 @@ def _deezer_song(track: dict, album: str) -> SongFound:
     artist = track.get("artist") if isinstance(track.get("artist"), dict) else {}
     on = track.get("album") if isinstance(track.get("album"), dict) else {}
     duration = track.get("duration")
-    title = _text(track.get("title"))
+    title = fact_text(track.get("title"))
     return SongFound(
         origin=f"deezer:{track['id']}",
-        artist=_text(artist.get("name")),
+        artist=fact_text(artist.get("name")),
         title=title,
-        album=album or _text(on.get("title")),
+        album=album or fact_text(on.get("title")),
         duration_s=float(duration) if isinstance(duration, int | float) and duration > 0
         else None,
         isrc=isrc_or_empty(str(track.get("isrc") or "")),
@@ -119,13 +119,9 @@ def _apple_song(song: dict) -> SongFound:
     millis = song.get("trackTimeMillis")
     return SongFound(
         origin=f"apple_music:{song.get('trackId')}",
-        artist=_text(song.get("artistName")),
-        title=_text(song.get("trackName")),
-        album=_text(song.get("collectionName")),
+        artist=fact_text(song.get("artistName")),
+        title=fact_text(song.get("trackName")),
+        album=fact_text(song.get("collectionName")),
         duration_s=millis / 1000 if isinstance(millis, int | float) and millis > 0 else None,
-        display_name=_text(song.get("trackName")),
+        display_name=fact_text(song.get("trackName")),
     )
-
-
-def _text(value: object) -> str:
-    return " ".join(str(value).split())[:300] if value else ""

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import requests
 
 from ..errors import EarshotError
-from ..song_facts import SongFound, isrc_or_empty
+from ..song_facts import SongFound, fact_text, isrc_or_empty
 from .web import SourceUnavailableError
 
 log = logging.getLogger(__name__)
@@ -185,13 +185,13 @@ class Subsonic:
         duration = song.get("duration")
         return SongFound(
             origin=f"{self.base}#{song.get('id', '')}",
-            artist=_text(song.get("artist")),
-            title=_text(song.get("title")),
-            album=_text(song.get("album")),
+            artist=fact_text(song.get("artist")),
+            title=fact_text(song.get("title")),
+            album=fact_text(song.get("album")),
             duration_s=float(duration) if isinstance(duration, int | float) and duration > 0
             else None,
             isrc=next((c for c in map(isrc_or_empty, map(str, codes)) if c), ""),
-            display_name=_text(song.get("path")) or _text(song.get("title")),
+            display_name=fact_text(song.get("path")) or fact_text(song.get("title")),
         )  # fmt: skip
 
     # --- audio --------------------------------------------------------------------------
@@ -227,10 +227,6 @@ class Subsonic:
 
     def close(self) -> None:
         self.session.close()
-
-
-def _text(value: object) -> str:
-    return " ".join(str(value).split())[:300] if value else ""
 
 
 def _named(items: list[dict[str, Any]], wanted: str) -> dict[str, Any] | None:
